@@ -1,0 +1,232 @@
+"""`chatctl`: the operators' CLI. Commands reuse the engine's services, as HTTP requests do.
+
+Exit status: 0 on verified success, 1 when a check or an operation failed, 2 on bad usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import msgspec
+import typer
+import uvicorn
+from redis.exceptions import RedisError
+
+from newchat import keys
+from newchat.app import create_app
+from newchat.engine import Engine, running_engine
+from newchat.health import health_report, redacted_url
+from newchat.logs import configure_logging
+from newchat.redis_values import as_text
+from newchat.settings import LogSettings, Settings, SettingsError, load_settings
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Operate the chat migration: engine, worker, queue, health.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+queue_app = typer.Typer(help="Inspect and repair the lead queue.", no_args_is_help=True)
+app.add_typer(queue_app, name="queue")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Show what would change; change nothing.")
+]
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings(os.environ)
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def quiet_logs(settings: Settings) -> None:
+    """CLI output is for people (or --json); log lines go to the log file only."""
+    configure_logging(LogSettings(file=settings.log.file, level=settings.log.level, stdout=False))
+
+
+def with_engine(settings: Settings, action: Callable[[Engine], Awaitable[T]]) -> T:
+    async def run() -> T:
+        async with running_engine(settings) as engine:
+            return await action(engine)
+
+    try:
+        return asyncio.run(run())
+    except (RedisError, OSError) as exc:
+        typer.echo(
+            f"error: Redis unreachable at {redacted_url(settings.redis.url)} "
+            f"({type(exc).__name__}); start redis-server or fix REDIS_URL",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+
+
+def emit(data: object, as_json: bool) -> None:
+    if as_json:
+        typer.echo(msgspec.json.encode(data).decode())
+        return
+    for key, value in msgspec.to_builtins(data).items():
+        typer.echo(f"{key:>26}: {value}")
+
+
+@app.command()
+def serve(
+    port: Annotated[int | None, typer.Option(help="Port (default: PORT or 3000).")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Interface (default: HOST or 127.0.0.1).")
+    ] = None,
+) -> None:
+    """Run the chat HTTP server in the foreground."""
+    settings = settings_or_exit()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.server.host,
+        port=port or settings.server.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )
+
+
+@app.command()
+def worker(
+    burst: Annotated[bool, typer.Option("--burst", help="Drain the queue, then exit.")] = False,
+) -> None:
+    """Run the lead worker: submit queued leads to LeadProsper."""
+    settings = settings_or_exit()
+    configure_logging(settings.log)
+
+    async def run(engine: Engine) -> int:
+        lead_worker = engine.worker()
+        lead_worker.install_signal_handlers()
+        summary = await lead_worker.run(burst=burst)
+        typer.echo(msgspec.json.encode(summary).decode())
+        return 0
+
+    raise typer.Exit(with_engine(settings, run))
+
+
+@app.command()
+def detect() -> None:
+    """Classify messages: one per stdin line in, one JSON object per line out."""
+    settings = settings_or_exit()
+    quiet_logs(settings)
+
+    async def run(engine: Engine) -> int:
+        for line in sys.stdin:
+            text = line.strip()
+            if not text:
+                continue
+            result = await engine.detector.detect(text)
+            out: dict[str, object] = {
+                "category": result.category,
+                "confidence": result.confidence,
+                "method": result.method,
+            }
+            if result.fallback_reason and result.fallback_reason != "not_configured":
+                out["fallback_reason"] = result.fallback_reason
+            typer.echo(msgspec.json.encode(out).decode())
+        return 0
+
+    async def offline_only() -> int:
+        # Detection needs no Redis: build the engine lazily without connecting.
+        async with running_engine(settings) as engine:
+            return await run(engine)
+
+    raise typer.Exit(asyncio.run(offline_only()))
+
+
+@app.command()
+def health(as_json: JsonOpt = False) -> None:
+    """The runbook's health checks in one command; exit 1 when something is down or degraded."""
+    settings = settings_or_exit()
+    quiet_logs(settings)
+    report = with_engine(settings, health_report)
+    if as_json:
+        typer.echo(msgspec.json.encode(report).decode())
+    else:
+        typer.echo(f"status: {report.status}")
+        for name, check in report.checks.items():
+            mark = "ok  " if check.ok else "FAIL"
+            typer.echo(f"  [{mark}] {name}: {check.detail}")
+            if check.action and not check.ok:
+                typer.echo(f"         -> {check.action}")
+    raise typer.Exit(0 if report.status == "ok" else 1)
+
+
+@queue_app.command("status")
+def queue_status(as_json: JsonOpt = False) -> None:
+    """Counts per queue state (runbook: llen lead_queue, hlen lead_processing, hlen lead_failed)."""
+    settings = settings_or_exit()
+    quiet_logs(settings)
+
+    async def run(engine: Engine) -> object:
+        return await engine.queue.status()
+
+    emit(with_engine(settings, run), as_json)
+
+
+@queue_app.command("retry-failed")
+def retry_failed(
+    lead_id: Annotated[str | None, typer.Option("--id", help="Only this lead.")] = None,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Move failed leads back to the queue with their attempts reset."""
+    settings = settings_or_exit()
+    quiet_logs(settings)
+
+    async def run(engine: Engine) -> int:
+        if dry_run:
+            ids = [as_text(k) for k in await engine.redis.hkeys(keys.LEAD_FAILED)]
+            chosen = [i for i in ids if lead_id in (None, i)]
+            typer.echo(f"dry run: would re-queue {len(chosen)} failed lead(s): {', '.join(chosen)}")
+            return 0 if chosen or lead_id is None else 1
+        moved = await engine.queue.retry_failed(lead_id)
+        typer.echo(f"re-queued {moved} failed lead(s)")
+        return 0 if moved or lead_id is None else 1
+
+    raise typer.Exit(with_engine(settings, run))
+
+
+@queue_app.command("requeue-stuck")
+def requeue_stuck(
+    older_than: Annotated[
+        float | None, typer.Option(help="Seconds since claim (default: the visibility timeout).")
+    ] = None,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Return leads claimed by a dead worker to the queue."""
+    settings = settings_or_exit()
+    quiet_logs(settings)
+
+    async def run(engine: Engine) -> int:
+        if dry_run:
+            status = await engine.queue.status()
+            typer.echo(f"dry run: {status.stuck} lead(s) past the visibility timeout would move")
+            return 0
+        moved = await engine.queue.requeue_stuck(older_than)
+        typer.echo(f"re-queued {moved} stuck lead(s)")
+        return 0
+
+    raise typer.Exit(with_engine(settings, run))
+
+
+@app.command()
+def stack() -> None:
+    """Run the whole stack in the foreground (what `make run` does); Ctrl-C stops it all."""
+    from newchat.stack import run_stack  # noqa: PLC0415 - only this command needs process control
+
+    raise typer.Exit(run_stack(os.environ))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,96 @@
+"""Builds the engine's services from settings and open clients; shared by HTTP, CLI and gateway.
+
+Opening and closing clients is the caller's job (the app lifespan or a CLI command), so the same
+`Engine` can run inside the gateway's process or on its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+from redis.asyncio import Redis
+
+from newchat.conversation import Conversation
+from newchat.detection.detector import CategoryDetector
+from newchat.detection.offline import OfflineClassifier
+from newchat.detection.openai_detector import OpenAIDetector
+from newchat.leads.leadprosper import LeadProsperClient
+from newchat.leads.queue import LeadQueue
+from newchat.leads.worker import LeadWorker
+from newchat.metrics import Metrics
+from newchat.ratelimit import RateLimiter
+from newchat.sessions import CookieSigner, SessionStore
+from newchat.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Engine:
+    settings: Settings
+    redis: Redis
+    http: httpx.AsyncClient
+    metrics: Metrics
+    sessions: SessionStore
+    detector: CategoryDetector
+    conversation: Conversation
+    queue: LeadQueue
+    leadprosper: LeadProsperClient
+    limiter: RateLimiter
+    signer: CookieSigner
+    openai: OpenAIDetector | None
+
+    def worker(self, worker_id: str | None = None) -> LeadWorker:
+        return LeadWorker(
+            self.redis, self.queue, self.leadprosper, self.settings.worker, self.metrics, worker_id
+        )
+
+
+_OFFLINE = OfflineClassifier()
+"""Built once per process: the lexicon index is immutable and takes a few milliseconds to build."""
+
+
+def open_redis(settings: Settings) -> Redis:
+    return Redis.from_url(
+        settings.redis.url,
+        socket_timeout=settings.redis.socket_timeout,
+        socket_connect_timeout=settings.redis.socket_timeout,
+        health_check_interval=30,
+    )
+
+
+def build_engine(
+    settings: Settings, redis: Redis, http: httpx.AsyncClient, metrics: Metrics | None = None
+) -> Engine:
+    metrics = metrics or Metrics()
+    remote = OpenAIDetector(settings.openai, http) if settings.openai.enabled else None
+    detector = CategoryDetector(_OFFLINE, metrics, remote)
+    sessions = SessionStore(redis, settings.session.ttl_seconds)
+    queue = LeadQueue(redis, settings.worker.visibility_timeout_seconds)
+    return Engine(
+        settings=settings,
+        redis=redis,
+        http=http,
+        metrics=metrics,
+        sessions=sessions,
+        detector=detector,
+        conversation=Conversation(sessions, detector, queue, metrics),
+        queue=queue,
+        leadprosper=LeadProsperClient(settings.leadprosper, http),
+        limiter=RateLimiter(redis, settings.rate_limit),
+        signer=CookieSigner(settings.session.secret),
+        openai=remote,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_engine(settings: Settings) -> AsyncIterator[Engine]:
+    """Opens Redis and an HTTP client for the engine and closes them afterwards."""
+    redis = open_redis(settings)
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    async with httpx.AsyncClient(timeout=10.0, limits=limits) as http:
+        try:
+            yield build_engine(settings, redis, http)
+        finally:
+            await redis.aclose()

@@ -1,0 +1,47 @@
+"""Every Redis key name the project uses, in one place (names from the runbook where it has them).
+
+Everything else imports these; nothing builds a key by hand.
+"""
+
+from __future__ import annotations
+
+SESSION_PREFIX = "sess:"
+SHADOW_SESSION_PREFIX = "shadow:sess:"
+LEAD_QUEUE = "lead_queue"
+LEAD_PROCESSING = "lead_processing"
+LEAD_FAILED = "lead_failed"
+LEAD_RETRY = "lead_retry"
+"""Sorted set of leads waiting out a retry backoff (score: when they may run again)."""
+LEAD_IDEMPOTENCY_PREFIX = "lead_idem:"
+"""Marks an idempotency key as enqueued, so a retried chat request queues its lead once."""
+LEAD_DONE_PREFIX = "lead_done:"
+"""Marks a lead as submitted, so a re-queued copy is acknowledged instead of sent again."""
+WORKER_HEARTBEAT_PREFIX = "worker:heartbeat:"
+EMERGENCY_RATE_LIMIT = "emergency_rate_limit"
+RATE_LIMIT_PREFIX = "ratelimit:"
+
+SESSION_TTL_SECONDS = 604_800
+
+
+def session(session_id: str) -> str:
+    return f"{SESSION_PREFIX}{session_id}"
+
+
+def shadow_session(session_id: str) -> str:
+    return f"{SHADOW_SESSION_PREFIX}{session_id}"
+
+
+def lead_idempotency(key: str) -> str:
+    return f"{LEAD_IDEMPOTENCY_PREFIX}{key}"
+
+
+def lead_done(lead_id: str) -> str:
+    return f"{LEAD_DONE_PREFIX}{lead_id}"
+
+
+def worker_heartbeat(worker_id: str) -> str:
+    return f"{WORKER_HEARTBEAT_PREFIX}{worker_id}"
+
+
+def rate_limit(client_key: str, window: int) -> str:
+    return f"{RATE_LIMIT_PREFIX}{client_key}:{window}"

@@ -1,0 +1,117 @@
+"""Structured JSON logging to the log file and stdout, with personal data kept out.
+
+Lines carry the runbook's greppable phrases as event names (`Category detection`,
+`Lead submission`, `Performance:`) and the level in capitals, so `grep -c ERROR` counts errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from pathlib import Path
+from typing import IO, Any
+
+import msgspec
+import structlog
+from structlog.typing import EventDict, WrappedLogger
+
+from newchat.settings import LogSettings
+
+PERSONAL_FIELDS = frozenset(
+    {
+        "message",
+        "text",
+        "reply",
+        "name",
+        "first_name",
+        "last_name",
+        "full_name",
+        "phone",
+        "email",
+        "zip",
+        "zip_code",
+        "description",
+        "body",
+        "cookie",
+        "authorization",
+        "token",
+        "api_key",
+        "secret",
+        "password",
+    }
+)
+"""Keys whose values never reach a log line, whatever the caller passes."""
+
+_encoder = msgspec.json.Encoder()
+
+
+def _redact(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    for key in PERSONAL_FIELDS.intersection(event):
+        event[key] = "[redacted]"
+    return event
+
+
+def _upper_level(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    event["level"] = event.get("level", "info").upper()
+    return event
+
+
+def _serialize(event: EventDict, **_: Any) -> bytes:
+    return _encoder.encode(
+        {
+            k: v if isinstance(v, str | int | float | bool | None) else str(v)
+            for k, v in event.items()
+        }
+    )
+
+
+class _TeeLogger:
+    """Writes each rendered line to every sink; a lock keeps lines whole across threads."""
+
+    def __init__(self, sinks: list[IO[bytes]]) -> None:
+        self._sinks = sinks
+        self._lock = threading.Lock()
+
+    def msg(self, line: bytes) -> None:
+        data = line + b"\n"
+        with self._lock:
+            for sink in self._sinks:
+                sink.write(data)
+                sink.flush()
+
+    log = debug = info = warning = warn = error = critical = exception = fatal = msg
+
+
+def configure_logging(settings: LogSettings, *, extra_sinks: list[IO[bytes]] | None = None) -> None:
+    """Point structlog at the log file (created with its folder) and, when asked, stdout."""
+    sinks: list[IO[bytes]] = list(extra_sinks or [])
+    if settings.stdout:
+        sinks.append(sys.stdout.buffer)
+    if settings.file:
+        path = Path(settings.file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sinks.append(path.open("ab"))
+    tee = _TeeLogger(sinks)
+    level = logging.getLevelNamesMapping().get(settings.level, logging.INFO)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            _upper_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _redact,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(serializer=_serialize),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=lambda *_: tee,
+        cache_logger_on_first_use=False,
+    )
+    # Library loggers (httpx logs a line per request at INFO) stay quiet unless they warn.
+    for noisy in ("httpx", "httpcore", "openai", "UnleashClient", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
+    return structlog.get_logger(name)  # type: ignore[no-any-return]
