@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 from litestar import Litestar, Response, get
 from litestar.datastructures import State
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from redis.asyncio import Redis
 
-from newchat.engine import Engine, build_engine, open_redis
+from newchat.engine import Engine, build_engine, default_http_client, open_redis
 from newchat.logs import configure_logging, get_logger
 from newchat.metrics import Metrics
 from newchat.middleware import performance_middleware
@@ -24,11 +23,14 @@ _log = get_logger("newchat.app")
 def create_app(
     settings: Settings,
     *,
-    redis: Redis | None = None,
-    http: httpx.AsyncClient | None = None,
+    http_factory: Callable[[], httpx.AsyncClient] | None = None,
     configure_logs: bool = True,
 ) -> Litestar:
-    """An app whose clients open on startup and close on shutdown (unless passed in)."""
+    """An app whose clients open on startup and close on shutdown, in the server's event loop.
+
+    `http_factory` builds the client for services outside the machine (tests pass one backed
+    by respx); by default a plain pooled httpx client.
+    """
     metrics = Metrics()
 
     @contextlib.asynccontextmanager
@@ -40,18 +42,14 @@ def create_app(
                 "SESSION_SECRET not set: cookies will not survive a restart",
                 action="set SESSION_SECRET to a long random value shared by all instances",
             )
-        own_redis = redis is None
-        own_http = http is None
-        redis_client = redis or open_redis(settings)
-        http_client = http or httpx.AsyncClient(timeout=10.0)
+        redis_client = open_redis(settings)
+        http_client = (http_factory or default_http_client)()
         app.state.engine = build_engine(settings, redis_client, http_client, metrics)
         try:
             yield
         finally:
-            if own_http:
-                await http_client.aclose()
-            if own_redis:
-                await redis_client.aclose()
+            await http_client.aclose()
+            await redis_client.aclose()
 
     @get("/metrics", include_in_schema=False)
     async def prometheus_metrics(state: State) -> Response[bytes]:

@@ -84,12 +84,17 @@ def build_engine(
     )
 
 
+def default_http_client() -> httpx.AsyncClient:
+    """One pooled client for OpenAI and LeadProsper; each call sets its own timeout."""
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    return httpx.AsyncClient(timeout=10.0, limits=limits)
+
+
 @contextlib.asynccontextmanager
 async def running_engine(settings: Settings) -> AsyncIterator[Engine]:
     """Opens Redis and an HTTP client for the engine and closes them afterwards."""
     redis = open_redis(settings)
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
-    async with httpx.AsyncClient(timeout=10.0, limits=limits) as http:
+    async with default_http_client() as http:
         try:
             yield build_engine(settings, redis, http)
         finally:

@@ -12,7 +12,7 @@ import time
 import msgspec
 from litestar import Request, Response, get, head, post
 from litestar.datastructures import Cookie, State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException
 from redis.exceptions import RedisError
 
@@ -43,6 +43,10 @@ class ErrorBody(msgspec.Struct, omit_defaults=True):
 def provide_engine(state: State) -> Engine:
     engine: Engine = state.engine
     return engine
+
+
+ENGINE = {"engine": Provide(provide_engine, sync_to_thread=False)}
+EngineDep = NamedDependency[Engine]
 
 
 def json_response(
@@ -92,13 +96,13 @@ def parse_chat_request(body: bytes, max_chars: int) -> ChatRequest:
     return ChatRequest(message=message, sessionId=request.sessionId)
 
 
-def client_key(request: Request[object, object, State], engine: Engine) -> str:
+def client_key(request: Request[object, object, State], engine: EngineDep) -> str:
     peer = request.client.host if request.client else None
     return client_address(peer, request.headers, engine.settings.server.trusted_proxies)
 
 
-@post("/api/chat", dependencies={"engine": Provide(provide_engine, sync_to_thread=False)})
-async def chat(request: Request[object, object, State], engine: Engine) -> Response[bytes]:
+@post("/api/chat", dependencies=ENGINE)
+async def chat(request: Request[object, object, State], engine: EngineDep) -> Response[bytes]:
     chat_request = parse_chat_request(
         await request.body(), engine.settings.session.max_message_chars
     )
@@ -114,20 +118,22 @@ async def chat(request: Request[object, object, State], engine: Engine) -> Respo
     return json_response(reply, cookies=[session_cookie(engine, reply.sessionId)])
 
 
-@get("/api/chat", dependencies={"engine": Provide(provide_engine, sync_to_thread=False)})
-async def chat_health(request: Request[object, object, State], engine: Engine) -> Response[bytes]:
+@get("/api/chat", dependencies=ENGINE)
+async def chat_health(
+    request: Request[object, object, State], engine: EngineDep
+) -> Response[bytes]:
     report = await health_report(engine)
     status = 503 if report.status == "down" else 200
     return json_response(report, status, cookies=[_probe_cookie(request, engine)])
 
 
-@head("/api/chat", dependencies={"engine": Provide(provide_engine, sync_to_thread=False)})
-async def chat_head(request: Request[object, object, State], engine: Engine) -> Response[None]:
+@head("/api/chat", dependencies=ENGINE)
+async def chat_head(request: Request[object, object, State], engine: EngineDep) -> Response[None]:
     """`curl -I /api/chat` (runbook: check cookie configuration) shows the cookie's settings."""
     return Response(None, cookies=[_probe_cookie(request, engine)])
 
 
-def _probe_cookie(request: Request[object, object, State], engine: Engine) -> Cookie:
+def _probe_cookie(request: Request[object, object, State], engine: EngineDep) -> Cookie:
     """Refreshes a valid cookie, or shows the settings on a fresh id that no session uses yet."""
     current = engine.signer.unsign(request.cookies.get(engine.settings.session.cookie_name))
     return session_cookie(engine, current or new_session_id())
@@ -135,9 +141,9 @@ def _probe_cookie(request: Request[object, object, State], engine: Engine) -> Co
 
 @get(
     "/api/cron/process-leads",
-    dependencies={"engine": Provide(provide_engine, sync_to_thread=False)},
+    dependencies=ENGINE,
 )
-async def queue_status(engine: Engine) -> Response[bytes]:
+async def queue_status(engine: EngineDep) -> Response[bytes]:
     status = await engine.queue.status()
     body = msgspec.structs.asdict(status) | {
         "leadprosper_configured": engine.leadprosper.configured
@@ -147,10 +153,12 @@ async def queue_status(engine: Engine) -> Response[bytes]:
 
 @post(
     "/api/cron/process-leads",
-    dependencies={"engine": Provide(provide_engine, sync_to_thread=False)},
+    dependencies=ENGINE,
     status_code=200,
 )
-async def process_leads(request: Request[object, object, State], engine: Engine) -> Response[bytes]:
+async def process_leads(
+    request: Request[object, object, State], engine: EngineDep
+) -> Response[bytes]:
     """Runbook: "Process stuck jobs manually". Re-queues stuck leads, then drains for a while."""
     given = request.headers.get("x-cron-secret", "")
     expected = engine.settings.cron_secret

@@ -1,0 +1,69 @@
+"""Shared fixtures: one real redis-server per test session, flushed before each test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import respx
+from redis.asyncio import Redis
+
+from newchat.engine import Engine, build_engine
+from newchat.settings import Settings, load_settings
+from tests.support.processes import RedisServer
+
+LEADPROSPER_URL = "https://api.leadprosper.test/direct_post"
+OPENAI_URL = "https://api.openai.test/v1"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_server.url)
+    await client.flushall()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def base_env(redis_server: RedisServer, tmp_path: Path) -> dict[str, str]:
+    return {
+        "REDIS_URL": redis_server.url,
+        "LOG_FILE": str(tmp_path / "logs" / "application.log"),
+        "SESSION_SECRET": "test-session-secret",
+        "CRON_SECRET": "test-cron-secret",
+        "LEADPROSPER_API_URL": LEADPROSPER_URL,
+        "LEADPROSPER_API_KEY": "lp-key",
+        "LEADPROSPER_CAMPAIGN_ID": "123",
+        "LEADPROSPER_SUPPLIER_ID": "456",
+    }
+
+
+@pytest.fixture
+def settings(base_env: dict[str, str]) -> Settings:
+    return load_settings(base_env)
+
+
+@pytest.fixture
+def outside() -> respx.MockRouter:
+    """Routes for services outside the machine (LeadProsper, OpenAI); anything else fails."""
+    return respx.MockRouter(assert_all_called=False, assert_all_mocked=True)
+
+
+@pytest.fixture
+async def outside_http(outside: respx.MockRouter) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.MockTransport(outside.async_handler)) as client:
+        yield client
+
+
+@pytest.fixture
+async def engine(settings: Settings, redis: Redis, outside_http: httpx.AsyncClient) -> Engine:
+    return build_engine(settings, redis, outside_http)
