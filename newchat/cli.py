@@ -13,11 +13,9 @@ from typing import Annotated, TypeVar
 
 import msgspec
 import typer
-import uvicorn
 from redis.exceptions import RedisError
 
 from newchat import keys
-from newchat.app import create_app
 from newchat.engine import Engine, running_engine
 from newchat.health import health_report, redacted_url
 from newchat.logs import configure_logging
@@ -86,6 +84,10 @@ def serve(
     ] = None,
 ) -> None:
     """Run the chat HTTP server in the foreground."""
+    import uvicorn  # noqa: PLC0415 - the web stack loads only for the commands that serve
+
+    from newchat.app import create_app  # noqa: PLC0415
+
     settings = settings_or_exit()
     uvicorn.run(
         create_app(settings),

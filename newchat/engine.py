@@ -14,9 +14,8 @@ import httpx
 from redis.asyncio import Redis
 
 from newchat.conversation import Conversation
-from newchat.detection.detector import CategoryDetector
+from newchat.detection.detector import CategoryDetector, RemoteDetector
 from newchat.detection.offline import OfflineClassifier
-from newchat.detection.openai_detector import OpenAIDetector
 from newchat.leads.leadprosper import LeadProsperClient
 from newchat.leads.queue import LeadQueue
 from newchat.leads.worker import LeadWorker
@@ -39,7 +38,7 @@ class Engine:
     leadprosper: LeadProsperClient
     limiter: RateLimiter
     signer: CookieSigner
-    openai: OpenAIDetector | None
+    openai: RemoteDetector | None
 
     def worker(self, worker_id: str | None = None) -> LeadWorker:
         return LeadWorker(
@@ -64,7 +63,12 @@ def build_engine(
     settings: Settings, redis: Redis, http: httpx.AsyncClient, metrics: Metrics | None = None
 ) -> Engine:
     metrics = metrics or Metrics()
-    remote = OpenAIDetector(settings.openai, http) if settings.openai.enabled else None
+    remote: RemoteDetector | None = None
+    if settings.openai.enabled:
+        # The SDK takes most of a second to import; processes without a key never load it.
+        from newchat.detection.openai_detector import OpenAIDetector  # noqa: PLC0415
+
+        remote = OpenAIDetector(settings.openai, http)
     detector = CategoryDetector(_OFFLINE, metrics, remote)
     sessions = SessionStore(redis, settings.session.ttl_seconds)
     queue = LeadQueue(redis, settings.worker.visibility_timeout_seconds)

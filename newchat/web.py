@@ -84,7 +84,7 @@ def parse_chat_request(body: bytes, max_chars: int) -> ChatRequest:
         request = msgspec.json.decode(body, type=ChatRequest)
     except msgspec.ValidationError as exc:
         raise InvalidField(str(exc)) from None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         raise InvalidRequest("the request body is not valid UTF-8 JSON") from None
     message = request.message.strip()
     if not message:

@@ -6,19 +6,28 @@ Logs `Category detection` with method, category, confidence and latency (never t
 from __future__ import annotations
 
 import time
-from typing import Literal
+from typing import Literal, Protocol
 
 import msgspec
 
 from newchat.categories import Category
+from newchat.detection.errors import DetectionUnavailable
 from newchat.detection.offline import OfflineClassifier
-from newchat.detection.openai_detector import DetectionUnavailable, OpenAIDetector
 from newchat.logs import get_logger
 from newchat.metrics import Metrics
 
 Method = Literal["openai", "offline"]
 
 _log = get_logger("newchat.detection")
+
+
+class RemoteDetector(Protocol):
+    """A detector outside the process (OpenAI); raises DetectionUnavailable when it can't answer."""
+
+    @property
+    def paused(self) -> bool: ...
+
+    async def detect(self, text: str) -> tuple[Category, float]: ...
 
 
 class DetectionResult(msgspec.Struct, frozen=True):
@@ -31,7 +40,7 @@ class DetectionResult(msgspec.Struct, frozen=True):
 
 class CategoryDetector:
     def __init__(
-        self, offline: OfflineClassifier, metrics: Metrics, remote: OpenAIDetector | None = None
+        self, offline: OfflineClassifier, metrics: Metrics, remote: RemoteDetector | None = None
     ) -> None:
         self._offline = offline
         self._remote = remote

@@ -15,6 +15,7 @@ from openai.types.chat import ChatCompletionMessageParam
 from openai.types.shared_params import ResponseFormatJSONSchema
 
 from newchat.categories import CATEGORIES, Category
+from newchat.detection.errors import DetectionUnavailable
 from newchat.settings import OpenAISettings
 
 _SYSTEM_PROMPT = (
@@ -40,14 +41,6 @@ _RESPONSE_FORMAT: ResponseFormatJSONSchema = {
         },
     },
 }
-
-
-class DetectionUnavailable(Exception):
-    """OpenAI gave no usable answer; `reason` is a short operator-facing slug."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
 
 
 class _Answer(msgspec.Struct):
