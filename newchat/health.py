@@ -54,7 +54,8 @@ async def check_redis(engine: Engine) -> Check:
             detail=f"Redis unreachable at {redacted_url(engine.settings.redis.url)} ({type(exc).__name__})",
             action="start redis-server or fix REDIS_URL; sessions and leads need it",
         )
-    return Check(ok=True, latency_ms=round((time.perf_counter() - started) * 1000, 2))
+    latency_ms = round((time.perf_counter() - started) * 1000, 2)
+    return Check(ok=True, detail=f"PONG in {latency_ms} ms", latency_ms=latency_ms)
 
 
 async def health_report(engine: Engine) -> HealthReport:

@@ -84,7 +84,7 @@ class LeadWorker:
     async def run(self, *, burst: bool = False, deadline: float | None = None) -> RunSummary:
         """Work until stopped; with `burst`, until nothing is queued or due (or the deadline)."""
         if not self._client.configured:
-            _log.error(
+            _log.warning(
                 "LeadProsper not configured: leads stay queued",
                 action="set LEADPROSPER_API_URL, _API_KEY, _CAMPAIGN_ID and _SUPPLIER_ID",
             )

@@ -7,13 +7,15 @@ a repeat. `hold` makes it keep requests open (a worker can then be killed mid-su
 from __future__ import annotations
 
 import json
+import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
 class FakeLeadProsper:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.received: list[dict[str, Any]] = []
         self.accepted: dict[str, dict[str, Any]] = {}
         self.hold = threading.Event()
@@ -22,6 +24,8 @@ class FakeLeadProsper:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as the real service
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 payload = json.loads(self.rfile.read(length))
@@ -46,7 +50,7 @@ class FakeLeadProsper:
             def log_message(self, *_: object) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/direct_post"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -56,3 +60,15 @@ class FakeLeadProsper:
         self.release.set()
         self._server.shutdown()
         self._server.server_close()
+
+
+def main() -> None:
+    """Serve on a port given as the only argument (benchmarks run the fake in its own process)."""
+    fake = FakeLeadProsper(port=int(sys.argv[1]))
+    print(fake.url, flush=True)
+    while True:
+        time.sleep(3600)
+
+
+if __name__ == "__main__":
+    main()
