@@ -76,7 +76,8 @@ async def bench_worker(env: dict[str, str], leads: int) -> dict[str, float]:
         [sys.executable, "-m", "tests.support.fake_leadprosper", str(port)],
         stdout=subprocess.DEVNULL,
     )
-    wait_for_port(port)
+    if not wait_for_port(port):
+        raise RuntimeError("the fake LeadProsper did not start")
     env = env | {
         "LEADPROSPER_API_URL": f"http://127.0.0.1:{port}/direct_post",
         "WORKER_CONCURRENCY": "32",
