@@ -139,12 +139,7 @@ def detect() -> None:
             typer.echo(msgspec.json.encode(out).decode())
         return 0
 
-    async def offline_only() -> int:
-        # Detection needs no Redis: build the engine lazily without connecting.
-        async with running_engine(settings) as engine:
-            return await run(engine)
-
-    raise typer.Exit(asyncio.run(offline_only()))
+    raise typer.Exit(with_engine(settings, run))
 
 
 @app.command()

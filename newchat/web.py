@@ -179,31 +179,35 @@ async def process_leads(
     return json_response(body)
 
 
+def _as_domain_error(exc: Exception) -> Exception:
+    """Redis failures reach the handler as redis-py errors; they mean one thing to a visitor."""
+    if isinstance(exc, RedisError | ConnectionError | asyncio.TimeoutError):
+        return DependencyDown(
+            "redis",
+            "the chat's session store (Redis) is unreachable",
+            "retry shortly; operators: start redis-server or fix REDIS_URL",
+        )
+    return exc
+
+
 def _error_response(request: Request[object, object, State], exc: Exception) -> Response[bytes]:
+    original, exc = exc, _as_domain_error(exc)
     if isinstance(exc, RateLimited):
         return json_response(
             ErrorBody(exc.code, exc.detail), 429, headers={"retry-after": str(exc.retry_after)}
         )
     if isinstance(exc, DependencyDown):
+        _log.error(
+            "Dependency unavailable",
+            dependency=exc.dependency,
+            path=request.url.path,
+            error=type(original).__name__,
+            action=exc.action,
+        )
         return json_response(ErrorBody(exc.code, exc.detail, exc.action), 503)
     if isinstance(exc, ChatError):
         status = 422 if isinstance(exc, InvalidField) else 400
         return json_response(ErrorBody(exc.code, exc.detail), status)
-    if isinstance(exc, RedisError | ConnectionError | asyncio.TimeoutError):
-        _log.error(
-            "Redis unavailable",
-            path=request.url.path,
-            error=type(exc).__name__,
-            action="start redis-server or fix REDIS_URL",
-        )
-        return json_response(
-            ErrorBody(
-                "dependency_unavailable",
-                "the chat's session store (Redis) is unreachable",
-                "retry shortly",
-            ),
-            503,
-        )
     if isinstance(exc, HTTPException):
         return json_response(
             ErrorBody("http_error", exc.detail), exc.status_code, headers=exc.headers
