@@ -57,10 +57,22 @@ def create_app(
         return Response(generate_latest(engine.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return Litestar(
-        route_handlers=[*ROUTES, prometheus_metrics],
+        route_handlers=[*ROUTES, prometheus_metrics],  # same handlers as engine_asgi_app
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         middleware=[performance_middleware(metrics)],
+        request_max_body_size=settings.server.max_body_bytes,
+        openapi_config=None,
+        logging_config=None,
+    )
+
+
+def engine_asgi_app(settings: Settings) -> Litestar:
+    """The engine's chat and cron routes with no lifespan of their own: the gateway owns the
+    clients and sets `app.state.engine` before the first request."""
+    return Litestar(
+        route_handlers=ROUTES,
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=settings.server.max_body_bytes,
         openapi_config=None,
         logging_config=None,

@@ -15,6 +15,7 @@ import msgspec
 import typer
 from redis.exceptions import RedisError
 
+from flags.cli import flags_app
 from newchat import keys
 from newchat.engine import Engine, running_engine
 from newchat.health import health_report, redacted_url
@@ -32,6 +33,7 @@ app = typer.Typer(
 )
 queue_app = typer.Typer(help="Inspect and repair the lead queue.", no_args_is_help=True)
 app.add_typer(queue_app, name="queue")
+app.add_typer(flags_app, name="flags")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 DryRunOpt = Annotated[
@@ -82,20 +84,39 @@ def serve(
     host: Annotated[
         str | None, typer.Option(help="Interface (default: HOST or 127.0.0.1).")
     ] = None,
+    engine_only: Annotated[
+        bool,
+        typer.Option(
+            "--engine-only", help="Serve the new engine alone (a remote NEW_CHAT_URL for gateways)."
+        ),
+    ] = False,
 ) -> None:
-    """Run the chat HTTP server in the foreground."""
+    """Run the gateway (new engine in-process, legacy at LEGACY_URL) in the foreground."""
     import uvicorn  # noqa: PLC0415 - the web stack loads only for the commands that serve
 
-    from newchat.app import create_app  # noqa: PLC0415
-
     settings = settings_or_exit()
+    if engine_only:
+        from newchat.app import create_app  # noqa: PLC0415
+
+        application = create_app(settings)
+    else:
+        from proxy import create_gateway_app, load_gateway_settings  # noqa: PLC0415
+
+        try:
+            gateway = load_gateway_settings(os.environ, settings)
+        except SettingsError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        application = create_gateway_app(settings, gateway)
     uvicorn.run(
-        create_app(settings),
+        application,
         host=host or settings.server.host,
         port=port or settings.server.port,
         log_level="warning",
         access_log=False,
         lifespan="on",
+        server_header=False,  # the backend's Server and Date headers pass through unchanged
+        date_header=False,
     )
 
 

@@ -20,6 +20,19 @@ WORKER_HEARTBEAT_PREFIX = "worker:heartbeat:"
 EMERGENCY_RATE_LIMIT = "emergency_rate_limit"
 RATE_LIMIT_PREFIX = "ratelimit:"
 
+FLAGS_RUNTIME = "flags:runtime"
+"""Hash of run-time flag values set by operators (field: flag name, value: JSON)."""
+FLAGS_VERSION = "flags:version"
+"""Counter bumped by every flag change; gateways compare it to know they are current."""
+FLAGS_AUDIT = "flags:audit"
+"""Capped stream of flag changes: who, when, flag, old -> new, reason, version."""
+FLAGS_CHANNEL = "flags:changed"
+"""Pub/sub channel announcing a new flag version to every gateway instance."""
+GATEWAY_INSTANCE_PREFIX = "gateway:instance:"
+"""One key per live gateway instance (TTL'd), holding the flag version it runs on."""
+ROUTE_PIN_PREFIX = "route:pin:"
+"""The backend a chat session started on (`new` or `legacy`); TTL as a session's."""
+
 SESSION_TTL_SECONDS = 604_800
 
 
@@ -45,3 +58,11 @@ def worker_heartbeat(worker_id: str) -> str:
 
 def rate_limit(client_key: str, window: int) -> str:
     return f"{RATE_LIMIT_PREFIX}{client_key}:{window}"
+
+
+def gateway_instance(instance_id: str) -> str:
+    return f"{GATEWAY_INSTANCE_PREFIX}{instance_id}"
+
+
+def route_pin(session_id: str) -> str:
+    return f"{ROUTE_PIN_PREFIX}{session_id}"

@@ -120,7 +120,7 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
-def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+def env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
     raw = environ.get(name)
     if raw is None:
         return default
@@ -132,7 +132,7 @@ def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name}={raw!r} is not a boolean (use true or false)")
 
 
-def _number(environ: Mapping[str, str], name: str, default: N, kind: type[N], minimum: N) -> N:
+def env_number(environ: Mapping[str, str], name: str, default: N, kind: type[N], minimum: N) -> N:
     raw = environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -151,11 +151,11 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     secret = get("SESSION_SECRET", "")
     server = ServerSettings(
         host=get("HOST", "127.0.0.1"),
-        port=_number(environ, "PORT", 3000, int, 1),
+        port=env_number(environ, "PORT", 3000, int, 1),
         trusted_proxies=tuple(
             p.strip() for p in get("TRUSTED_PROXIES", "127.0.0.1,::1").split(",") if p.strip()
         ),
-        max_body_bytes=_number(environ, "MAX_BODY_BYTES", 16_384, int, 256),
+        max_body_bytes=env_number(environ, "MAX_BODY_BYTES", 16_384, int, 256),
     )
     return Settings(
         server=server,
@@ -163,14 +163,14 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         session=SessionSettings(
             secret=secret or secrets.token_urlsafe(32),
             secret_is_ephemeral=not secret,
-            cookie_secure=_bool(environ, "COOKIE_SECURE", False),
-            max_message_chars=_number(environ, "MAX_MESSAGE_CHARS", 2_000, int, 1),
+            cookie_secure=env_bool(environ, "COOKIE_SECURE", False),
+            max_message_chars=env_number(environ, "MAX_MESSAGE_CHARS", 2_000, int, 1),
         ),
         openai=OpenAISettings(
             api_key=get("OPENAI_API_KEY", ""),
             base_url=get("OPENAI_BASE_URL", "") or "https://api.openai.com/v1",
             model=get("OPENAI_MODEL", "") or "gpt-4o-mini",
-            timeout_seconds=_number(environ, "OPENAI_TIMEOUT", 4.0, float, 0.1),
+            timeout_seconds=env_number(environ, "OPENAI_TIMEOUT", 4.0, float, 0.1),
         ),
         leadprosper=LeadProsperSettings(
             api_url=get("LEADPROSPER_API_URL", ""),
@@ -179,15 +179,15 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             supplier_id=get("LEADPROSPER_SUPPLIER_ID", ""),
         ),
         worker=WorkerSettings(
-            concurrency=_number(environ, "WORKER_CONCURRENCY", 16, int, 1),
-            visibility_timeout_seconds=_number(
+            concurrency=env_number(environ, "WORKER_CONCURRENCY", 16, int, 1),
+            visibility_timeout_seconds=env_number(
                 environ, "LEAD_VISIBILITY_TIMEOUT", 120.0, float, 1.0
             ),
-            max_attempts=_number(environ, "LEAD_MAX_ATTEMPTS", 6, int, 1),
+            max_attempts=env_number(environ, "LEAD_MAX_ATTEMPTS", 6, int, 1),
         ),
         rate_limit=RateLimitSettings(
-            normal_limit=_number(environ, "RATE_LIMIT_PER_MINUTE", 30, int, 1),
-            emergency_limit=_number(environ, "EMERGENCY_RATE_LIMIT_PER_MINUTE", 5, int, 1),
+            normal_limit=env_number(environ, "RATE_LIMIT_PER_MINUTE", 30, int, 1),
+            emergency_limit=env_number(environ, "EMERGENCY_RATE_LIMIT_PER_MINUTE", 5, int, 1),
         ),
         log=LogSettings(
             file=get("LOG_FILE", "logs/application.log"),

@@ -1,0 +1,132 @@
+"""Run-time flags in Redis: read a consistent snapshot, change one flag atomically with its audit
+record and announcement, read the audit log back.
+
+A change is one Lua script: old value read, new value written, version bumped, audit entry
+appended and the new version published, so no reader ever sees a value without its version and
+no change escapes the audit log.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+
+from flags._model import (
+    FLAG_NAMES,
+    FlagError,
+    FlagName,
+    FlagValue,
+    decode_value,
+    encode_value,
+)
+from newchat import keys
+from newchat.redis_values import as_text
+
+AUDIT_MAX_ENTRIES = 10_000
+
+_CHANGE = """
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if ARGV[2] == '' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+else
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+end
+local version = redis.call('INCR', KEYS[2])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*',
+  'flag', ARGV[1], 'old', old or '', 'new', ARGV[2], 'actor', ARGV[3], 'reason', ARGV[4],
+  'at', ARGV[5], 'version', version, 'source', ARGV[6])
+redis.call('PUBLISH', KEYS[4], version)
+return {old or '', version}
+"""
+
+
+class RuntimeFlags(msgspec.Struct, frozen=True):
+    values: dict[str, FlagValue]
+    version: int
+    unreadable: tuple[str, ...] = ()
+    """Flags whose stored value could not be parsed (ignored; their defaults apply)."""
+
+
+class AuditEntry(msgspec.Struct, frozen=True):
+    id: str
+    flag: str
+    old: str
+    new: str
+    actor: str
+    reason: str
+    at: float
+    version: int
+    source: str
+
+
+class Change(msgspec.Struct, frozen=True):
+    flag: str
+    old: str
+    new: str
+    version: int
+
+
+class FlagStore:
+    """Flag values set by operators. Values are validated before they are written."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._change = redis.register_script(_CHANGE)
+
+    async def load(self) -> RuntimeFlags:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(keys.FLAGS_RUNTIME)
+            pipe.get(keys.FLAGS_VERSION)
+            stored, version = await pipe.execute()
+        values: dict[str, FlagValue] = {}
+        unreadable: list[str] = []
+        for raw_name, raw_value in stored.items():
+            name = as_text(raw_name)
+            if name not in FLAG_NAMES:
+                unreadable.append(name)
+                continue
+            try:
+                values[name] = decode_value(name, raw_value)
+            except FlagError:
+                unreadable.append(name)
+        return RuntimeFlags(values, int(version or 0), tuple(sorted(unreadable)))
+
+    async def version(self) -> int:
+        return int(await self._redis.get(keys.FLAGS_VERSION) or 0)
+
+    async def set(
+        self, name: FlagName, value: FlagValue | None, *, actor: str, reason: str, source: str
+    ) -> Change:
+        """Sets a flag (None removes the run-time value, so the environment default applies)."""
+        encoded = "" if value is None else encode_value(value)
+        old, version = await self._change(
+            keys=[keys.FLAGS_RUNTIME, keys.FLAGS_VERSION, keys.FLAGS_AUDIT, keys.FLAGS_CHANNEL],
+            args=[name, encoded, actor, reason, f"{time.time():.3f}", source, AUDIT_MAX_ENTRIES],
+        )
+        return Change(name, as_text(old), encoded, int(version))
+
+    async def history(self, limit: int = 50) -> list[AuditEntry]:
+        """Newest first."""
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = await self._redis.xrevrange(
+            keys.FLAGS_AUDIT, count=limit
+        )  # type: ignore[assignment]
+        return [_audit_entry(as_text(entry_id), fields) for entry_id, fields in entries]
+
+
+def _audit_entry(entry_id: str, fields: Mapping[Any, Any]) -> AuditEntry:
+    text = {as_text(k): as_text(v) for k, v in fields.items()}
+    return AuditEntry(
+        id=entry_id,
+        flag=text.get("flag", ""),
+        old=text.get("old", ""),
+        new=text.get("new", ""),
+        actor=text.get("actor", ""),
+        reason=text.get("reason", ""),
+        at=float(text.get("at", "0") or 0),
+        version=int(text.get("version", "0") or 0),
+        source=text.get("source", ""),
+    )

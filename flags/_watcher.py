@@ -1,0 +1,206 @@
+"""Keeps one process's flag snapshot current without touching the request path.
+
+A background task listens on the change channel and, at least once per `poll_interval`, compares
+the stored version with its own; a change (or a missed announcement) is applied within about a
+second. The snapshot is swapped in one assignment, so readers never see half a change. When Redis
+is unreachable the last good snapshot stays in force and the outage is reported, not raised.
+
+Each instance also keeps a short-lived key saying which flag version it runs, so an operator (or
+`chatctl rollback flags`) can verify that every live gateway has picked a change up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+from collections.abc import Callable
+
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from flags._model import FlagSnapshot, FlagValues, overlay
+from flags._store import FlagStore
+from newchat import keys
+from newchat.logs import get_logger
+
+_log = get_logger("flags.watcher")
+INSTANCE_TTL_SECONDS = 5
+
+
+class InstanceReport(msgspec.Struct, frozen=True):
+    """What a live gateway instance says about itself (stored under `gateway:instance:<id>`)."""
+
+    instance: str
+    version: int
+    host: str
+    pid: int
+    started_at: float
+    seen_at: float
+    redis_ok: bool
+
+
+class WatcherStatus(msgspec.Struct, frozen=True):
+    version: int
+    redis_ok: bool
+    last_refresh_at: float | None
+    last_error: str | None
+    unreadable_flags: tuple[str, ...]
+
+
+class FlagWatcher:
+    def __init__(
+        self,
+        redis: Redis,
+        defaults: FlagValues,
+        *,
+        kill_switch: bool,
+        instance_id: str,
+        poll_interval: float = 1.0,
+        on_change: Callable[[FlagSnapshot], None] | None = None,
+    ) -> None:
+        self.snapshot = FlagSnapshot(defaults, 0, kill_switch)
+        self._redis = redis
+        self._store = FlagStore(redis)
+        self._defaults = defaults
+        self._instance_id = instance_id
+        self._poll_interval = poll_interval
+        self._on_change = on_change
+        self._task: asyncio.Task[None] | None = None
+        self._started_at = time.time()
+        self._redis_ok = False
+        self._last_refresh_at: float | None = None
+        self._last_error: str | None = None
+        self._unreadable: tuple[str, ...] = ()
+
+    @property
+    def instance_id(self) -> str:
+        return self._instance_id
+
+    def status(self) -> WatcherStatus:
+        return WatcherStatus(
+            self.snapshot.version,
+            self._redis_ok,
+            self._last_refresh_at,
+            self._last_error,
+            self._unreadable,
+        )
+
+    async def start(self) -> None:
+        """Loads flags once (a Redis outage leaves the environment defaults), then keeps watching."""
+        await self.refresh()
+        self._task = asyncio.create_task(self._watch(), name="flag-watcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.delete(keys.gateway_instance(self._instance_id))
+
+    async def refresh(self) -> bool:
+        """Reloads from Redis; True when the snapshot changed. Never raises for a Redis outage."""
+        try:
+            runtime = await self._store.load()
+        except (RedisError, OSError) as exc:
+            self._mark_down(exc)
+            return False
+        self._redis_ok = True
+        self._last_error = None
+        self._last_refresh_at = time.time()
+        if runtime.unreadable != self._unreadable and runtime.unreadable:
+            _log.error(
+                "Flag values unreadable; defaults apply",
+                flags=list(runtime.unreadable),
+                action="fix them with `chatctl flags set` or `chatctl flags unset`",
+            )
+        self._unreadable = runtime.unreadable
+        snapshot = FlagSnapshot(
+            overlay(self._defaults, runtime.values),
+            runtime.version,
+            self.snapshot.kill_switch,
+            frozenset(runtime.values),
+        )
+        if snapshot == self.snapshot:
+            return False
+        previous, self.snapshot = self.snapshot, snapshot
+        _log.info(
+            "Flags applied",
+            version=snapshot.version,
+            previous_version=previous.version,
+            values=msgspec.structs.asdict(snapshot.values),
+        )
+        if self._on_change is not None:
+            self._on_change(snapshot)
+        await self._report()
+        return True
+
+    async def _watch(self) -> None:
+        while True:
+            try:
+                await self._listen()
+            except (RedisError, OSError) as exc:
+                self._mark_down(exc)
+                await asyncio.sleep(self._poll_interval)
+                await self.refresh()
+
+    async def _listen(self) -> None:
+        """Wakes on an announcement or after `poll_interval`, whichever comes first."""
+        pubsub = self._redis.pubsub()
+        try:
+            await pubsub.subscribe(keys.FLAGS_CHANNEL)
+            await self.refresh()
+            while True:
+                await pubsub.get_message(
+                    ignore_subscribe_messages=True, timeout=self._poll_interval
+                )
+                if await self._store.version() != self.snapshot.version:
+                    await self.refresh()
+                await self._report()
+        finally:
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _report(self) -> None:
+        report = InstanceReport(
+            instance=self._instance_id,
+            version=self.snapshot.version,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=self._started_at,
+            seen_at=time.time(),
+            redis_ok=self._redis_ok,
+        )
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.set(
+                keys.gateway_instance(self._instance_id),
+                msgspec.json.encode(report),
+                ex=INSTANCE_TTL_SECONDS,
+            )
+
+    def _mark_down(self, exc: BaseException) -> None:
+        if self._redis_ok or self._last_error is None:
+            _log.error(
+                "Flag refresh failed: Redis unreachable; keeping the last good flags",
+                error=type(exc).__name__,
+                version=self.snapshot.version,
+                action="start redis-server or fix REDIS_URL; routing continues on the last flags",
+            )
+        self._redis_ok = False
+        self._last_error = f"{type(exc).__name__}: {exc}"[:200]
+
+
+async def live_instances(redis: Redis) -> list[InstanceReport]:
+    """Every gateway instance that reported in the last few seconds."""
+    reports: list[InstanceReport] = []
+    async for key in redis.scan_iter(match=f"{keys.GATEWAY_INSTANCE_PREFIX}*", count=200):
+        raw = await redis.get(key)
+        if raw is None:
+            continue
+        with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
+            reports.append(msgspec.json.decode(raw, type=InstanceReport))
+    return sorted(reports, key=lambda r: r.instance)

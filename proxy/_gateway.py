@@ -1,0 +1,321 @@
+"""The `/api/chat` hop: read the request, decide new or legacy, forward, answer, record.
+
+A raw ASGI handler on purpose: the bytes of a legacy conversation pass through without being
+parsed into a framework request, and the visitor's headers are forwarded exactly as they came.
+Every response carries `X-Chat-Backend`; every decision is counted and logged with its reason.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from http.cookies import CookieError, SimpleCookie
+from typing import Any, NamedTuple
+
+import msgspec
+from redis.exceptions import RedisError
+
+from flags import Backend, Decision, Flags
+from newchat.logs import get_logger
+from newchat.sessions import session_hash
+from proxy._headers import OVERRIDE_HEADER, forwarding_headers, header_value
+from proxy._metrics import GatewayMetrics
+from proxy._pins import (
+    OVERRIDE_COOKIE,
+    ROUTE_COOKIE,
+    PinStore,
+    RouteCookie,
+    TokenSigner,
+    valid_session_id,
+)
+from proxy._upstream import ForwardRequest, Upstream, UpstreamError, UpstreamReply
+
+_log = get_logger("proxy.gateway")
+Scope = dict[str, Any]
+
+
+class _SessionView(msgspec.Struct):
+    """The one field the gateway reads from chat bodies: which conversation this is."""
+
+    sessionId: str | None = None  # noqa: N815 - the public contract's spelling
+
+
+_session_view = msgspec.json.Decoder(_SessionView)
+_error_json = msgspec.json.Encoder()
+
+
+def session_id_in(body: bytes) -> str | None:
+    if not body or body[:1] not in (b"{", b" ", b"\n", b"\t", b"\r"):
+        return None
+    try:
+        found = _session_view.decode(body).sessionId
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        return None
+    return found if valid_session_id(found) else None
+
+
+class RequestRejected(Exception):
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+
+
+class ClientGone(Exception):
+    """The visitor disconnected before sending the whole request."""
+
+
+class GatewayConfig(NamedTuple):
+    trusted_proxies: tuple[str, ...]
+    max_body_bytes: int
+    cookie_secure: bool
+    cookie_max_age: int
+
+
+class Answer(NamedTuple):
+    reply: UpstreamReply
+    backend: Backend
+    failover: str | None = None
+
+
+def error_reply(status: int, code: str, detail: str, action: str | None = None) -> UpstreamReply:
+    body: dict[str, str] = {"error": code, "detail": detail}
+    if action:
+        body["action"] = action
+    return UpstreamReply(status, [(b"content-type", b"application/json")], _error_json.encode(body))
+
+
+_UPSTREAM_STATUS = {"timeout": 504}
+_LEGACY_DOWN_DETAIL = "the chat service is temporarily unavailable; please try again shortly"
+
+
+async def read_body(scope: Scope, receive: Any, limit: int) -> bytes:
+    declared = header_value(scope["headers"], b"content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise RequestRejected(400, "invalid_request", "Content-Length is not a number")
+        if int(declared) > limit:
+            raise RequestRejected(413, "payload_too_large", f"the body is over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise RequestRejected(413, "payload_too_large", f"the body is over {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def request_cookies(scope: Scope) -> dict[str, str]:
+    raw = header_value(scope["headers"], b"cookie")
+    if not raw or (b"chat_route" not in raw and b"chat_override" not in raw):
+        return {}
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(raw.decode("latin-1"))
+    except CookieError:
+        return {}
+    return {name: morsel.value for name, morsel in jar.items()}
+
+
+class ChatGateway:
+    def __init__(
+        self,
+        *,
+        flags: Flags,
+        legacy: Upstream,
+        new: Upstream,
+        pins: PinStore,
+        signer: TokenSigner,
+        metrics: GatewayMetrics,
+        config: GatewayConfig,
+    ) -> None:
+        self._flags = flags
+        self._legacy = legacy
+        self._new = new
+        self._pins = pins
+        self._signer = signer
+        self._metrics = metrics
+        self._config = config
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        started = time.perf_counter()
+        try:
+            body = await read_body(scope, receive, self._config.max_body_bytes)
+        except ClientGone:
+            return
+        except RequestRejected as exc:
+            self._metrics.rejected.labels(reason=exc.code).inc()
+            await self._respond(send, scope, error_reply(exc.status, exc.code, exc.detail), None)
+            return
+        answer, decision, extra = await self._route(scope, body)
+        await self._respond(send, scope, answer.reply, answer.backend, extra)
+        self._record(scope, answer, decision, time.perf_counter() - started)
+
+    async def _route(
+        self, scope: Scope, body: bytes
+    ) -> tuple[Answer, Decision, list[tuple[bytes, bytes]]]:
+        method = scope["method"]
+        cookies = request_cookies(scope)
+        route = self._signer.read_route_cookie(cookies.get(ROUTE_COOKIE))
+        body_sid = session_id_in(body) if method == "POST" else None
+        session_id = body_sid or (route.session_id if route else None)
+        pin: Backend | None = None
+        if route is not None and body_sid in (None, route.session_id):
+            pin = route.backend
+        elif session_id is not None and self._pin_matters():
+            pin = await self._stored_pin(session_id)
+        override = self._signer.read_override(
+            (header_value(scope["headers"], OVERRIDE_HEADER) or b"").decode("latin-1")
+            or cookies.get(OVERRIDE_COOKIE),
+            self._flags.snapshot.values.testers,
+        )
+        decision = self._flags.decide(
+            pin=pin, override=override, bucket_id=session_id or secrets.token_hex(8)
+        )
+        request = ForwardRequest(
+            method,
+            scope.get("query_string", b""),
+            forwarding_headers(
+                scope["headers"],
+                peer=scope["client"][0] if scope.get("client") else None,
+                scheme=scope.get("scheme", "http"),
+                trusted=self._config.trusted_proxies,
+            ),
+            body,
+            scope,
+        )
+        answer = await self._dispatch(decision, request, started_on_new=pin == "new")
+        extra: list[tuple[bytes, bytes]] = []
+        if method == "POST" and answer.reply.status < 400:
+            extra = await self._pin(answer, route, pinned=pin == answer.backend)
+        return answer, decision, extra
+
+    def _pin_matters(self) -> bool:
+        snapshot = self._flags.snapshot
+        if snapshot.kill_switch:
+            return False
+        return snapshot.values.enable_new_chat or snapshot.values.drain
+
+    async def _stored_pin(self, session_id: str) -> Backend | None:
+        try:
+            return await self._pins.get(session_id)
+        except (RedisError, OSError):
+            self._metrics.pin_store_errors.labels(operation="read").inc()
+            return None
+
+    async def _dispatch(
+        self, decision: Decision, request: ForwardRequest, *, started_on_new: bool
+    ) -> Answer:
+        if decision.backend == "legacy":
+            return Answer(await self._send_legacy(request), "legacy")
+        failure: str
+        try:
+            reply = await self._new.send(request)
+        except UpstreamError as exc:
+            failure, reply_or_none = exc.kind, None
+        else:
+            if reply.status < 500:
+                return Answer(reply, "new")
+            failure, reply_or_none = f"status_{reply.status}", reply
+        self._metrics.upstream_errors.labels(backend="new", kind=failure).inc()
+        if started_on_new or request.method != "POST":
+            _log.error(
+                "New engine failed for a conversation on it",
+                cause=failure,
+                action="check `chatctl health` and the engine's logs; legacy serves new visitors",
+            )
+            return Answer(
+                reply_or_none
+                or error_reply(
+                    _UPSTREAM_STATUS.get(failure, 502),
+                    "new_chat_unavailable",
+                    _LEGACY_DOWN_DETAIL,
+                ),
+                "new",
+            )
+        self._metrics.failovers.labels(reason=failure).inc()
+        _log.warning("Failover to legacy", cause=failure, decided=decision.reason)
+        return Answer(await self._send_legacy(request), "legacy", failure)
+
+    async def _send_legacy(self, request: ForwardRequest) -> UpstreamReply:
+        try:
+            return await self._legacy.send(request)
+        except UpstreamError as exc:
+            self._metrics.upstream_errors.labels(backend="legacy", kind=exc.kind).inc()
+            _log.error(
+                "Legacy backend failed",
+                cause=exc.kind,
+                error=exc.detail,
+                action="check the legacy PHP backend (LEGACY_URL) and its logs",
+            )
+            return error_reply(
+                _UPSTREAM_STATUS.get(exc.kind, 502), f"legacy_{exc.kind}", _LEGACY_DOWN_DETAIL
+            )
+
+    async def _pin(
+        self, answer: Answer, route: RouteCookie | None, *, pinned: bool
+    ) -> list[tuple[bytes, bytes]]:
+        """Records where a conversation lives: a Redis pin for a new one, a cookie when stale."""
+        session_id = session_id_in(answer.reply.body)
+        if session_id is None:
+            return []
+        if not pinned:
+            try:
+                await self._pins.set(session_id, answer.backend)
+            except (RedisError, OSError):
+                self._metrics.pin_store_errors.labels(operation="write").inc()
+        if route == RouteCookie(answer.backend, session_id):
+            return []
+        cookie = (
+            f"{ROUTE_COOKIE}={self._signer.route_cookie(answer.backend, session_id)}; Path=/; "
+            f"Max-Age={self._config.cookie_max_age}; HttpOnly; SameSite=Lax"
+        )
+        if self._config.cookie_secure:
+            cookie += "; Secure"
+        return [(b"set-cookie", cookie.encode())]
+
+    async def _respond(
+        self,
+        send: Any,
+        scope: Scope,
+        reply: UpstreamReply,
+        backend: Backend | None,
+        extra: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        headers = [*reply.headers, *(extra or ())]
+        if backend is not None:
+            headers.append((b"x-chat-backend", backend.encode()))
+        headers.append((b"content-length", str(len(reply.body)).encode()))
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        body = b"" if scope["method"] == "HEAD" else reply.body
+        await send({"type": "http.response.body", "body": body})
+
+    def _record(self, scope: Scope, answer: Answer, decision: Decision, elapsed: float) -> None:
+        status = answer.reply.status
+        m = self._metrics
+        m.decisions.labels(backend=decision.backend, reason=decision.reason).inc()
+        m.requests.labels(backend=answer.backend, status=f"{status // 100}xx").inc()
+        m.latency.labels(backend=answer.backend).observe(elapsed)
+        fields: dict[str, object] = {}
+        if answer.failover:
+            fields["failover"] = answer.failover
+        if status >= 500:
+            sid = session_id_in(answer.reply.body)
+            if sid:
+                fields["session_hash"] = session_hash(sid)
+        _log.info(
+            "Performance: request served",
+            method=scope["method"],
+            route="/api/chat",
+            backend=answer.backend,
+            reason=decision.reason,
+            status=status,
+            latency_ms=round(elapsed * 1000, 2),
+            flag_version=self._flags.snapshot.version,
+            **fields,
+        )

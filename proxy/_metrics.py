@@ -1,0 +1,66 @@
+"""Prometheus metrics of the gateway (on the registry it shares with the in-process engine)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10)
+
+
+class GatewayMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        r = registry
+        self.requests = Counter(
+            "gateway_requests_total",
+            "Chat requests answered, by backend and status class",
+            ["backend", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "gateway_request_seconds",
+            "Chat request latency seen by the visitor, by backend",
+            ["backend"],
+            registry=r,
+            buckets=LATENCY_BUCKETS,
+        )
+        self.decisions = Counter(
+            "gateway_decisions_total",
+            "Routing decisions, by backend and reason",
+            ["backend", "reason"],
+            registry=r,
+        )
+        self.failovers = Counter(
+            "gateway_failovers_total",
+            "New-engine failures answered by legacy, by cause",
+            ["reason"],
+            registry=r,
+        )
+        self.upstream_errors = Counter(
+            "gateway_upstream_errors_total",
+            "Backend failures (connect, timeout, bad_reply, too_large, failed, status_5xx)",
+            ["backend", "kind"],
+            registry=r,
+        )
+        self.rejected = Counter(
+            "gateway_rejected_total",
+            "Requests refused by the gateway itself",
+            ["reason"],
+            registry=r,
+        )
+        self.pin_store_errors = Counter(
+            "gateway_pin_store_errors_total",
+            "Redis failures reading or writing routing pins",
+            ["operation"],
+            registry=r,
+        )
+        self.flag_version = Gauge(
+            "gateway_flag_version", "Flag version this instance routes on", registry=r
+        )
+        self.flags_redis_up = Gauge(
+            "gateway_flags_redis_up", "1 when the last flag refresh reached Redis", registry=r
+        )
+        self.unleash_up = Gauge(
+            "gateway_unleash_up",
+            "1 when Unleash answered the last probe (absent: not used)",
+            registry=r,
+        )

@@ -1,0 +1,103 @@
+"""Where a conversation is pinned, and testers' overrides: signed tokens plus a Redis pin store.
+
+The pin lives in two places that any gateway instance can read: a signed `chat_route` cookie
+(`<backend>.<session id>.<mac>`, checked without I/O) and `route:pin:<session id>` in Redis for
+clients that send the session id in the body without cookies. Nothing lives in process memory, so
+a restart or another instance routes the conversation the same way.
+
+Override tokens (`<tester>.<backend>.<expiry>.<mac>`) are minted by `chatctl flags token` with the
+routing secret, and honoured only while the tester is on the run-time allow-list. A forged,
+tampered, expired or revoked token is ignored: the visitor is routed like anyone else.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import time
+from typing import NamedTuple
+
+from redis.asyncio import Redis
+
+from flags import Backend
+from newchat import keys
+
+ROUTE_COOKIE = "chat_route"
+OVERRIDE_COOKIE = "chat_override"
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{8,128}")
+_BACKEND_CODE: dict[str, Backend] = {"n": "new", "l": "legacy"}
+_CODE_FOR: dict[Backend, str] = {"new": "n", "legacy": "l"}
+
+
+def valid_session_id(value: object) -> bool:
+    return isinstance(value, str) and _SESSION_ID.fullmatch(value) is not None
+
+
+class RouteCookie(NamedTuple):
+    backend: Backend
+    session_id: str
+
+
+class TokenSigner:
+    """HMAC-SHA256 over a purpose-tagged payload, truncated to 128 bits, compared in constant time."""
+
+    def __init__(self, secret: str) -> None:
+        self._key = secret.encode()
+
+    def mac(self, purpose: str, payload: str) -> str:
+        digest = hmac.new(self._key, f"{purpose}|{payload}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+
+    def check(self, purpose: str, payload: str, mac: str) -> bool:
+        return hmac.compare_digest(self.mac(purpose, payload).encode(), mac.encode())
+
+    def route_cookie(self, backend: Backend, session_id: str) -> str:
+        payload = f"{_CODE_FOR[backend]}.{session_id}"
+        return f"{payload}.{self.mac('route', payload)}"
+
+    def read_route_cookie(self, value: str | None) -> RouteCookie | None:
+        if not value or len(value) > 200:
+            return None
+        parts = value.split(".")
+        if len(parts) != 3 or parts[0] not in _BACKEND_CODE or not valid_session_id(parts[1]):
+            return None
+        if not self.check("route", f"{parts[0]}.{parts[1]}", parts[2]):
+            return None
+        return RouteCookie(_BACKEND_CODE[parts[0]], parts[1])
+
+    def override_token(self, tester: str, backend: Backend, expires_at: int) -> str:
+        payload = f"{tester}.{_CODE_FOR[backend]}.{expires_at}"
+        return f"{payload}.{self.mac('override', payload)}"
+
+    def read_override(
+        self, value: str | None, allowed: tuple[str, ...], now: float | None = None
+    ) -> Backend | None:
+        if not value or len(value) > 200 or not allowed:
+            return None
+        parts = value.strip().split(".")
+        if len(parts) != 4 or parts[1] not in _BACKEND_CODE or not parts[2].isdigit():
+            return None
+        tester, code, expiry, mac = parts
+        if tester not in allowed or int(expiry) < (now or time.time()):
+            return None
+        if not self.check("override", f"{tester}.{code}.{expiry}", mac):
+            return None
+        return _BACKEND_CODE[code]
+
+
+class PinStore:
+    """`route:pin:<session id>` -> backend, with a session's TTL (refreshed when read)."""
+
+    def __init__(self, redis: Redis, ttl_seconds: int) -> None:
+        self._redis = redis
+        self._ttl = ttl_seconds
+
+    async def get(self, session_id: str) -> Backend | None:
+        raw = await self._redis.getex(keys.route_pin(session_id), ex=self._ttl)
+        value = raw.decode() if isinstance(raw, bytes) else raw
+        return value if value in ("new", "legacy") else None  # type: ignore[return-value]
+
+    async def set(self, session_id: str, backend: Backend) -> None:
+        await self._redis.set(keys.route_pin(session_id), backend, ex=self._ttl)

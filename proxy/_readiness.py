@@ -1,0 +1,110 @@
+"""`/readyz`: can this gateway serve? Redis, legacy and Unleash reachability, and its flag version.
+
+Legacy unreachable is "down" (503): the gateway cannot give anyone the safe answer. Redis or
+Unleash unreachable is "degraded" (200): routing goes on from memory, cookies and the last good
+flags, and the detail says what to do.
+"""
+
+from __future__ import annotations
+
+import time
+
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from flags import Flags, FlagValues
+from newchat.health import Check, Status, redacted_url
+from proxy._upstream import ForwardRequest, HttpUpstream, UpstreamError
+
+
+class FlagReport(msgspec.Struct):
+    version: int
+    kill_switch: bool
+    values: FlagValues
+    runtime: list[str]
+    source: str
+    redis_ok: bool
+    instance: str
+
+
+class ReadyReport(msgspec.Struct):
+    status: Status
+    failing: list[str]
+    checks: dict[str, Check]
+    flags: FlagReport
+
+
+async def _timed_redis_ping(redis: Redis, url: str) -> Check:
+    started = time.perf_counter()
+    try:
+        await redis.ping()
+    except (RedisError, OSError) as exc:
+        return Check(
+            ok=False,
+            detail=f"Redis unreachable at {redacted_url(url)} ({type(exc).__name__})",
+            action="start redis-server or fix REDIS_URL; routing continues on the last flags "
+            "and on routing cookies, the new engine cannot serve",
+        )
+    ms = round((time.perf_counter() - started) * 1000, 2)
+    return Check(ok=True, detail=f"PONG in {ms} ms", latency_ms=ms)
+
+
+async def _legacy_check(legacy: HttpUpstream) -> Check:
+    started = time.perf_counter()
+    probe = ForwardRequest("GET", b"", [], b"", {})
+    try:
+        reply = await legacy.send(probe)
+    except UpstreamError as exc:
+        return Check(
+            ok=False,
+            critical=True,
+            detail=f"legacy backend {legacy.url} failed: {exc.kind}",
+            action="start the legacy PHP backend or fix LEGACY_URL; nginx should serve "
+            "/api/chat from legacy directly meanwhile",
+        )
+    ms = round((time.perf_counter() - started) * 1000, 2)
+    if reply.status >= 500:
+        return Check(
+            ok=False,
+            critical=True,
+            detail=f"legacy backend answered HTTP {reply.status}",
+            action="check the legacy PHP backend's logs",
+        )
+    return Check(ok=True, detail=f"HTTP {reply.status} in {ms} ms", latency_ms=ms)
+
+
+async def readiness(
+    flags: Flags, redis: Redis, redis_url: str, legacy: HttpUpstream
+) -> ReadyReport:
+    checks = {
+        "redis": await _timed_redis_ping(redis, redis_url),
+        "legacy": await _legacy_check(legacy),
+    }
+    if flags.unleash is not None:
+        status = flags.unleash.status()
+        checks["unleash"] = (
+            Check(ok=True, detail=f"reachable; toggles known: {', '.join(status.toggles_known)}")
+            if status.reachable
+            else Check(
+                ok=False,
+                detail=f"unreachable ({status.last_error}); routing on the last good toggles",
+                action="check the Unleash server, UNLEASH_URL and UNLEASH_API_TOKEN",
+            )
+        )
+    watcher = flags.watcher.status()
+    failing = [name for name, check in checks.items() if not check.ok]
+    overall: Status = (
+        "down" if any(checks[n].critical for n in failing) else "degraded" if failing else "ok"
+    )
+    snapshot = flags.snapshot
+    report = FlagReport(
+        version=snapshot.version,
+        kill_switch=snapshot.kill_switch,
+        values=snapshot.values,
+        runtime=sorted(snapshot.runtime),
+        source="unleash+redis" if flags.unleash is not None else "env+redis",
+        redis_ok=watcher.redis_ok,
+        instance=flags.watcher.instance_id,
+    )
+    return ReadyReport(overall, failing, checks, report)

@@ -1,0 +1,104 @@
+"""Gateway settings, read from the environment by `load_gateway_settings(environ)`."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+import msgspec
+
+from flags import FlagValues, UnleashSettings
+from flags._env import EnvFlagError, env_flag_defaults
+from newchat.settings import Settings, SettingsError, env_number
+
+
+class UpstreamSettings(msgspec.Struct, frozen=True):
+    url: str
+    """Full URL of the chat endpoint; the visitor's query string is appended, the path is not."""
+    connect_timeout_seconds: float = 1.0
+    read_timeout_seconds: float = 10.0
+    """Longest wait for the whole reply once connected (a hung backend becomes a 504)."""
+    max_reply_bytes: int = 1_048_576
+    pool_size: int = 256
+    """Keep-alive connections kept open to this backend."""
+
+
+class GatewaySettings(msgspec.Struct, frozen=True):
+    legacy: UpstreamSettings
+    new_chat_url: str = ""
+    """A remote new engine; empty means the engine runs inside the gateway process."""
+    new_chat_timeout_seconds: float = 10.0
+    flag_defaults: FlagValues = msgspec.field(default_factory=FlagValues)
+    kill_switch: bool = False
+    """`ENABLE_NEW_CHAT=false`: every request to legacy, whatever run-time flags say."""
+    group_id: str = "new-chat"
+    """Bucketing group (Unleash's flexibleRollout groupId; by default the toggle's name)."""
+    routing_secret: str = ""
+    """Signs routing cookies and testers' override tokens."""
+    cookie_secure: bool = False
+    session_ttl_seconds: int = 604_800
+    flag_poll_interval_seconds: float = 1.0
+    unleash: UnleashSettings | None = None
+    instance_id: str = ""
+
+
+def derive_secret(session_secret: str, purpose: str) -> str:
+    """A separate key per purpose, so a leaked routing key does not forge session cookies."""
+    return hmac.new(session_secret.encode(), purpose.encode(), hashlib.sha256).hexdigest()
+
+
+def _http_url(environ: Mapping[str, str], name: str, default: str) -> str:
+    url = environ.get(name, "").strip() or default
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise SettingsError(f"{name}={url!r} is not an http(s) URL")
+    return url
+
+
+def load_gateway_settings(environ: Mapping[str, str], base: Settings) -> GatewaySettings:
+    """Raises SettingsError naming the bad variable."""
+    get = environ.get
+    try:
+        defaults, kill_switch = env_flag_defaults(environ)
+    except EnvFlagError as exc:
+        raise SettingsError(str(exc)) from None
+    unleash_url = _http_url(environ, "UNLEASH_URL", "")
+    unleash = None
+    if unleash_url:
+        unleash = UnleashSettings(
+            url=unleash_url,
+            api_token=get("UNLEASH_API_TOKEN", ""),
+            app_name=get("UNLEASH_APP_NAME", "") or "chat-gateway",
+            rollout_toggle=get("UNLEASH_TOGGLE", "") or "new-chat",
+            shadow_toggle=get("UNLEASH_SHADOW_TOGGLE", "") or "new-chat-shadow",
+            refresh_interval_seconds=env_number(environ, "UNLEASH_REFRESH_INTERVAL", 15, int, 1),
+            cache_directory=get("UNLEASH_CACHE_DIR", ""),
+        )
+    legacy_url = _http_url(environ, "LEGACY_URL", "")
+    if not legacy_url:
+        raise SettingsError(
+            "LEGACY_URL is not set: the gateway needs the legacy chat endpoint "
+            "(e.g. http://127.0.0.1:8080/api/chat); `make run` starts a PHP stand-in for it"
+        )
+    return GatewaySettings(
+        legacy=UpstreamSettings(
+            url=legacy_url,
+            connect_timeout_seconds=env_number(environ, "LEGACY_CONNECT_TIMEOUT", 1.0, float, 0.05),
+            read_timeout_seconds=env_number(environ, "LEGACY_TIMEOUT", 10.0, float, 0.1),
+            pool_size=env_number(environ, "LEGACY_POOL_SIZE", 256, int, 1),
+        ),
+        new_chat_url=_http_url(environ, "NEW_CHAT_URL", ""),
+        new_chat_timeout_seconds=env_number(environ, "NEW_CHAT_TIMEOUT", 10.0, float, 0.1),
+        flag_defaults=defaults,
+        kill_switch=kill_switch,
+        group_id=get("FLAG_GROUP_ID", "") or (unleash.rollout_toggle if unleash else "new-chat"),
+        routing_secret=get("ROUTING_SECRET", "") or derive_secret(base.session.secret, "routing"),
+        cookie_secure=base.session.cookie_secure,
+        session_ttl_seconds=base.session.ttl_seconds,
+        unleash=unleash,
+        instance_id=get("GATEWAY_INSTANCE_ID", ""),
+    )
