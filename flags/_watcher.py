@@ -70,6 +70,7 @@ class FlagWatcher:
         self._poll_interval = poll_interval
         self._on_change = on_change
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._started_at = time.time()
         self._redis_ok = False
         self._last_refresh_at: float | None = None
@@ -95,6 +96,7 @@ class FlagWatcher:
         self._task = asyncio.create_task(self._watch(), name="flag-watcher")
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -140,10 +142,13 @@ class FlagWatcher:
         return True
 
     async def _watch(self) -> None:
-        while True:
+        task = asyncio.current_task()
+        while not self._stopping:
             try:
                 await self._listen()
             except (RedisError, OSError) as exc:
+                if self._stopping or (task is not None and task.cancelling()):
+                    raise asyncio.CancelledError from exc  # redis-py turned our cancel into this
                 self._mark_down(exc)
                 await asyncio.sleep(self._poll_interval)
                 await self.refresh()
@@ -154,7 +159,7 @@ class FlagWatcher:
         try:
             await pubsub.subscribe(keys.FLAGS_CHANNEL)
             await self.refresh()
-            while True:
+            while not self._stopping:
                 await pubsub.get_message(
                     ignore_subscribe_messages=True, timeout=self._poll_interval
                 )
@@ -162,8 +167,10 @@ class FlagWatcher:
                     await self.refresh()
                 await self._report()
         finally:
-            with contextlib.suppress(RedisError, OSError):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            # Bounded: after a cancelled read, redis-py's close can wait on the read's lock.
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _report(self) -> None:
         report = InstanceReport(

@@ -1,0 +1,84 @@
+"""Run-time flags in the real Redis: atomic change + audit, and a watcher that survives outages."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from flags import FlagStore, FlagValues, FlagWatcher, live_instances
+from tests.support.processes import RedisServer
+
+
+async def test_each_change_is_versioned_audited_and_announced(redis: Redis) -> None:
+    store = FlagStore(redis)
+    pubsub = redis.pubsub()
+    await pubsub.subscribe("flags:changed")
+    first = await store.set("new_chat_percent", 10, actor="ann@ops", reason="start", source="cli")
+    second = await store.set("new_chat_percent", 30, actor="bob@ops", reason="more", source="cli")
+    removed = await store.set(
+        "new_chat_percent", None, actor="ann@ops", reason="back", source="cli"
+    )
+    assert (first.version, second.version, removed.version) == (1, 2, 3)
+    assert (second.old, second.new) == ("10", "30")
+    loaded = await store.load()
+    assert loaded.values == {}
+    assert loaded.version == 3
+    history = await store.history()
+    assert [(e.flag, e.old, e.new, e.actor, e.reason, e.version) for e in history] == [
+        ("new_chat_percent", "30", "", "ann@ops", "back", 3),
+        ("new_chat_percent", "10", "30", "bob@ops", "more", 2),
+        ("new_chat_percent", "", "10", "ann@ops", "start", 1),
+    ]
+    announced = []
+    for _ in range(10):
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
+        if message:
+            announced.append(int(message["data"]))
+    assert announced == [1, 2, 3]
+    await pubsub.aclose()
+
+
+async def test_unreadable_stored_value_falls_back_to_the_default(redis: Redis) -> None:
+    await redis.hset("flags:runtime", mapping={"new_chat_percent": "150", "drain": "true"})
+    loaded = await FlagStore(redis).load()
+    assert loaded.values == {"drain": True}
+    assert loaded.unreadable == ("new_chat_percent",)
+
+
+async def test_watcher_follows_changes_and_keeps_the_last_flags_when_redis_dies(
+    tmp_path: Path,
+) -> None:
+    server = RedisServer(tmp_path)
+    client = Redis.from_url(server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    watcher = FlagWatcher(
+        client,
+        FlagValues(new_chat_percent=5),
+        kill_switch=False,
+        instance_id="t1",
+        poll_interval=0.2,
+    )
+    try:
+        await watcher.start()
+        assert watcher.snapshot.values.new_chat_percent == 5
+        await FlagStore(client).set("new_chat_percent", 40, actor="t", reason="t", source="t")
+        for _ in range(50):
+            if watcher.snapshot.version == 1:
+                break
+            await asyncio.sleep(0.05)
+        assert watcher.snapshot.values.new_chat_percent == 40
+        assert [r.version for r in await live_instances(client)] == [1]
+        server.stop()
+        for _ in range(50):
+            if not watcher.status().redis_ok:
+                break
+            await asyncio.sleep(0.05)
+        status = watcher.status()
+        assert status.redis_ok is False
+        assert status.last_error
+        assert watcher.snapshot.values.new_chat_percent == 40  # last good state kept
+        assert await watcher.refresh() is False  # never raises
+    finally:
+        await watcher.stop()
+        await client.aclose()

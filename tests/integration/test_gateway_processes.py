@@ -1,0 +1,132 @@
+"""Gateways as real `chatctl serve` processes over real HTTP: a run-time flag change reaching two
+instances under traffic, and what only a real HTTP server shows (Host header, chunked bodies)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from tests.support.processes import ChatctlProcess, PhpLegacy, free_port
+
+FIRST = "I was rear-ended on the freeway and hurt my neck"
+CHATCTL = str(Path(sys.executable).with_name("chatctl"))
+
+
+@pytest.fixture
+def process_env(gateway_env: dict[str, str]) -> dict[str, str]:
+    return gateway_env | {"LOG_LEVEL": "WARNING"}
+
+
+@pytest.fixture
+def gateways(process_env: dict[str, str], redis: Redis) -> Iterator[list[ChatctlProcess]]:
+    started: list[ChatctlProcess] = []
+    try:
+        for _ in range(2):
+            port = free_port()
+            started.append(ChatctlProcess(["serve"], process_env | {"PORT": str(port)}, port))
+        yield started
+    finally:
+        for process in started:
+            process.stop()
+
+
+def chatctl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CHATCTL, *args],
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+async def test_flag_change_reaches_two_gateways_within_a_second_without_failed_requests(
+    gateways: list[ChatctlProcess], process_env: dict[str, str]
+) -> None:
+    urls = [f"http://127.0.0.1:{g.port}/api/chat" for g in gateways]
+    results: list[tuple[int, float, int, str]] = []  # (gateway, started, status, backend)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    async def visitor(index: int) -> None:
+        """A stream of first turns: each is a new conversation (no cookies kept)."""
+        async with httpx.AsyncClient(timeout=10) as client:
+            while not stop.is_set():
+                client.cookies.clear()
+                started = loop.time()
+                response = await client.post(urls[index], json={"message": FIRST})
+                backend = response.headers["x-chat-backend"]
+                results.append((index, started, response.status_code, backend))
+
+    tasks = [asyncio.create_task(visitor(i % 2)) for i in range(4)]
+    await asyncio.sleep(0.5)
+    flag_set = ["flags", "set", "new_chat_percent", "100", "--reason", "rollout test"]
+    set_started = loop.time()
+    changed = await asyncio.to_thread(chatctl, process_env, *flag_set, "--wait", "1")
+    changed_at = loop.time()
+    await asyncio.sleep(0.5)
+    stop.set()
+    await asyncio.gather(*tasks)
+
+    # The command itself verified that both instances applied the change within one second.
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    assert "verified: 2 instance(s)" in changed.stdout
+    assert all(status == 200 for _, _, status, _ in results), {s for _, _, s, _ in results}
+    for index in (0, 1):
+        before = [b for g, t, _, b in results if g == index and t < set_started - 0.05]
+        after = [b for g, t, _, b in results if g == index and t > changed_at]
+        assert before
+        assert set(before) == {"legacy"}
+        assert after
+        assert set(after) == {"new"}
+    history = chatctl(process_env, "flags", "history", "--json")
+    assert '"reason":"rollout test"' in history.stdout
+
+
+async def test_bad_flag_values_are_refused_and_change_nothing(
+    gateways: list[ChatctlProcess], process_env: dict[str, str], redis: Redis
+) -> None:
+    for args in (["new_chat_percent", "150"], ["no_such_flag", "1"], ["drain", "maybe"]):
+        refused = chatctl(process_env, "flags", "set", *args)
+        assert refused.returncode == 2
+        assert "Nothing was changed" in refused.stderr
+    assert await redis.get("flags:version") is None
+    assert await redis.xlen("flags:audit") == 0
+    dry = chatctl(process_env, "flags", "set", "rollout", "50", "--dry-run")
+    assert dry.returncode == 0
+    assert await redis.get("flags:version") is None
+    shown = chatctl(process_env, "flags", "show", "--json")
+    assert shown.returncode == 0
+    assert '"new_chat_percent":0' in shown.stdout
+    assert shown.stdout.count('"instance"') == 2
+
+
+async def test_real_http_edge_cases(gateways: list[ChatctlProcess], legacy: PhpLegacy) -> None:
+    base = f"http://127.0.0.1:{gateways[0].port}"
+    async with httpx.AsyncClient(timeout=10) as client:
+        echo = await client.post(
+            f"{base}/api/chat?debug=echo",
+            json={"message": "hi"},
+            headers={"Host": "evil.example"},
+        )
+
+        async def chunks() -> object:
+            for _ in range(40):
+                yield b"x" * 1024
+
+        streamed = await client.post(f"{base}/api/chat", content=chunks())  # chunked, 40 KB
+        normal = await client.post(f"{base}/api/chat", json={"message": FIRST})
+    assert echo.json()["headers"]["host"] == f"127.0.0.1:{legacy.port}"  # never the visitor's
+    assert echo.json()["headers"]["x-forwarded-host"] == "evil.example"
+    assert streamed.status_code == 413
+    assert normal.status_code == 200
+    assert "server" not in normal.headers or normal.headers["server"] != "uvicorn"

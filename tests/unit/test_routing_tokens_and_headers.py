@@ -1,0 +1,115 @@
+"""Routing cookies, testers' override tokens, and which headers cross the gateway."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from proxy._headers import forwarding_headers, returned_headers
+from proxy._pins import RouteCookie, TokenSigner
+
+SIGNER = TokenSigner("routing-secret")
+
+
+def test_route_cookie_round_trip_and_tampering() -> None:
+    value = SIGNER.route_cookie("new", "abcdefgh12345678")
+    assert SIGNER.read_route_cookie(value) == RouteCookie("new", "abcdefgh12345678")
+    flipped = "l" + value[1:]
+    other_session = value.replace("abcdefgh", "abcdefgx")
+    other_key = TokenSigner("another-secret").route_cookie("new", "abcdefgh12345678")
+    for bad in (flipped, other_session, other_key, "", "n.short.mac", "n.a b c.x", "x" * 300, None):
+        assert SIGNER.read_route_cookie(bad) is None, bad
+
+
+def test_override_token_needs_signature_expiry_and_allow_list() -> None:
+    now = time.time()
+    token = SIGNER.override_token("ann", "new", int(now + 60))
+    assert SIGNER.read_override(token, ("ann",), now) == "new"
+    assert SIGNER.read_override(token, ("bob",), now) is None  # revoked: not on the list
+    assert SIGNER.read_override(token, (), now) is None
+    assert SIGNER.read_override(token, ("ann",), now + 120) is None  # expired
+    tester, code, expiry, mac = token.split(".")
+    assert SIGNER.read_override(f"{tester}.l.{expiry}.{mac}", ("ann",), now) is None
+    assert SIGNER.read_override(f"{tester}.{code}.{int(expiry) + 999}.{mac}", ("ann",), now) is None
+    assert SIGNER.read_override(f"{tester}.{code}.{expiry}", ("ann",), now) is None
+    assert SIGNER.read_override(token + "\r\nX-Evil: 1", ("ann",), now) is None
+
+
+def _header_map(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name, value in pairs:
+        out.setdefault(name.lower(), []).append(value)
+    return out
+
+
+def test_forwarding_drops_hop_by_hop_and_gateway_owned_headers() -> None:
+    incoming = [
+        (b"host", b"site.example"),
+        (b"content-length", b"12"),
+        (b"connection", b"keep-alive, x-private"),
+        (b"x-private", b"secret"),
+        (b"transfer-encoding", b"chunked"),
+        (b"upgrade", b"websocket"),
+        (b"x-shadow-request", b"1"),
+        (b"x-chat-override", b"token"),
+        (b"cookie", b"a=1"),
+        (b"cookie", b"b=2"),
+        (b"accept-language", b"es"),
+    ]
+    out = _header_map(forwarding_headers(incoming, peer="198.51.100.7", scheme="https", trusted=()))
+    for gone in (
+        "content-length",
+        "connection",
+        "x-private",
+        "transfer-encoding",
+        "upgrade",
+        "x-shadow-request",
+        "x-chat-override",
+        "host",
+    ):
+        assert gone not in out, gone
+    assert out["cookie"] == ["a=1", "b=2"]
+    assert out["accept-language"] == ["es"]
+    assert out["x-forwarded-host"] == ["site.example"]
+    assert out["x-forwarded-proto"] == ["https"]
+
+
+@pytest.mark.parametrize(
+    ("peer", "sent_xff", "expected_xff", "expected_real_ip"),
+    [
+        ("198.51.100.7", "6.6.6.6", "198.51.100.7", "198.51.100.7"),  # visitor: spoof replaced
+        ("127.0.0.1", "203.0.113.5", "203.0.113.5, 127.0.0.1", "203.0.113.5"),  # nginx: kept
+        ("127.0.0.1", None, "6.6.6.6", "6.6.6.6"),  # nginx that sets X-Real-IP only
+    ],
+)
+def test_forwarded_for_is_believed_only_from_trusted_proxies(
+    peer: str, sent_xff: str | None, expected_xff: str, expected_real_ip: str
+) -> None:
+    incoming = [(b"x-real-ip", b"6.6.6.6")]
+    if sent_xff:
+        incoming.append((b"x-forwarded-for", sent_xff.encode()))
+    out = _header_map(
+        forwarding_headers(incoming, peer=peer, scheme="http", trusted=("127.0.0.1",))
+    )
+    assert out["x-forwarded-for"] == [expected_xff]
+    assert out["x-real-ip"] == [expected_real_ip]
+
+
+def test_reply_headers_come_back_unchanged_except_hop_by_hop() -> None:
+    reply = [
+        (b"Content-Type", b"application/json"),
+        (b"Set-Cookie", b"a=1; Path=/"),
+        (b"Set-Cookie", b"b=2; HttpOnly"),
+        (b"Connection", b"close, X-Internal"),
+        (b"X-Internal", b"1"),
+        (b"Transfer-Encoding", b"chunked"),
+        (b"Content-Length", b"99"),
+        (b"Date", b"Fri, 27 Nov 2026 12:00:00 GMT"),
+    ]
+    assert returned_headers(reply) == [
+        (b"content-type", b"application/json"),
+        (b"set-cookie", b"a=1; Path=/"),
+        (b"set-cookie", b"b=2; HttpOnly"),
+        (b"date", b"Fri, 27 Nov 2026 12:00:00 GMT"),
+    ]
