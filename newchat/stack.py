@@ -1,9 +1,12 @@
 """The whole stack in the foreground for `make run`: redis-server (when REDIS_URL is unset), the
-chat server and a lead worker. Ctrl-C (or any child dying) stops everything it started.
+PHP legacy stand-in (when LEGACY_URL is unset), the gateway with the new engine in-process, and a
+lead worker. Ctrl-C (or any child dying) stops everything it started.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
 import shutil
 import signal
@@ -15,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 STATE_DIR = Path("var")
+LEGACY_ROUTER = Path(__file__).resolve().parents[1] / "tests" / "legacy_php" / "router.php"
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -77,6 +81,24 @@ def start_redis(port: int) -> subprocess.Popen[bytes]:
     )
 
 
+def start_legacy_php(port: int) -> subprocess.Popen[bytes]:
+    """The demo legacy backend: the tests' PHP stand-in under `php -S` with four workers."""
+    data = STATE_DIR / "legacy"
+    data.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ) | {
+        "LEGACY_DATA_DIR": str(data.resolve()),
+        "PHP_CLI_SERVER_WORKERS": "4",
+    }
+    log = (data / "php-server.log").open("ab")
+    return subprocess.Popen(
+        [shutil.which("php") or "php", "-S", f"127.0.0.1:{port}", str(LEGACY_ROUTER)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its workers share the group; stopping the group stops them
+    )
+
+
 def run_stack(environ: Mapping[str, str]) -> int:
     env = dict(environ)
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
@@ -87,15 +109,25 @@ def run_stack(environ: Mapping[str, str]) -> int:
             print("error: local redis-server did not start; see var/redis/redis-server.log")
             return 1
         env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+    if not env.get("LEGACY_URL"):
+        legacy_port = 8080 if port_is_free(8080) else free_port()
+        children.append(("legacy PHP stand-in", start_legacy_php(legacy_port)))
+        if not wait_for_port(legacy_port):
+            print("error: the PHP stand-in did not start; see var/legacy/php-server.log")
+            _stop_all(children)
+            return 1
+        env["LEGACY_URL"] = f"http://127.0.0.1:{legacy_port}/api/chat"
     env.setdefault("SESSION_SECRET", persistent_secret("session_secret"))
     env.setdefault("CRON_SECRET", persistent_secret("cron_secret"))
     chatctl = str(Path(sys.executable).with_name("chatctl"))
-    children.append(("chat server", subprocess.Popen([chatctl, "serve"], env=env)))
+    children.append(("gateway", subprocess.Popen([chatctl, "serve"], env=env)))
     children.append(("lead worker", subprocess.Popen([chatctl, "worker"], env=env)))
     api_port = env.get("PORT", "3000")
     print(
         f"\nchat stack running (Ctrl-C stops it)\n"
-        f"  chat API     http://localhost:{api_port}/api/chat\n"
+        f"  chat API     http://localhost:{api_port}/api/chat   (gateway; new engine in-process)\n"
+        f"  legacy       {env['LEGACY_URL']}\n"
+        f"  flags        .venv/bin/chatctl flags show | set new_chat_percent 50 --reason demo\n"
         f"  REDIS_URL    {env['REDIS_URL']}   (export it for the runbook's redis-cli commands)\n"
         f"  CRON_SECRET  in var/cron_secret\n"
         f"  logs         {env.get('LOG_FILE', 'logs/application.log')}\n",
@@ -117,12 +149,20 @@ def run_stack(environ: Mapping[str, str]) -> int:
                 exit_code = 1
                 stopping = True
         time.sleep(0.2)
+    _stop_all(children)
+    return exit_code
+
+
+def _stop_all(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
     for _, child in reversed(children):
         if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):
+                if os.getpgid(child.pid) == child.pid:
+                    os.killpg(child.pid, signal.SIGTERM)
+                else:
+                    child.send_signal(signal.SIGTERM)
     for _, child in reversed(children):
         try:
             child.wait(timeout=25)
         except subprocess.TimeoutExpired:
             child.kill()
-    return exit_code

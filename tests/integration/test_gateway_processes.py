@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from tests.support.processes import ChatctlProcess, PhpLegacy, free_port
+from tests.support.processes import ChatctlProcess, PhpLegacy, free_port, wait_for_port
 
 FIRST = "I was rear-ended on the freeway and hurt my neck"
 CHATCTL = str(Path(sys.executable).with_name("chatctl"))
@@ -130,3 +131,34 @@ async def test_real_http_edge_cases(gateways: list[ChatctlProcess], legacy: PhpL
     assert streamed.status_code == 413
     assert normal.status_code == 200
     assert "server" not in normal.headers or normal.headers["server"] != "uvicorn"
+
+
+async def test_stack_runs_gateway_engine_worker_and_php_legacy(
+    base_env: dict[str, str], redis: Redis, tmp_path: Path
+) -> None:
+    """What `make run` runs: with LEGACY_URL unset it starts the PHP stand-in itself."""
+    port = free_port()
+    env = base_env | {"PORT": str(port), "LOG_LEVEL": "WARNING", "NEW_CHAT_PERCENT": "0"}
+    stack = subprocess.Popen(
+        [CHATCTL, "stack"],
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        assert wait_for_port(port, timeout=20)
+        async with httpx.AsyncClient(timeout=10) as client:
+            legacy_turn = await client.post(
+                f"http://127.0.0.1:{port}/api/chat", json={"message": FIRST}
+            )
+            await client.post(f"http://127.0.0.1:{port}/api/chat", json={"message": "Ann Lee"})
+        assert legacy_turn.status_code == 200
+        assert legacy_turn.headers["x-chat-backend"] == "legacy"
+        assert (tmp_path / "var" / "legacy" / "sessions").is_dir()  # the stand-in's own state
+    finally:
+        stack.send_signal(signal.SIGINT)
+        output = stack.communicate(timeout=30)[0].decode()
+    assert stack.returncode == 0, output
+    assert "chat stack running" in output

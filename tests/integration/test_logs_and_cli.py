@@ -127,6 +127,11 @@ def test_every_command_has_help() -> None:
         ["queue", "status"],
         ["queue", "retry-failed"],
         ["queue", "requeue-stuck"],
+        ["flags", "show"],
+        ["flags", "set"],
+        ["flags", "unset"],
+        ["flags", "history"],
+        ["flags", "token"],
     ):
         result = runner.invoke(cli.app, [*command, "--help"])
         assert result.exit_code == 0, command
