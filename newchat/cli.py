@@ -117,6 +117,7 @@ def serve(
         lifespan="on",
         server_header=False,  # the backend's Server and Date headers pass through unchanged
         date_header=False,
+        proxy_headers=False,  # X-Forwarded-For is judged by TRUSTED_PROXIES, not rewritten here
     )
 
 

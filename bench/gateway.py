@@ -1,0 +1,317 @@
+"""Gateway benchmark: legacy forwarding and the in-process new engine against nginx, in one run.
+
+    .venv/bin/python -m bench.gateway [--seconds 5]
+
+Starts its own redis-server, a legacy backend as production runs it (nginx + php-fpm serving the
+PHP stand-in), nginx `proxy_pass` in front of that legacy, and `chatctl serve` gateways (one
+uvicorn worker each). wrk drives each target with the same JSON POST, at 32 connections for
+throughput and 1 connection for latency, and one table is printed with ratios against nginx.
+Needs wrk, nginx and php-fpm (Debian packages).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from newchat.stack import free_port, wait_for_port
+from tests.support.processes import LEGACY_ROUTER, RedisServer
+
+MESSAGE = (
+    "Hello, I was driving home from work last Tuesday when another car ran a red light and hit "
+    "my passenger side. My shoulder still hurts and I missed three days of work. What can I do?"
+)
+BODY = '{"message": "%s", "sessionId": null}' % MESSAGE  # noqa: UP031 - a literal JSON body
+
+
+@dataclass
+class Row:
+    name: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    p50_single_ms: float
+    errors: int
+
+
+def _php_fpm() -> str:
+    for candidate in ("php-fpm", *(f"php-fpm8.{n}" for n in range(9, 0, -1))):
+        found = shutil.which(candidate) or (
+            f"/usr/sbin/{candidate}" if Path(f"/usr/sbin/{candidate}").exists() else None
+        )
+        if found:
+            return found
+    raise SystemExit("php-fpm is not installed: apt-get install php-fpm")
+
+
+def _nginx_conf(workdir: Path, body: str) -> Path:
+    conf = workdir / "nginx.conf"
+    conf.write_text(
+        f"""
+worker_processes 1;
+pid {workdir}/nginx.pid;
+error_log {workdir}/error.log warn;
+daemon off;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {workdir}/body;
+    proxy_temp_path {workdir}/proxy;
+    fastcgi_temp_path {workdir}/fastcgi;
+    uwsgi_temp_path {workdir}/uwsgi;
+    scgi_temp_path {workdir}/scgi;
+    {body}
+}}
+"""
+    )
+    return conf
+
+
+@contextlib.contextmanager
+def _process(args: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[None]:
+    process = subprocess.Popen(
+        args,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        if not wait_for_port(port, timeout=20):
+            raise SystemExit(f"{args[0]} did not listen on {port}")
+        yield
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def legacy_backend(workdir: Path) -> Iterator[int]:
+    """nginx + php-fpm serving the PHP stand-in, as a production legacy would run."""
+    fpm_port, port = free_port(), free_port()
+    fpm_conf = workdir / "php-fpm.conf"
+    fpm_conf.write_text(
+        f"""
+[global]
+pid = {workdir}/php-fpm.pid
+error_log = {workdir}/php-fpm.log
+daemonize = no
+[bench]
+listen = 127.0.0.1:{fpm_port}
+pm = static
+pm.max_children = 4
+clear_env = no
+"""
+    )
+    env = dict(os.environ) | {"LEGACY_DATA_DIR": str(workdir / "legacy")}
+    conf = _nginx_conf(
+        workdir / "legacy-nginx",
+        f"""
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param SCRIPT_FILENAME {LEGACY_ROUTER};
+            fastcgi_pass 127.0.0.1:{fpm_port};
+        }}
+    }}
+""",
+    )
+    with (
+        _process([_php_fpm(), "-F", "-R", "-y", str(fpm_conf)], fpm_port, env),
+        _process(["nginx", "-c", str(conf), "-p", str(conf.parent)], port),
+    ):
+        yield port
+
+
+@contextlib.contextmanager
+def nginx_proxy(workdir: Path, legacy_port: int) -> Iterator[int]:
+    port = free_port()
+    conf = _nginx_conf(
+        workdir / "proxy-nginx",
+        f"""
+    upstream legacy {{ server 127.0.0.1:{legacy_port}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://legacy;
+        }}
+    }}
+""",
+    )
+    with _process(["nginx", "-c", str(conf), "-p", str(conf.parent)], port):
+        yield port
+
+
+@contextlib.contextmanager
+def gateway(workdir: Path, redis_url: str, legacy_port: int, percent: int) -> Iterator[int]:
+    port = free_port()
+    chatctl = str(Path(sys.executable).with_name("chatctl"))
+    env = dict(os.environ) | {
+        "PORT": str(port),
+        "REDIS_URL": redis_url,
+        "LEGACY_URL": f"http://127.0.0.1:{legacy_port}/api/chat",
+        "NEW_CHAT_PERCENT": str(percent),
+        "SESSION_SECRET": "bench-secret",
+        "LOG_FILE": str(workdir / f"gateway-{port}.log"),
+        "RATE_LIMIT_PER_MINUTE": "100000000",
+    }
+    env.pop("UNLEASH_URL", None)
+    with _process([chatctl, "serve"], port, env):
+        yield port
+
+
+def wrk(url: str, connections: int, seconds: int, script: Path) -> tuple[float, float, float, int]:
+    """(requests/s, p50 ms, p99 ms, non-2xx count)."""
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+
+    def percentile(label: str) -> float:
+        found = re.search(rf"\s{label}%\s+([\d.]+)(us|ms|s)", out)
+        if not found:
+            return float("nan")
+        value, unit = float(found.group(1)), found.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    failed = int(errors.group(1)) if errors else 0
+    if socket_errors:
+        failed += sum(int(n) for n in socket_errors.groups())
+    return rps, percentile("50"), percentile("99"), failed
+
+
+async def _client_rate(kind: str, url: str, seconds: int) -> float:
+    """Requests/s of one HTTP client library alone, 32 concurrent requests, same POST."""
+    import aiohttp  # noqa: PLC0415
+    import httpx  # noqa: PLC0415
+
+    body = BODY.encode()
+    headers = {"Content-Type": "application/json"}
+    done = 0
+    stop = time.perf_counter() + seconds
+
+    async def with_aiohttp(session: aiohttp.ClientSession) -> None:
+        nonlocal done
+        while time.perf_counter() < stop:
+            async with session.post(url, data=body, headers=headers) as response:
+                await response.read()
+            done += 1
+
+    async def with_httpx(client: httpx.AsyncClient) -> None:
+        nonlocal done
+        while time.perf_counter() < stop:
+            await client.post(url, content=body, headers=headers)
+            done += 1
+
+    if kind == "aiohttp":
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
+            await asyncio.gather(*(with_aiohttp(session) for _ in range(32)))
+    else:
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+            await asyncio.gather(*(with_httpx(client) for _ in range(32)))
+    return done / seconds
+
+
+def client_rates(url: str, seconds: int) -> dict[str, float]:
+    import uvloop  # noqa: PLC0415 - the loop the gateway runs on under uvicorn
+
+    return {kind: uvloop.run(_client_rate(kind, url, seconds)) for kind in ("httpx", "aiohttp")}
+
+
+def measure(name: str, url: str, seconds: int, script: Path) -> Row:
+    wrk(url, 8, 1, script)  # warm up pools and caches
+    rps, p50, p99, errors = wrk(url, 32, seconds, script)
+    _, single_p50, _, single_errors = wrk(url, 1, max(1, seconds // 2), script)
+    return Row(name, rps, p50, p99, single_p50, errors + single_errors)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=5, help="Per wrk run.")
+    args = parser.parse_args()
+    for tool in ("wrk", "nginx"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is not installed (apt-get install {tool})")
+    workdir = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
+    for sub in ("legacy-nginx", "proxy-nginx", "legacy"):
+        (workdir / sub).mkdir()
+    script = workdir / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = '{BODY}'\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+    )
+    legacy_path = "/api/chat?debug=echo"  # the stand-in's side-effect-free reply (~500 bytes)
+    redis = RedisServer(workdir)
+    rows: list[Row] = []
+    try:
+        with legacy_backend(workdir) as legacy_port:
+            base = f"http://127.0.0.1:{legacy_port}"
+            rows.append(
+                measure("legacy direct (nginx+php-fpm)", base + legacy_path, args.seconds, script)
+            )
+            clients = client_rates(base + legacy_path, args.seconds)
+            with nginx_proxy(workdir, legacy_port) as port:
+                url = f"http://127.0.0.1:{port}{legacy_path}"
+                rows.append(measure("nginx proxy_pass -> legacy", url, args.seconds, script))
+            with gateway(workdir, redis.url, legacy_port, 0) as port:
+                url = f"http://127.0.0.1:{port}{legacy_path}"
+                rows.append(measure("gateway -> legacy", url, args.seconds, script))
+            with gateway(workdir, redis.url, legacy_port, 100) as port:
+                url = f"http://127.0.0.1:{port}/api/chat"
+                rows.append(
+                    measure("gateway -> new engine (in-process)", url, args.seconds, script)
+                )
+    finally:
+        redis.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    print_table(rows)
+    print("\nHTTP client alone -> legacy, 32 concurrent requests, in one process (uvloop):")
+    for kind, rate in clients.items():
+        print(f"  {kind:<8} {rate:>10,.0f} req/s")
+
+
+def print_table(rows: list[Row]) -> None:
+    direct, nginx = rows[0], rows[1]
+    print(f"\n{os.cpu_count()} CPUs, wrk -t1, {time.strftime('%Y-%m-%d %H:%M')}")
+    print(
+        f"{'target':<36} {'req/s @32':>10} {'vs nginx':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'p50 @1':>8} {'+p50 @1':>8} {'errors':>7}"
+    )
+    for row in rows:
+        print(
+            f"{row.name:<36} {row.rps:>10,.0f} {row.rps / nginx.rps:>8.0%} {row.p50_ms:>8.2f} "
+            f"{row.p99_ms:>8.2f} {row.p50_single_ms:>8.3f} "
+            f"{row.p50_single_ms - direct.p50_single_ms:>+8.3f} {row.errors:>7}"
+        )
+
+
+if __name__ == "__main__":
+    main()
