@@ -175,7 +175,7 @@ class ChatGateway:
             self._flags.snapshot.values.testers,
         )
         decision = self._flags.decide(
-            pin=pin, override=override, bucket_id=session_id or secrets.token_hex(8)
+            pin=pin, override=override, bucket_id=session_id or self._bucket_for(scope)
         )
         request = ForwardRequest(
             method,
@@ -194,6 +194,15 @@ class ChatGateway:
         if method == "POST" and answer.reply.status < 400:
             extra = await self._pin(answer, route, pinned=pin == answer.backend)
         return answer, decision, extra
+
+    @staticmethod
+    def _bucket_for(scope: Scope) -> str:
+        """A new conversation buckets at random; a health check (`curl /api/chat`) by its
+        client, so the same operator sees the same backend on every try."""
+        if scope["method"] == "POST":
+            return secrets.token_hex(8)
+        client = scope.get("client")
+        return f"probe:{client[0] if client else 'unknown'}"
 
     def _pin_matters(self) -> bool:
         snapshot = self._flags.snapshot

@@ -226,3 +226,14 @@ async def test_health_endpoints(open_gateway: GatewayOpener) -> None:
     assert 'gateway_requests_total{backend="legacy",status="2xx"} 1.0' in text
     assert 'gateway_request_seconds_count{backend="legacy"} 1.0' in text
     assert "chat_turns_total" in text  # the in-process engine's metrics on the same page
+
+
+async def test_cookies_set_by_legacy_never_leak_into_another_visitors_request(
+    open_gateway: GatewayOpener, legacy: PhpLegacy
+) -> None:
+    # A host name, not an IP: a default client cookie jar would keep cookies for it.
+    async with open_gateway(LEGACY_URL=f"http://localhost:{legacy.port}/api/chat") as gw:
+        await gw.post("/api/chat?debug=echo", json={"message": "hi"})  # legacy sets two cookies
+        gw.cookies.clear()  # the next request is another visitor
+        echo = (await gw.post("/api/chat?debug=echo", json={"message": "hi"})).json()
+    assert not echo["cookies"]

@@ -229,3 +229,9 @@ async def test_forged_routing_cookie_is_ignored(open_gateway: GatewayOpener) -> 
             gw.cookies.set("chat_route", value)
             response = await gw.post("/api/chat", json={"message": "Ann Lee"})
             assert backend(response) == "legacy"
+
+
+async def test_health_probe_sees_the_same_backend_on_every_try(open_gateway: GatewayOpener) -> None:
+    async with open_gateway(NEW_CHAT_PERCENT="50") as gw:
+        seen = {(await gw.get("/api/chat")).headers["x-chat-backend"] for _ in range(20)}
+    assert len(seen) == 1
