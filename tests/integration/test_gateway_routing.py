@@ -235,3 +235,21 @@ async def test_health_probe_sees_the_same_backend_on_every_try(open_gateway: Gat
     async with open_gateway(NEW_CHAT_PERCENT="50") as gw:
         seen = {(await gw.get("/api/chat")).headers["x-chat-backend"] for _ in range(20)}
     assert len(seen) == 1
+
+
+async def test_header_injection_through_ids_and_tokens_goes_nowhere(
+    open_gateway: GatewayOpener, redis: Redis
+) -> None:
+    evil = "abcdefgh12345678\r\nSet-Cookie: evil=1"
+    async with open_gateway(NEW_CHAT_PERCENT="50") as gw:
+        for percent_backend in range(4):
+            gw.cookies.clear()
+            response = await gw.post(
+                "/api/chat",
+                json={"message": FIRST, "sessionId": evil},
+                headers={"X-Chat-Override": "ann.n.9999999999.x\\r\\nX-Evil: 1"},
+            )
+            assert response.status_code == 200, percent_backend
+            assert "evil" not in response.headers.get("set-cookie", "")
+            assert "x-evil" not in response.headers
+    assert [k async for k in redis.scan_iter(match="route:pin:*\r*")] == []
