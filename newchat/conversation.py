@@ -37,6 +37,8 @@ class ChatReply(msgspec.Struct, frozen=True):
     category: Category | None
     step: Step
     done: bool
+    collected: list[str] = msgspec.field(default_factory=list)
+    """Which contact details the conversation has so far (names only, never the values)."""
 
 
 _ASK: dict[Field, str] = {
@@ -78,7 +80,8 @@ class Conversation:
         reply = await self._advance(state, message)
         await self._sessions.save(state)
         self._metrics.turns.labels(step=state.step).inc()
-        return ChatReply(state.id, reply, state.category, state.step, state.done)
+        collected: list[str] = [f for f in CONTACT_ORDER if state.contact.has(f)]
+        return ChatReply(state.id, reply, state.category, state.step, state.done, collected)
 
     async def _advance(self, state: SessionState, message: str) -> str:
         if state.done:

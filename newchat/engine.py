@@ -13,16 +13,18 @@ from dataclasses import dataclass
 import httpx
 from redis.asyncio import Redis
 
+from newchat import keys
 from newchat.conversation import Conversation
 from newchat.detection.detector import CategoryDetector, RemoteDetector
 from newchat.detection.offline import OfflineClassifier
 from newchat.leads.leadprosper import LeadProsperClient
 from newchat.leads.queue import LeadQueue
+from newchat.leads.shadow import ShadowLeadRecorder
 from newchat.leads.worker import LeadWorker
 from newchat.metrics import Metrics
 from newchat.ratelimit import RateLimiter
 from newchat.sessions import CookieSigner, SessionStore
-from newchat.settings import Settings
+from newchat.settings import Settings, derive_secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,10 @@ class Engine:
     limiter: RateLimiter
     signer: CookieSigner
     openai: RemoteDetector | None
+    shadow_conversation: Conversation
+    """Mirrored turns: sessions under `shadow:sess:`, leads recorded instead of queued."""
+    shadow_key: str
+    """What the gateway sends in `X-Shadow-Auth`, so no visitor can ask for shadow mode."""
 
     def worker(self, worker_id: str | None = None) -> LeadWorker:
         return LeadWorker(
@@ -85,6 +91,13 @@ def build_engine(
         limiter=RateLimiter(redis, settings.rate_limit),
         signer=CookieSigner(settings.session.secret),
         openai=remote,
+        shadow_conversation=Conversation(
+            SessionStore(redis, settings.session.ttl_seconds, key_for=keys.shadow_session),
+            detector,
+            ShadowLeadRecorder(redis),
+            metrics,
+        ),
+        shadow_key=derive_secret(settings.session.secret, "shadow"),
     )
 
 

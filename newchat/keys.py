@@ -30,6 +30,12 @@ FLAGS_CHANNEL = "flags:changed"
 """Pub/sub channel announcing a new flag version to every gateway instance."""
 GATEWAY_INSTANCE_PREFIX = "gateway:instance:"
 """One key per live gateway instance (TTL'd), holding the flag version it runs on."""
+SHADOW_LEADS = "shadow:leads"
+"""Capped list of leads a shadow conversation would have submitted (no contact details)."""
+SHADOW_MAP_PREFIX = "shadow:map:"
+"""Primary session id -> the shadow side's session id for the same conversation."""
+SHADOW_RESULTS = "shadow:results"
+"""Capped stream of shadow comparisons (one entry per mirrored turn) for `chatctl shadow report`."""
 ROUTE_PIN_PREFIX = "route:pin:"
 """The backend a chat session started on (`new` or `legacy`); TTL as a session's."""
 
@@ -66,3 +72,7 @@ def gateway_instance(instance_id: str) -> str:
 
 def route_pin(session_id: str) -> str:
     return f"{ROUTE_PIN_PREFIX}{session_id}"
+
+
+def shadow_map(primary_session_id: str, role: str) -> str:
+    return f"{SHADOW_MAP_PREFIX}{role}:{primary_session_id}"

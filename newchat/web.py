@@ -13,7 +13,7 @@ import msgspec
 from litestar import Request, Response, get, head, post
 from litestar.datastructures import Cookie, State
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, NotAuthorizedException
 from redis.exceptions import RedisError
 
 from newchat.clientip import client_address
@@ -101,11 +101,26 @@ def client_key(request: Request[object, object, State], engine: EngineDep) -> st
     return client_address(peer, request.headers, engine.settings.server.trusted_proxies)
 
 
+def is_shadow_request(request: Request[object, object, State], engine: Engine) -> bool:
+    """A mirrored turn from the gateway. `X-Shadow-Request` without the gateway's key is refused:
+    no visitor can make the engine skip its rate limit or write outside the real namespace."""
+    if request.headers.get("x-shadow-request") != "1":
+        return False
+    given = request.headers.get("x-shadow-auth", "").encode()
+    if not hmac.compare_digest(given, engine.shadow_key.encode()):
+        raise NotAuthorizedException("shadow requests are accepted from the gateway only")
+    return True
+
+
 @post("/api/chat", dependencies=ENGINE)
 async def chat(request: Request[object, object, State], engine: EngineDep) -> Response[bytes]:
     chat_request = parse_chat_request(
         await request.body(), engine.settings.session.max_message_chars
     )
+    if is_shadow_request(request, engine):
+        shadow = engine.shadow_conversation
+        state = await shadow.resume(chat_request.sessionId)
+        return json_response(await shadow.turn(state, chat_request.message))
     decision = await engine.limiter.hit(client_key(request, engine))
     if not decision.allowed:
         engine.metrics.rate_limited.labels(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
@@ -11,7 +9,9 @@ import msgspec
 
 from flags import FlagValues, UnleashSettings
 from flags._env import EnvFlagError, env_flag_defaults
-from newchat.settings import Settings, SettingsError, env_number
+from newchat.settings import Settings, SettingsError, derive_secret, env_number
+
+__all__ = ["GatewaySettings", "UpstreamSettings", "derive_secret", "load_gateway_settings"]
 
 
 class UpstreamSettings(msgspec.Struct, frozen=True):
@@ -42,11 +42,6 @@ class GatewaySettings(msgspec.Struct, frozen=True):
     flag_poll_interval_seconds: float = 1.0
     unleash: UnleashSettings | None = None
     instance_id: str = ""
-
-
-def derive_secret(session_secret: str, purpose: str) -> str:
-    """A separate key per purpose, so a leaked routing key does not forge session cookies."""
-    return hmac.new(session_secret.encode(), purpose.encode(), hashlib.sha256).hexdigest()
 
 
 def _http_url(environ: Mapping[str, str], name: str, default: str) -> str:
