@@ -12,6 +12,7 @@ ENV_FLAGS: dict[str, FlagName] = {
     "SHADOW_PERCENT": "shadow_percent",
     "CHAT_DRAIN": "drain",
     "CHAT_TESTERS": "testers",
+    "SHADOW_TO_LEGACY": "shadow_legacy",
 }
 
 

@@ -12,11 +12,17 @@ class Flags:
     """In-memory evaluation over the watcher's current snapshot (plus Unleash when configured)."""
 
     def __init__(
-        self, watcher: FlagWatcher, *, group_id: str, unleash: UnleashRollout | None = None
+        self,
+        watcher: FlagWatcher,
+        *,
+        group_id: str,
+        shadow_group_id: str = "new-chat-shadow",
+        unleash: UnleashRollout | None = None,
     ) -> None:
         self.watcher = watcher
         self.unleash = unleash
         self._group_id = group_id
+        self._shadow_group_id = shadow_group_id
         self._checks_for: FlagSnapshot | None = None
         self._rollout: RolloutCheck = percent_rollout(group_id, 0)
         self._shadow: RolloutCheck = percent_rollout(group_id, 0)
@@ -36,7 +42,8 @@ class Flags:
         )
 
     def shadowed(self, bucket_id: str) -> bool:
-        """Is this conversation one whose turns are mirrored to the other backend?"""
+        """Is this conversation one whose turns are mirrored to the other backend? Bucketed in
+        its own group, so the shadowed share is spread evenly over both backends' traffic."""
         snapshot = self.watcher.snapshot
         if snapshot.kill_switch:
             return False
@@ -48,6 +55,8 @@ class Flags:
                 self._rollout, self._shadow = self.unleash.in_rollout, self.unleash.in_shadow
             else:
                 self._rollout = percent_rollout(self._group_id, snapshot.values.new_chat_percent)
-                self._shadow = percent_rollout(self._group_id, snapshot.values.shadow_percent)
+                self._shadow = percent_rollout(
+                    self._shadow_group_id, snapshot.values.shadow_percent
+                )
             self._checks_for = snapshot
         return self._rollout, self._shadow

@@ -8,7 +8,9 @@ from typing import Literal, get_args
 
 import msgspec
 
-FlagName = Literal["enable_new_chat", "new_chat_percent", "shadow_percent", "drain", "testers"]
+FlagName = Literal[
+    "enable_new_chat", "new_chat_percent", "shadow_percent", "drain", "testers", "shadow_legacy"
+]
 FLAG_NAMES: tuple[FlagName, ...] = get_args(FlagName)
 FlagValue = bool | int | tuple[str, ...]
 
@@ -32,6 +34,8 @@ class FlagValues(msgspec.Struct, frozen=True):
     """With the master switch off: conversations already on the new engine finish there."""
     testers: tuple[str, ...] = ()
     """Tester names whose override tokens are honoured; removing a name revokes its tokens."""
+    shadow_legacy: bool = False
+    """Legacy honours `X-Shadow-Request: 1` (no lead, no real session): only then is it mirrored to."""
 
 
 class FlagSnapshot(msgspec.Struct, frozen=True):
@@ -80,6 +84,7 @@ PARSERS: Mapping[FlagName, Callable[[str], FlagValue]] = {
     "shadow_percent": _parse_percent,
     "drain": _parse_bool,
     "testers": _parse_testers,
+    "shadow_legacy": _parse_bool,
 }
 
 _ALIASES = {

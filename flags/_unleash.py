@@ -54,8 +54,8 @@ def bootstrap_features(
 ) -> dict[str, Any]:
     """The `/api/client/features` document equivalent to the env/Redis flags."""
 
-    def toggle(name: str, enabled: bool, percent: int) -> dict[str, Any]:
-        parameters = {"rollout": str(percent), "stickiness": "sessionId", "groupId": group_id}
+    def toggle(name: str, enabled: bool, percent: int, group: str) -> dict[str, Any]:
+        parameters = {"rollout": str(percent), "stickiness": "sessionId", "groupId": group}
         return {
             "name": name,
             "enabled": enabled,
@@ -65,8 +65,13 @@ def bootstrap_features(
     return {
         "version": 1,
         "features": [
-            toggle(settings.rollout_toggle, values.enable_new_chat, values.new_chat_percent),
-            toggle(settings.shadow_toggle, True, values.shadow_percent),
+            toggle(
+                settings.rollout_toggle,
+                values.enable_new_chat,
+                values.new_chat_percent,
+                group_id,
+            ),
+            toggle(settings.shadow_toggle, True, values.shadow_percent, settings.shadow_toggle),
         ],
     }
 

@@ -22,6 +22,7 @@ from newchat.health import health_report, redacted_url
 from newchat.logs import configure_logging
 from newchat.redis_values import as_text
 from newchat.settings import LogSettings, Settings, SettingsError, load_settings
+from proxy.cli import shadow_app
 
 T = TypeVar("T")
 
@@ -34,6 +35,7 @@ app = typer.Typer(
 queue_app = typer.Typer(help="Inspect and repair the lead queue.", no_args_is_help=True)
 app.add_typer(queue_app, name="queue")
 app.add_typer(flags_app, name="flags")
+app.add_typer(shadow_app, name="shadow")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 DryRunOpt = Annotated[

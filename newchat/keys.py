@@ -32,8 +32,8 @@ GATEWAY_INSTANCE_PREFIX = "gateway:instance:"
 """One key per live gateway instance (TTL'd), holding the flag version it runs on."""
 SHADOW_LEADS = "shadow:leads"
 """Capped list of leads a shadow conversation would have submitted (no contact details)."""
-SHADOW_MAP_PREFIX = "shadow:map:"
-"""Primary session id -> the shadow side's session id for the same conversation."""
+SHADOW_CONVERSATION_PREFIX = "shadow:conv:"
+"""Hash per mirrored conversation: the shadow sides' session ids and the turn count."""
 SHADOW_RESULTS = "shadow:results"
 """Capped stream of shadow comparisons (one entry per mirrored turn) for `chatctl shadow report`."""
 ROUTE_PIN_PREFIX = "route:pin:"
@@ -74,5 +74,5 @@ def route_pin(session_id: str) -> str:
     return f"{ROUTE_PIN_PREFIX}{session_id}"
 
 
-def shadow_map(primary_session_id: str, role: str) -> str:
-    return f"{SHADOW_MAP_PREFIX}{role}:{primary_session_id}"
+def shadow_conversation(primary_session_id: str) -> str:
+    return f"{SHADOW_CONVERSATION_PREFIX}{primary_session_id}"

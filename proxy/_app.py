@@ -28,6 +28,7 @@ from newchat.engine import Engine, build_engine, default_http_client, open_redis
 from newchat.logs import configure_logging, get_logger
 from newchat.metrics import Metrics
 from newchat.settings import Settings
+from proxy._compare import load_rules
 from proxy._gateway import (
     ChatGateway,
     ClientGone,
@@ -40,7 +41,8 @@ from proxy._headers import forwarding_headers
 from proxy._metrics import GatewayMetrics
 from proxy._pins import PinStore, TokenSigner
 from proxy._readiness import readiness
-from proxy._settings import GatewaySettings, UpstreamSettings
+from proxy._settings import GatewaySettings, UpstreamSettings, derive_secret
+from proxy._shadow import ShadowConfig, ShadowMirror
 from proxy._upstream import AsgiUpstream, ForwardRequest, HttpUpstream, Upstream, UpstreamError
 
 _log = get_logger("proxy.app")
@@ -59,6 +61,7 @@ class Runtime:
     new: Upstream | None = None
     flags: Flags | None = None
     gateway: ChatGateway | None = None
+    shadow: ShadowMirror | None = None
     engine: Engine | None = None
     closers: list[Callable[[], Any]] = field(default_factory=list)
 
@@ -174,7 +177,26 @@ async def _open(
         )
         await unleash.start()
         stack.push_async_callback(unleash.stop)
-    runtime.flags = Flags(watcher, group_id=gateway.group_id, unleash=unleash)
+    runtime.flags = Flags(
+        watcher,
+        group_id=gateway.group_id,
+        shadow_group_id=gateway.unleash.shadow_toggle if gateway.unleash else "new-chat-shadow",
+        unleash=unleash,
+    )
+    runtime.shadow = ShadowMirror(
+        flags=runtime.flags,
+        upstreams={"new": runtime.new, "legacy": legacy},
+        redis=redis,
+        rules=load_rules(gateway.shadow.rules_file or None),
+        metrics=runtime.gateway_metrics,
+        config=ShadowConfig(
+            max_in_flight=gateway.shadow.max_in_flight,
+            timeout_seconds=gateway.shadow.timeout_seconds,
+            noise_percent=gateway.shadow.noise_percent,
+            shadow_key=derive_secret(settings.session.secret, "shadow"),
+        ),
+    )
+    stack.push_async_callback(runtime.shadow.drain, 5.0)
     runtime.gateway = ChatGateway(
         flags=runtime.flags,
         legacy=legacy,
@@ -188,6 +210,7 @@ async def _open(
             cookie_secure=gateway.cookie_secure,
             cookie_max_age=gateway.session_ttl_seconds,
         ),
+        shadow=runtime.shadow,
     )
 
 

@@ -28,6 +28,7 @@ from proxy._pins import (
     TokenSigner,
     valid_session_id,
 )
+from proxy._shadow import ShadowMirror
 from proxy._upstream import ForwardRequest, Upstream, UpstreamError, UpstreamReply
 
 _log = get_logger("proxy.gateway")
@@ -133,7 +134,9 @@ class ChatGateway:
         signer: TokenSigner,
         metrics: GatewayMetrics,
         config: GatewayConfig,
+        shadow: ShadowMirror | None = None,
     ) -> None:
+        self._shadow = shadow
         self._flags = flags
         self._legacy = legacy
         self._new = new
@@ -152,13 +155,15 @@ class ChatGateway:
             self._metrics.rejected.labels(reason=exc.code).inc()
             await self._respond(send, scope, error_reply(exc.status, exc.code, exc.detail), None)
             return
-        answer, decision, extra = await self._route(scope, body)
+        answer, decision, extra, request = await self._route(scope, body)
         await self._respond(send, scope, answer.reply, answer.backend, extra)
         self._record(scope, answer, decision, time.perf_counter() - started)
+        if self._shadow is not None:
+            self._shadow.submit(answer.backend, request, answer.reply)  # the visitor has it
 
     async def _route(
         self, scope: Scope, body: bytes
-    ) -> tuple[Answer, Decision, list[tuple[bytes, bytes]]]:
+    ) -> tuple[Answer, Decision, list[tuple[bytes, bytes]], ForwardRequest]:
         method = scope["method"]
         cookies = request_cookies(scope)
         route = self._signer.read_route_cookie(cookies.get(ROUTE_COOKIE))
@@ -193,7 +198,7 @@ class ChatGateway:
         extra: list[tuple[bytes, bytes]] = []
         if method == "POST" and answer.reply.status < 400:
             extra = await self._pin(answer, route, pinned=pin == answer.backend)
-        return answer, decision, extra
+        return answer, decision, extra, request
 
     @staticmethod
     def _bucket_for(scope: Scope) -> str:

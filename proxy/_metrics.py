@@ -53,6 +53,30 @@ class GatewayMetrics:
             ["operation"],
             registry=r,
         )
+        self.shadow_skipped = Counter(
+            "gateway_shadow_skipped_total",
+            "Turns of shadowed conversations not mirrored (busy, legacy_not_marked_safe)",
+            ["reason"],
+            registry=r,
+        )
+        self.shadow_requests = Counter(
+            "gateway_shadow_requests_total",
+            "Mirrored requests, by backend and outcome",
+            ["backend", "outcome"],
+            registry=r,
+        )
+        self.shadow_comparisons = Counter(
+            "gateway_shadow_comparisons_total",
+            "Field comparisons of mirrored turns (match, mismatch, noise, missing)",
+            ["field", "outcome"],
+            registry=r,
+        )
+        self.shadow_hook_errors = Counter(
+            "gateway_shadow_errors_total",
+            "Failures inside shadow work (caught, never raised)",
+            ["operation"],
+            registry=r,
+        )
         self.flag_version = Gauge(
             "gateway_flag_version", "Flag version this instance routes on", registry=r
         )

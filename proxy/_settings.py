@@ -11,7 +11,13 @@ from flags import FlagValues, UnleashSettings
 from flags._env import EnvFlagError, env_flag_defaults
 from newchat.settings import Settings, SettingsError, derive_secret, env_number
 
-__all__ = ["GatewaySettings", "UpstreamSettings", "derive_secret", "load_gateway_settings"]
+__all__ = [
+    "GatewaySettings",
+    "ShadowSettings",
+    "UpstreamSettings",
+    "derive_secret",
+    "load_gateway_settings",
+]
 
 
 class UpstreamSettings(msgspec.Struct, frozen=True):
@@ -23,6 +29,17 @@ class UpstreamSettings(msgspec.Struct, frozen=True):
     max_reply_bytes: int = 1_048_576
     pool_size: int = 256
     """Keep-alive connections kept open to this backend."""
+
+
+class ShadowSettings(msgspec.Struct, frozen=True):
+    timeout_seconds: float = 5.0
+    """Longest a mirrored turn may take; then it is abandoned and counted."""
+    max_in_flight: int = 64
+    """Mirrored turns running at once per gateway; beyond it turns are dropped and counted."""
+    noise_percent: int = 10
+    """Share of shadowed conversations also replayed on a twin to measure noise."""
+    rules_file: str = ""
+    """Comparison rules (TOML); empty: `proxy/shadow_rules.toml`."""
 
 
 class GatewaySettings(msgspec.Struct, frozen=True):
@@ -42,6 +59,7 @@ class GatewaySettings(msgspec.Struct, frozen=True):
     flag_poll_interval_seconds: float = 1.0
     unleash: UnleashSettings | None = None
     instance_id: str = ""
+    shadow: ShadowSettings = msgspec.field(default_factory=ShadowSettings)
 
 
 def _http_url(environ: Mapping[str, str], name: str, default: str) -> str:
@@ -96,4 +114,10 @@ def load_gateway_settings(environ: Mapping[str, str], base: Settings) -> Gateway
         session_ttl_seconds=base.session.ttl_seconds,
         unleash=unleash,
         instance_id=get("GATEWAY_INSTANCE_ID", ""),
+        shadow=ShadowSettings(
+            timeout_seconds=env_number(environ, "SHADOW_TIMEOUT", 5.0, float, 0.05),
+            max_in_flight=env_number(environ, "SHADOW_MAX_IN_FLIGHT", 64, int, 1),
+            noise_percent=min(100, env_number(environ, "SHADOW_NOISE_PERCENT", 10, int, 0)),
+            rules_file=get("SHADOW_RULES", ""),
+        ),
     )

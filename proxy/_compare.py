@@ -1,0 +1,146 @@
+"""Comparing a control (primary) and a candidate (shadow) reply, in the shape of GitHub's Scientist.
+
+Observations are immutable. The hooks (`clean`, `compare`, `ignore`) are plain callables with
+defaults driven by the field rules in `shadow_rules.toml` (data, not code); a hook that raises is
+reported to `raised(operation, error)` and counted, never propagated. Unlike Scientist, the
+caller has already answered the visitor before any of this runs.
+
+Noise (Diffy's idea): when a twin observation exists (the new engine answering the same turn a
+second time), a field on which the twin disagrees with its sibling is noise for that turn, and a
+primary/candidate difference on it is reported as `noise`, not as a mismatch.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+Rule = Literal["equal", "set_equal", "similar"]
+Outcome = Literal["match", "mismatch", "noise", "missing"]
+DEFAULT_RULES = Path(__file__).with_name("shadow_rules.toml")
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+class FieldRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: str
+    keys: list[str]
+    rule: Rule = "equal"
+    threshold: float = 0.0
+
+
+class ShadowRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    fields: list[FieldRule]
+
+
+def load_rules(path: str | Path | None = None) -> ShadowRules:
+    """Raises ValueError naming the file when it is not valid rules."""
+    source = Path(path) if path else DEFAULT_RULES
+    try:
+        return msgspec.toml.decode(source.read_bytes(), type=ShadowRules)
+    except (OSError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ValueError(f"shadow rules {source}: {exc}") from None
+
+
+class Observation(msgspec.Struct, frozen=True):
+    """One backend's answer to one turn."""
+
+    role: Literal["primary", "candidate", "twin"]
+    backend: str
+    status: int
+    body: Any = None
+    """The decoded JSON reply (None when it was not JSON or the request failed)."""
+    error: str | None = None
+
+
+class FieldResult(msgspec.Struct, frozen=True):
+    outcome: Outcome
+    primary: Any = None
+    candidate: Any = None
+    similarity: float | None = None
+
+
+def similarity(a: str, b: str) -> float:
+    """Word-level similarity (0..1): LLM text never matches byte for byte."""
+    left, right = _WORD.findall(a.lower()), _WORD.findall(b.lower())
+    if not left and not right:
+        return 1.0
+    return round(difflib.SequenceMatcher(None, left, right, autojunk=False).ratio(), 3)
+
+
+def extract(rule: FieldRule, observation: Observation) -> Any:
+    for key in rule.keys:
+        if key == "$status":
+            return observation.status
+        if isinstance(observation.body, dict) and key in observation.body:
+            value = observation.body[key]
+            if rule.rule == "set_equal":
+                items = value.keys() if isinstance(value, dict) else value or []
+                return sorted(str(item) for item in items)
+            return value
+    return None
+
+
+def same(rule: FieldRule, left: Any, right: Any) -> tuple[bool, float | None]:
+    if rule.rule == "similar":
+        score = similarity(str(left or ""), str(right or ""))
+        return score >= rule.threshold, score
+    return left == right, None
+
+
+class Experiment:
+    """Compares observations field by field; `raised` receives every hook failure."""
+
+    def __init__(
+        self,
+        rules: ShadowRules,
+        raised: Callable[[str, Exception], None],
+        ignore: Callable[[Observation, Observation], bool] | None = None,
+    ) -> None:
+        self._rules = rules
+        self._raised = raised
+        self._ignore = ignore
+
+    def compare(
+        self, primary: Observation, candidate: Observation, twin: Observation | None = None
+    ) -> dict[str, FieldResult] | None:
+        """None when the comparison is ignored or failed (the failure went to `raised`)."""
+        try:
+            if self._ignore is not None and self._ignore(primary, candidate):
+                return None
+        except Exception as exc:  # a hook never raises into the gateway
+            self._raised("ignore", exc)
+            return None
+        try:
+            sibling = candidate if primary.backend != "new" else primary
+            return {
+                rule.name: self._field(rule, primary, candidate, sibling, twin)
+                for rule in self._rules.fields
+            }
+        except Exception as exc:
+            self._raised("compare", exc)
+            return None
+
+    @staticmethod
+    def _field(
+        rule: FieldRule,
+        primary: Observation,
+        candidate: Observation,
+        sibling: Observation,
+        twin: Observation | None,
+    ) -> FieldResult:
+        left, right = extract(rule, primary), extract(rule, candidate)
+        if left is None and right is None:
+            return FieldResult("missing")
+        agree, score = same(rule, left, right)
+        outcome: Outcome = "match" if agree else "mismatch"
+        if not agree and twin is not None and twin.error is None:
+            twin_agrees, _ = same(rule, extract(rule, sibling), extract(rule, twin))
+            outcome = "mismatch" if twin_agrees else "noise"
+        if rule.rule == "similar":  # reply text is personal data: only its score is kept
+            return FieldResult(outcome, similarity=score)
+        return FieldResult(outcome, left, right)

@@ -1,0 +1,274 @@
+"""Shadow traffic: after the visitor is answered, replay the turn on the other backend, compare.
+
+Guarantees:
+- The visitor never waits for, nor fails because of, the shadow: `submit` only schedules work,
+  after the response is sent. Work is bounded (`max_in_flight`); beyond it a turn is dropped and
+  counted, never queued without limit. Each mirrored turn runs under a timeout.
+- Conversation-level: the shadow side keeps its own session for the conversation (ids in
+  `shadow:conv:<primary session id>`), and turns of one conversation are mirrored in order
+  within a gateway process.
+- Side-effect firewall: the new engine gets `X-Shadow-Request: 1` with the gateway's key and
+  answers from `shadow:sess:*` with a lead recorder; legacy is mirrored to only when the
+  operator set `shadow_legacy` (it must honour `X-Shadow-Request: 1`), never by default.
+- Noise: for a sample of conversations a twin (the new engine answering the same turn again, in
+  its own shadow session) measures how much the new engine disagrees with itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any, NamedTuple
+
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from flags import Backend, Flags, bucket
+from newchat import keys
+from newchat.logs import get_logger
+from newchat.sessions import session_hash
+from proxy._compare import Experiment, FieldResult, Observation, ShadowRules
+from proxy._metrics import GatewayMetrics
+from proxy._upstream import ForwardRequest, Upstream, UpstreamError, UpstreamReply
+
+_log = get_logger("proxy.shadow")
+RESULTS_KEPT = 20_000
+CONVERSATION_TTL_SECONDS = 604_800
+
+
+class _Turn(msgspec.Struct):
+    message: str = ""
+
+
+class _Reply(msgspec.Struct):
+    sessionId: str | None = None  # noqa: N815 - the public contract's spelling
+
+
+_turn = msgspec.json.Decoder(_Turn)
+_reply_id = msgspec.json.Decoder(_Reply)
+
+
+class ShadowConfig(NamedTuple):
+    max_in_flight: int = 64
+    timeout_seconds: float = 5.0
+    noise_percent: int = 10
+    shadow_key: str = ""
+
+
+class ShadowResult(msgspec.Struct, frozen=True):
+    """One mirrored turn, as stored in `shadow:results` (no personal data)."""
+
+    at: float
+    conversation: str
+    turn: int
+    primary: str
+    candidate: str
+    fields: dict[str, FieldResult]
+    twin: bool
+    candidate_error: str | None = None
+
+
+def _session_id(body: bytes) -> str | None:
+    try:
+        return _reply_id.decode(body).sessionId
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        return None
+
+
+def _decode_json(body: bytes) -> Any:
+    try:
+        return msgspec.json.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
+
+
+class ShadowMirror:
+    def __init__(
+        self,
+        *,
+        flags: Flags,
+        upstreams: dict[Backend, Upstream],
+        redis: Redis,
+        rules: ShadowRules,
+        metrics: GatewayMetrics,
+        config: ShadowConfig,
+    ) -> None:
+        self._flags = flags
+        self._upstreams = upstreams
+        self._redis = redis
+        self._metrics = metrics
+        self._config = config
+        self._experiment = Experiment(rules, self._raised)
+        self._in_flight = 0
+        self._tails: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def submit(self, primary: Backend, request: ForwardRequest, reply: UpstreamReply) -> None:
+        """Called after the visitor got `reply`; schedules the mirror or drops it. Never raises."""
+        try:
+            self._submit(primary, request, reply)
+        except Exception as exc:
+            self._raised("submit", exc)
+
+    def _submit(self, primary: Backend, request: ForwardRequest, reply: UpstreamReply) -> None:
+        if request.method != "POST" or reply.status >= 500:
+            return
+        session_id = _session_id(reply.body)
+        if not session_id or not self._flags.shadowed(session_id):
+            return
+        candidate: Backend = "legacy" if primary == "new" else "new"
+        if candidate == "legacy" and not self._flags.snapshot.values.shadow_legacy:
+            self._metrics.shadow_skipped.labels(reason="legacy_not_marked_safe").inc()
+            return
+        if self._in_flight >= self._config.max_in_flight:
+            self._metrics.shadow_skipped.labels(reason="busy").inc()
+            return
+        self._in_flight += 1
+        previous = self._tails.get(session_id)
+        task = asyncio.create_task(
+            self._run(previous, primary, candidate, session_id, request, reply)
+        )
+        self._tails[session_id] = task
+        self._tasks.add(task)
+        task.add_done_callback(lambda done: self._finished(session_id, done))
+
+    def _finished(self, session_id: str, task: asyncio.Task[None]) -> None:
+        self._in_flight -= 1
+        self._tasks.discard(task)
+        if self._tails.get(session_id) is task:
+            del self._tails[session_id]
+
+    async def drain(self, within: float = 10.0) -> None:
+        """Waits for mirrored turns in flight (shutdown, tests)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=within)
+
+    async def _run(
+        self,
+        previous: asyncio.Task[None] | None,
+        primary: Backend,
+        candidate: Backend,
+        session_id: str,
+        request: ForwardRequest,
+        reply: UpstreamReply,
+    ) -> None:
+        if previous is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await previous  # turn order within a conversation
+        try:
+            async with asyncio.timeout(self._config.timeout_seconds):
+                await self._mirror(primary, candidate, session_id, request, reply)
+        except TimeoutError:
+            self._metrics.shadow_requests.labels(backend=candidate, outcome="timeout").inc()
+        except (RedisError, OSError) as exc:
+            self._raised("redis", exc)
+        except Exception as exc:
+            self._raised("mirror", exc)
+
+    async def _mirror(
+        self,
+        primary: Backend,
+        candidate: Backend,
+        session_id: str,
+        request: ForwardRequest,
+        reply: UpstreamReply,
+    ) -> None:
+        message = _turn.decode(request.body).message
+        conversation = keys.shadow_conversation(session_id)
+        ids, turn = await self._conversation(conversation)
+        with_twin = bucket("shadow-noise", session_id) <= self._config.noise_percent
+        runs = [self._send(candidate, message, ids.get("candidate"), request)]
+        if with_twin:
+            runs.append(self._send("new", message, ids.get("twin"), request))
+        observed = await asyncio.gather(*runs)
+        candidate_obs, candidate_sid = observed[0]
+        twin_obs, twin_sid = observed[1] if with_twin else (None, None)
+        await self._remember(conversation, candidate_sid, twin_sid)
+        control = Observation("primary", primary, reply.status, _decode_json(reply.body))
+        fields = self._experiment.compare(control, candidate_obs, twin_obs)
+        if fields is None:
+            return
+        result = ShadowResult(
+            at=time.time(),
+            conversation=session_hash(session_id),
+            turn=turn,
+            primary=primary,
+            candidate=candidate,
+            fields=fields,
+            twin=twin_obs is not None,
+            candidate_error=candidate_obs.error,
+        )
+        await self._publish(result)
+
+    async def _conversation(self, key: str) -> tuple[dict[str, str], int]:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(key, "turns", 1)
+            pipe.hgetall(key)
+            pipe.expire(key, CONVERSATION_TTL_SECONDS)
+            turn, stored, _ = await pipe.execute()
+        ids = {k.decode(): v.decode() for k, v in stored.items() if k != b"turns"}
+        return ids, int(turn)
+
+    async def _remember(self, key: str, candidate_sid: str | None, twin_sid: str | None) -> None:
+        mapping: dict[str | bytes, str | bytes] = {
+            name: sid for name, sid in (("candidate", candidate_sid), ("twin", twin_sid)) if sid
+        }
+        if mapping:
+            await self._redis.hset(key, mapping=mapping)  # type: ignore[arg-type]
+
+    async def _send(
+        self, backend: Backend, message: str, session_id: str | None, visitor: ForwardRequest
+    ) -> tuple[Observation, str | None]:
+        headers = [("Content-Type", "application/json"), ("X-Shadow-Request", "1")]
+        if backend == "new":
+            headers.append(("X-Shadow-Auth", self._config.shadow_key))
+        body = msgspec.json.encode({"message": message, "sessionId": session_id})
+        request = ForwardRequest("POST", b"", headers, body, visitor.scope)
+        role: Any = "candidate"
+        try:
+            reply = await self._upstreams[backend].send(request)
+        except UpstreamError as exc:
+            self._metrics.shadow_requests.labels(backend=backend, outcome=exc.kind).inc()
+            return Observation(role, backend, 0, None, exc.kind), session_id
+        outcome = "ok" if reply.status < 500 else "status_5xx"
+        self._metrics.shadow_requests.labels(backend=backend, outcome=outcome).inc()
+        decoded = _decode_json(reply.body)
+        new_sid = decoded.get("sessionId") if isinstance(decoded, dict) else None
+        error = None if reply.status < 500 else f"status_{reply.status}"
+        observation = Observation(role, backend, reply.status, decoded, error)
+        return observation, new_sid if isinstance(new_sid, str) else session_id
+
+    async def _publish(self, result: ShadowResult) -> None:
+        differing = []
+        for name, field in result.fields.items():
+            self._metrics.shadow_comparisons.labels(field=name, outcome=field.outcome).inc()
+            if field.outcome == "mismatch":
+                differing.append(name)
+        await self._redis.xadd(
+            keys.SHADOW_RESULTS,
+            {"result": msgspec.json.encode(result)},
+            maxlen=RESULTS_KEPT,
+            approximate=True,
+        )
+        if differing:
+            reply_field = result.fields.get("reply")
+            _log.info(
+                "shadow_diff",
+                conversation=result.conversation,
+                turn=result.turn,
+                primary=result.primary,
+                candidate=result.candidate,
+                fields=differing,
+                similarity=reply_field.similarity if reply_field else None,
+            )
+
+    def _raised(self, operation: str, error: Exception) -> None:
+        """Every failure of shadow work ends here: counted and logged, never raised."""
+        self._metrics.shadow_hook_errors.labels(operation=operation).inc()
+        _log.warning("Shadow work failed", operation=operation, error=type(error).__name__)

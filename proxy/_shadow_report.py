@@ -1,0 +1,194 @@
+"""`chatctl shadow report`: what the stored shadow comparisons say, and a plain verdict.
+
+Agreement per field counts matches against real mismatches; differences the noise twin showed
+too are counted apart as noise, never as disagreement. Intervals are Wilson score intervals
+(95 %), honest at small samples and near 0 or 100 %.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping
+
+import msgspec
+from redis.asyncio import Redis
+
+from newchat import keys
+from proxy._shadow import ShadowResult
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+DEFAULT_THRESHOLDS = {"status": 99.0, "category": 95.0, "step": 95.0, "done": 99.0}
+_decoder = msgspec.json.Decoder(ShadowResult)
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '15m', '2h', '7d', '1h30m' -> seconds; ValueError otherwise."""
+    parts = _DURATION.findall(text.strip().lower())
+    if not parts or "".join(n + u for n, u in parts) != text.strip().lower():
+        raise ValueError(f"{text!r} is not a duration like 15m, 2h or 7d")
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+class FieldAgreement(msgspec.Struct):
+    field: str
+    compared: int
+    matches: int
+    mismatches: int
+    noise: int
+    agreement_pct: float | None
+    ci95_pct: tuple[float, float] | None
+    threshold_pct: float | None
+    passes: bool | None
+
+
+class Example(msgspec.Struct):
+    conversation: str
+    turn: int
+    field: str
+    primary: object
+    candidate: object
+
+
+class ShadowReport(msgspec.Struct):
+    since_seconds: float | None
+    conversations: int
+    turns: int
+    directions: dict[str, int]
+    candidate_errors: int
+    fields: list[FieldAgreement]
+    similarity: dict[str, float | None]
+    noise_baseline_pct: dict[str, float]
+    noise_turns: int
+    examples: list[Example]
+    verdict: str
+    reasons: list[str]
+
+
+def wilson(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    if total == 0:
+        return (0.0, 100.0)
+    p = successes / total
+    denominator = 1 + z * z / total
+    centre = (p + z * z / (2 * total)) / denominator
+    margin = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
+    return (round(max(0.0, centre - margin) * 100, 1), round(min(1.0, centre + margin) * 100, 1))
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))]
+
+
+async def load_results(redis: Redis, since_seconds: float | None) -> list[ShadowResult]:
+    start = "-" if since_seconds is None else str(int((time.time() - since_seconds) * 1000))
+    entries: list[tuple[bytes, dict[bytes, bytes]]] = await redis.xrange(  # type: ignore[assignment]
+        keys.SHADOW_RESULTS, min=start, max="+"
+    )
+    results = []
+    for _, fields in entries:
+        raw = fields.get(b"result")
+        if raw is None:
+            continue
+        try:
+            results.append(_decoder.decode(raw))
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            continue
+    return results
+
+
+def build_report(
+    results: Iterable[ShadowResult],
+    *,
+    since_seconds: float | None = None,
+    thresholds: Mapping[str, float] | None = None,
+    min_similarity: float = 0.5,
+    min_turns: int = 30,
+) -> ShadowReport:
+    items = list(results)
+    limits = dict(DEFAULT_THRESHOLDS if thresholds is None else thresholds)
+    outcomes: dict[str, Counter[str]] = {}
+    twin_noise: Counter[str] = Counter()
+    similarities: list[float] = []
+    examples: list[Example] = []
+    for result in items:
+        for name, field in result.fields.items():
+            outcomes.setdefault(name, Counter())[field.outcome] += 1
+            if field.outcome == "noise":
+                twin_noise[name] += 1
+            if field.similarity is not None:
+                similarities.append(field.similarity)
+            if field.outcome == "mismatch" and field.similarity is None:
+                examples.append(
+                    Example(result.conversation, result.turn, name, field.primary, field.candidate)
+                )
+    noise_turns = sum(1 for r in items if r.twin)
+    fields = [_agreement(name, counts, limits.get(name)) for name, counts in outcomes.items()]
+    median = _percentile(similarities, 0.5)
+    verdict, reasons = _verdict(fields, median, min_similarity, len(items), min_turns)
+    return ShadowReport(
+        since_seconds=since_seconds,
+        conversations=len({r.conversation for r in items}),
+        turns=len(items),
+        directions=dict(Counter(f"{r.primary}->{r.candidate}" for r in items)),
+        candidate_errors=sum(1 for r in items if r.candidate_error),
+        fields=fields,
+        similarity={
+            "p10": _percentile(similarities, 0.1),
+            "p50": median,
+            "p90": _percentile(similarities, 0.9),
+            "mean": round(sum(similarities) / len(similarities), 3) if similarities else None,
+        },
+        noise_baseline_pct={
+            name: round(100 * count / noise_turns, 1) for name, count in twin_noise.items()
+        }
+        if noise_turns
+        else {},
+        noise_turns=noise_turns,
+        examples=examples[-10:][::-1],
+        verdict=verdict,
+        reasons=reasons,
+    )
+
+
+def _agreement(name: str, counts: Counter[str], threshold: float | None) -> FieldAgreement:
+    matches, mismatches = counts["match"], counts["mismatch"]
+    judged = matches + mismatches
+    agreement = round(100 * matches / judged, 1) if judged else None
+    interval = wilson(matches, judged) if judged else None
+    passes = None if threshold is None or agreement is None else agreement >= threshold
+    return FieldAgreement(
+        field=name,
+        compared=sum(counts.values()),
+        matches=matches,
+        mismatches=mismatches,
+        noise=counts["noise"],
+        agreement_pct=agreement,
+        ci95_pct=interval,
+        threshold_pct=threshold,
+        passes=passes,
+    )
+
+
+def _verdict(
+    fields: list[FieldAgreement],
+    median_similarity: float | None,
+    min_similarity: float,
+    turns: int,
+    min_turns: int,
+) -> tuple[str, list[str]]:
+    if turns < min_turns:
+        return "not enough data", [f"{turns} turns compared; at least {min_turns} needed"]
+    reasons = [
+        f"{f.field} agreement {f.agreement_pct}% < {f.threshold_pct}%"
+        for f in fields
+        if f.passes is False
+    ]
+    if median_similarity is not None and median_similarity < min_similarity:
+        reasons.append(f"median reply similarity {median_similarity} < {min_similarity}")
+    return ("ready for more traffic" if not reasons else "not ready"), reasons
