@@ -6,6 +6,8 @@ Starts its own redis-server, a legacy backend as production runs it (nginx + php
 PHP stand-in), nginx `proxy_pass` in front of that legacy, and `chatctl serve` gateways (one
 uvicorn worker each). wrk drives each target with the same JSON POST, at 32 connections for
 throughput and 1 connection for latency, and one table is printed with ratios against nginx.
+The shadow rows send real legacy chat turns (each a new conversation with a session), with
+shadow at 0 % and at 100 % (every turn replayed on the in-process new engine).
 Needs wrk, nginx and php-fpm (Debian packages).
 """
 
@@ -162,7 +164,9 @@ def nginx_proxy(workdir: Path, legacy_port: int) -> Iterator[int]:
 
 
 @contextlib.contextmanager
-def gateway(workdir: Path, redis_url: str, legacy_port: int, percent: int) -> Iterator[int]:
+def gateway(
+    workdir: Path, redis_url: str, legacy_port: int, percent: int, shadow: int = 0
+) -> Iterator[int]:
     port = free_port()
     chatctl = str(Path(sys.executable).with_name("chatctl"))
     env = dict(os.environ) | {
@@ -170,6 +174,7 @@ def gateway(workdir: Path, redis_url: str, legacy_port: int, percent: int) -> It
         "REDIS_URL": redis_url,
         "LEGACY_URL": f"http://127.0.0.1:{legacy_port}/api/chat",
         "NEW_CHAT_PERCENT": str(percent),
+        "SHADOW_PERCENT": str(shadow),
         "SESSION_SECRET": "bench-secret",
         "LOG_FILE": str(workdir / f"gateway-{port}.log"),
         "RATE_LIMIT_PER_MINUTE": "100000000",
@@ -284,6 +289,11 @@ def main() -> None:
             with gateway(workdir, redis.url, legacy_port, 0) as port:
                 url = f"http://127.0.0.1:{port}{legacy_path}"
                 rows.append(measure("gateway -> legacy", url, args.seconds, script))
+            for shadow in (0, 100):
+                with gateway(workdir, redis.url, legacy_port, 0, shadow) as port:
+                    url = f"http://127.0.0.1:{port}/api/chat"  # real legacy turns, with sessions
+                    name = f"gateway -> legacy turn, shadow {shadow}%"
+                    rows.append(measure(name, url, args.seconds, script))
             with gateway(workdir, redis.url, legacy_port, 100) as port:
                 url = f"http://127.0.0.1:{port}/api/chat"
                 rows.append(
