@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import msgspec
@@ -79,7 +80,7 @@ async def test_legacy_primary_new_shadow_conversation_agrees_and_has_no_side_eff
 
 
 async def test_disagreement_is_recorded_as_a_mismatch(
-    open_gateway: GatewayOpener, redis: Redis
+    open_gateway: GatewayOpener, redis: Redis, base_env: dict[str, str]
 ) -> None:
     # Legacy's keyword list reads "will" as estate; the new engine reads an eviction.
     async with open_gateway(NEW_CHAT_PERCENT="0", **SHADOW_ALL) as gw:
@@ -92,6 +93,11 @@ async def test_disagreement_is_recorded_as_a_mismatch(
     )  # fmt: skip
     assert result.fields["step"].outcome == "match"
     assert 'gateway_shadow_comparisons_total{field="category",outcome="mismatch"} 1.0' in metrics
+    log = Path(base_env["LOG_FILE"]).read_text()
+    [diff] = [json.loads(line) for line in log.splitlines() if '"shadow_diff"' in line]
+    assert "category" in diff["fields"]
+    assert diff["conversation"] == result.conversation
+    assert "evicted" not in log  # no message text in any log line
 
 
 async def test_legacy_is_mirrored_to_only_when_marked_safe(
@@ -121,18 +127,18 @@ async def test_legacy_is_mirrored_to_only_when_marked_safe(
     assert await redis.llen("shadow:leads") == 1
 
 
-@pytest.fixture
-def hanging_engine() -> Iterator[BadBackend]:
-    server = BadBackend("hang")
+@pytest.fixture(params=["hang", "garbage"])
+def broken_engine(request: pytest.FixtureRequest) -> Iterator[BadBackend]:
+    server = BadBackend(request.param)
     yield server
     server.stop()
 
 
-async def test_slow_shadow_adds_no_error_and_no_waiting_for_the_visitor(
-    open_gateway: GatewayOpener, redis: Redis, hanging_engine: BadBackend
+async def test_slow_or_failing_shadow_adds_no_error_and_no_waiting_for_the_visitor(
+    open_gateway: GatewayOpener, redis: Redis, broken_engine: BadBackend
 ) -> None:
     async def answers(**env: str) -> tuple[list[tuple[int, str]], str]:
-        async with open_gateway(NEW_CHAT_URL=hanging_engine.url, NEW_CHAT_PERCENT="0", **env) as gw:
+        async with open_gateway(NEW_CHAT_URL=broken_engine.url, NEW_CHAT_PERCENT="0", **env) as gw:
             seen = []
             for _ in range(12):
                 gw.cookies.clear()
@@ -140,7 +146,10 @@ async def test_slow_shadow_adds_no_error_and_no_waiting_for_the_visitor(
                 seen.append((reply.status_code, reply.headers["x-chat-backend"]))
             for _ in range(100):  # shadow work finishes (or times out) after the replies
                 metrics = (await gw.get("/metrics")).text
-                if 'outcome="timeout"' in metrics or "SHADOW_PERCENT" not in env:
+                if "SHADOW_PERCENT" not in env or any(
+                    f'backend="new",outcome="{kind}"' in metrics
+                    for kind in ("timeout", "bad_reply")
+                ):
                     break
                 await asyncio.sleep(0.05)
             return seen, metrics
@@ -150,10 +159,11 @@ async def test_slow_shadow_adds_no_error_and_no_waiting_for_the_visitor(
         SHADOW_PERCENT="100", SHADOW_TIMEOUT="0.3", SHADOW_MAX_IN_FLIGHT="2"
     )
     assert with_shadow == without == [(200, "legacy")] * 12
-    assert 'gateway_shadow_skipped_total{reason="busy"}' in metrics  # dropped, not queued
-    timeouts = 'gateway_shadow_requests_total{backend="new",outcome="timeout"}'
-    assert timeouts in metrics
-    assert hanging_engine.connections >= 1
+    kind = "timeout" if broken_engine.behaviour == "hang" else "bad_reply"
+    assert f'gateway_shadow_requests_total{{backend="new",outcome="{kind}"}}' in metrics
+    if broken_engine.behaviour == "hang":
+        assert 'gateway_shadow_skipped_total{reason="busy"}' in metrics  # dropped, not queued
+    assert broken_engine.connections >= 1
 
 
 async def test_noise_baseline_suppresses_a_field_that_varies_by_itself(
