@@ -15,7 +15,13 @@ from flags._model import (
 )
 from flags._store import AuditEntry, Change, FlagStore, RuntimeFlags
 from flags._unleash import UnleashRollout, UnleashSettings, UnleashStatus, bootstrap_features
-from flags._watcher import FlagWatcher, InstanceReport, WatcherStatus, live_instances
+from flags._watcher import (
+    FlagWatcher,
+    InstanceReport,
+    WatcherStatus,
+    live_instances,
+    wait_for_version,
+)
 
 __all__ = [
     "BACKENDS",
@@ -47,4 +53,5 @@ __all__ = [
     "live_instances",
     "parse_value",
     "percent_rollout",
+    "wait_for_version",
 ]

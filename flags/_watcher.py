@@ -211,3 +211,17 @@ async def live_instances(redis: Redis) -> list[InstanceReport]:
         with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
             reports.append(msgspec.json.decode(raw, type=InstanceReport))
     return sorted(reports, key=lambda r: r.instance)
+
+
+async def wait_for_version(
+    redis: Redis, version: int, within: float
+) -> tuple[list[InstanceReport], list[InstanceReport]]:
+    """Live instances and those still behind `version`, once all caught up or `within` passed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        instances = await live_instances(redis)
+        behind = [i for i in instances if i.version < version]
+        if not behind or loop.time() >= deadline:
+            return instances, behind
+        await asyncio.sleep(0.05)

@@ -35,7 +35,7 @@ from flags._model import (
     parse_value,
 )
 from flags._store import AuditEntry, Change, FlagStore
-from flags._watcher import InstanceReport, live_instances
+from flags._watcher import InstanceReport, live_instances, wait_for_version
 from newchat.health import redacted_url
 from newchat.settings import SettingsError, load_settings
 
@@ -202,13 +202,7 @@ def _apply(
 
 async def _verify(redis: Redis, change: Change, wait: float) -> int:
     """Waits for every live instance to report the change's version."""
-    deadline = time.monotonic() + wait
-    while True:
-        instances = await live_instances(redis)
-        behind = [i for i in instances if i.version < change.version]
-        if not behind or time.monotonic() >= deadline:
-            break
-        await asyncio.sleep(0.1)
+    instances, behind = await wait_for_version(redis, change.version, wait)
     if not instances:
         typer.echo("no live gateway instance to verify (the change applies when one starts)")
         return 0

@@ -23,6 +23,7 @@ from newchat.logs import configure_logging
 from newchat.redis_values import as_text
 from newchat.settings import LogSettings, Settings, SettingsError, load_settings
 from proxy.cli import shadow_app
+from rollback.cli import backup_app, nginx_app, rollback_app
 
 T = TypeVar("T")
 
@@ -36,6 +37,9 @@ queue_app = typer.Typer(help="Inspect and repair the lead queue.", no_args_is_he
 app.add_typer(queue_app, name="queue")
 app.add_typer(flags_app, name="flags")
 app.add_typer(shadow_app, name="shadow")
+app.add_typer(rollback_app, name="rollback")
+app.add_typer(backup_app, name="backup")
+app.add_typer(nginx_app, name="nginx")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 DryRunOpt = Annotated[

@@ -162,3 +162,45 @@ async def test_stack_runs_gateway_engine_worker_and_php_legacy(
         output = stack.communicate(timeout=30)[0].decode()
     assert stack.returncode == 0, output
     assert "chat stack running" in output
+
+
+async def test_rollback_flags_switches_every_gateway_under_traffic(
+    gateways: list[ChatctlProcess], process_env: dict[str, str]
+) -> None:
+    urls = [f"http://127.0.0.1:{g.port}/api/chat" for g in gateways]
+    env = process_env | {"NEW_CHAT_PERCENT": "100"}
+    for process in gateways:  # restart both with everyone on the new engine
+        process.stop()
+    gateways[:] = [ChatctlProcess(["serve"], env | {"PORT": str(g.port)}, g.port) for g in gateways]
+    results: list[tuple[float, int, str]] = []
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    async def visitor(url: str) -> None:
+        async with httpx.AsyncClient(timeout=10) as client:
+            while not stop.is_set():
+                client.cookies.clear()
+                started = loop.time()
+                response = await client.post(url, json={"message": FIRST})
+                results.append((started, response.status_code, response.headers["x-chat-backend"]))
+
+    tasks = [asyncio.create_task(visitor(urls[i % 2])) for i in range(4)]
+    await asyncio.sleep(0.5)
+    dry = await asyncio.to_thread(chatctl, env, "rollback", "flags", "--reason", "t", "--dry-run")
+    rolled = await asyncio.to_thread(
+        chatctl, env, "rollback", "flags", "--reason", "error spike", "--deadline", "1"
+    )
+    done_at = loop.time()
+    await asyncio.sleep(0.5)
+    stop.set()
+    await asyncio.gather(*tasks)
+    assert dry.returncode == 0
+    assert "dry run" in dry.stdout
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    assert "verified: 2 gateway(s)" in rolled.stdout
+    assert {status for _, status, _ in results} == {200}
+    assert {b for t, _, b in results if t > done_at} == {"legacy"}
+    assert "new" in {b for _, _, b in results}
+    history = chatctl(env, "flags", "history")
+    assert "enable_new_chat: (default) -> false" in history.stdout
+    assert "reason: error spike" in history.stdout

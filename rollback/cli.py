@@ -1,0 +1,234 @@
+"""`chatctl rollback flags|full`, `chatctl backup create|verify|restore`, `chatctl nginx render`.
+
+Every command that changes something has `--dry-run` (prints the plan, changes nothing), prints
+each step, writes flag changes to the audit log, and exits 0 only when its verification passed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import msgspec
+import typer
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from flags import FlagStore, wait_for_version
+from newchat.health import redacted_url
+from newchat.settings import SettingsError, load_settings
+from rollback import backup
+from rollback.full import NginxTarget, switch
+from rollback.nginx_config import ConfigError, Mode, SiteConfig, nginx_test, render
+
+T = TypeVar("T")
+rollback_app = typer.Typer(help="Scripted, verified rollback.", no_args_is_help=True)
+backup_app = typer.Typer(help="Back up and restore sessions and lead keys.", no_args_is_help=True)
+nginx_app = typer.Typer(help="The site's nginx config.", no_args_is_help=True)
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
+
+
+def _redis_run(action: Callable[[Redis], Awaitable[T]]) -> T:
+    try:
+        settings = load_settings(os.environ)
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+    async def run() -> T:
+        redis = Redis.from_url(settings.redis.url, socket_timeout=10, socket_connect_timeout=3)
+        try:
+            return await action(redis)
+        finally:
+            await redis.aclose()
+
+    try:
+        return asyncio.run(run())
+    except (RedisError, OSError) as exc:
+        typer.echo(
+            f"error: Redis unreachable at {redacted_url(settings.redis.url)} "
+            f"({type(exc).__name__}); nothing was changed",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+
+
+@rollback_app.command("flags")
+def rollback_flags(
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")],
+    drain: Annotated[
+        bool, typer.Option("--drain", help="Let conversations already on the new engine finish.")
+    ] = False,
+    deadline: Annotated[float, typer.Option(help="Seconds for every gateway to apply it.")] = 5.0,
+    dry_run: DryRun = False,
+) -> None:
+    """Step 1: new chat off at run time (optionally draining), verified on every gateway."""
+    actor = f"{os.environ.get('SUDO_USER') or getpass.getuser()}@{socket.gethostname()}"
+
+    async def run(redis: Redis) -> int:
+        typer.echo(f"plan: enable_new_chat=false, drain={str(drain).lower()}; audited as {actor}; "
+                   f"verify every live gateway within {deadline:g}s")  # fmt: skip
+        if dry_run:
+            typer.echo("dry run: nothing changed")
+            return 0
+        store = FlagStore(redis)
+        await store.set("drain", drain, actor=actor, reason=reason, source="rollback")
+        change = await store.set(
+            "enable_new_chat", False, actor=actor, reason=reason, source="rollback"
+        )
+        typer.echo(f"flag version {change.version}: new chat off (drain {str(drain).lower()})")
+        instances, behind = await wait_for_version(redis, change.version, deadline)
+        for report in instances:
+            state = "applied" if report.version >= change.version else "BEHIND"
+            typer.echo(f"  gateway {report.instance}: {state} (v{report.version})")
+        if behind:
+            typer.echo(f"VERIFICATION FAILED: {len(behind)} gateway(s) behind", err=True)
+            return 1
+        typer.echo(f"verified: {len(instances)} gateway(s) on version {change.version}")
+        return 0
+
+    raise typer.Exit(_redis_run(run))
+
+
+def _target(
+    site_file: str | None, gateway: str | None, legacy: str | None, verify_url: str | None
+) -> NginxTarget:
+    env = os.environ.get
+    return NginxTarget(
+        site_file=site_file or env("NGINX_SITE_FILE", "/etc/nginx/sites-available/chat-system"),
+        nginx_conf=env("NGINX_CONF", ""),
+        reload_command=env("NGINX_RELOAD_COMMAND", ""),
+        verify_url=verify_url or env("NGINX_VERIFY_URL", "http://127.0.0.1/api/chat"),
+        site=SiteConfig(
+            gateway=gateway or env("GATEWAY_UPSTREAM", "127.0.0.1:3000"),
+            legacy=legacy or env("LEGACY_UPSTREAM", "127.0.0.1:8080"),
+            listen=env("NGINX_LISTEN", "80"),
+            server_name=env("NGINX_SERVER_NAME", "_"),
+        ),
+    )
+
+
+SiteFile = Annotated[str | None, typer.Option(help="Default: $NGINX_SITE_FILE.")]
+GatewayOpt = Annotated[str | None, typer.Option(help="Gateway host:port ($GATEWAY_UPSTREAM).")]
+LegacyOpt = Annotated[str | None, typer.Option(help="Legacy host:port ($LEGACY_UPSTREAM).")]
+
+
+@rollback_app.command("full")
+def rollback_full(
+    undo: Annotated[bool, typer.Option("--undo", help="Back through the gateway.")] = False,
+    site_file: SiteFile = None,
+    gateway: GatewayOpt = None,
+    legacy: LegacyOpt = None,
+    verify_url: Annotated[str | None, typer.Option(help="Default: $NGINX_VERIFY_URL.")] = None,
+    dry_run: DryRun = False,
+) -> None:
+    """Step 2: nginx sends /api/chat straight to legacy PHP (`--undo` restores the gateway)."""
+    mode: Mode = "gateway" if undo else "legacy"
+    try:
+        target = _target(site_file, gateway, legacy, verify_url)
+        passed = switch(mode, target, dry_run=dry_run, say=typer.echo)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(0 if passed else 1)
+
+
+@nginx_app.command("render")
+def nginx_render(
+    mode: Annotated[str, typer.Option(help="gateway or legacy.")] = "gateway",
+    out: Annotated[Path | None, typer.Option(help="Write here (default: print).")] = None,
+    gateway: GatewayOpt = None,
+    legacy: LegacyOpt = None,
+    check: Annotated[bool, typer.Option("--check", help="Run nginx -t ($NGINX_CONF).")] = False,
+) -> None:
+    """Render the site config for the given ports and mode (no hand edits)."""
+    if mode not in ("gateway", "legacy"):
+        typer.echo("error: --mode must be gateway or legacy", err=True)
+        raise typer.Exit(2)
+    try:
+        text = render(mode, _target(None, gateway, legacy, None).site)  # type: ignore[arg-type]
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.write_text(text)
+    typer.echo(f"wrote {out}")
+    if check:
+        ok, output = nginx_test(os.environ.get("NGINX_CONF") or None)
+        typer.echo(f"nginx -t: {'ok' if ok else 'FAILED'} {output}")
+        raise typer.Exit(0 if ok else 1)
+
+
+@backup_app.command("create")
+def backup_create(
+    out: Annotated[Path | None, typer.Option(help="Default: backups/chat-<time>.backup.")] = None,
+    dry_run: DryRun = False,
+) -> None:
+    """Snapshot sessions, lead keys and routing pins with their TTLs (file mode 0600)."""
+    path = out or Path("backups") / time.strftime("chat-%Y%m%d-%H%M%S.backup")
+
+    async def run(redis: Redis) -> int:
+        if dry_run:
+            typer.echo(f"dry run: would back up {', '.join(backup.PATTERNS)} to {path}")
+            return 0
+        header = await backup.create(redis, path)
+        typer.echo(f"backed up {header.keys} keys to {path} (sha256 {header.sha256[:16]}...)")
+        _, entries = backup.read(path)  # verified as written
+        typer.echo(f"verified: {len(entries)} keys readable, checksum ok")
+        return 0
+
+    raise typer.Exit(_redis_run(run))
+
+
+@backup_app.command("verify")
+def backup_verify(file: Annotated[Path, typer.Argument(help="A backup file.")]) -> None:
+    """Check a backup file: format, checksum, every entry."""
+    try:
+        header, _ = backup.read(file)
+    except backup.BackupError as exc:
+        typer.echo(f"INVALID: {exc}", err=True)
+        raise typer.Exit(1) from None
+    created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(header.created_at))
+    typer.echo(f"ok: {header.keys} keys, created {created}, checksum matches")
+
+
+@backup_app.command("restore")
+def backup_restore(
+    file: Annotated[Path, typer.Argument(help="A backup file.")],
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Overwrite keys that exist now (live data).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    dry_run: DryRun = False,
+) -> None:
+    """Restore a backup (values and TTLs). Refuses to overwrite live keys without --replace."""
+    try:
+        _, entries = backup.read(file)
+    except backup.BackupError as exc:
+        typer.echo(f"INVALID: {exc}; nothing was restored", err=True)
+        raise typer.Exit(1) from None
+
+    async def run(redis: Redis) -> backup.RestoreReport:
+        return await backup.restore(redis, entries, replace=replace, dry_run=dry_run)
+
+    report = _redis_run(run)
+    if as_json:
+        typer.echo(msgspec.json.encode(report).decode())
+    elif dry_run:
+        typer.echo(f"dry run: {report.keys} keys; {len(report.conflicts)} exist now "
+                   f"({'would be replaced' if replace else 'would block the restore'})")  # fmt: skip
+    elif not report.applied:
+        typer.echo(f"REFUSED: {len(report.conflicts)} of {report.keys} keys exist now (e.g. "
+                   f"{', '.join(report.conflicts[:3])}); rerun with --replace to overwrite them. "
+                   "Nothing was changed.", err=True)  # fmt: skip
+    else:
+        typer.echo(f"restored {report.restored} keys ({len(report.conflicts)} replaced)")
+    raise typer.Exit(0 if dry_run or report.applied else 1)

@@ -1,0 +1,82 @@
+"""Renders the site's nginx config for a mode (`gateway` or `legacy`) from `nginx/`'s template,
+and checks a rendered file with `nginx -t`. No hand edits: every change is a re-render."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+Mode = Literal["gateway", "legacy"]
+TEMPLATE = Path(__file__).resolve().parents[1] / "nginx" / "chat-system.conf.template"
+_ADDRESS = re.compile(r"(unix:/[\w./-]+|[\w.-]+:\d{1,5}|\[[0-9a-fA-F:]+\]:\d{1,5})")
+_LISTEN = re.compile(r"[\w.:\[\]]+( [a-z_]+)*")
+_SERVER_NAME = re.compile(r"[\w.*_ -]+")
+
+_CHAT = {
+    "gateway": (
+        "        proxy_pass http://chat_gateway;\n"
+        "        proxy_intercept_errors on;\n"
+        "        error_page 502 503 504 = @legacy_chat;"
+    ),
+    "legacy": "        proxy_pass http://chat_legacy;",
+}
+_CRON = {
+    "gateway": "        proxy_pass http://chat_gateway;",
+    "legacy": "        proxy_pass http://chat_gateway;  # the lead queue belongs to the new engine",
+}
+
+
+class SiteConfig(msgspec.Struct, frozen=True):
+    gateway: str = "127.0.0.1:3000"
+    legacy: str = "127.0.0.1:8080"
+    listen: str = "80"
+    server_name: str = "_"
+
+
+class ConfigError(ValueError):
+    """A value that would not make a valid, safe nginx config; says which."""
+
+
+def render(mode: Mode, site: SiteConfig) -> str:
+    for name, value, pattern in (
+        ("gateway", site.gateway, _ADDRESS),
+        ("legacy", site.legacy, _ADDRESS),
+        ("listen", site.listen, _LISTEN),
+        ("server_name", site.server_name, _SERVER_NAME),
+    ):
+        if not pattern.fullmatch(value):
+            raise ConfigError(f"{name}={value!r} is not a valid nginx value")
+    text = TEMPLATE.read_text()
+    for token, value in (
+        ("@@MODE@@", mode),
+        ("@@GATEWAY@@", site.gateway),
+        ("@@LEGACY@@", site.legacy),
+        ("@@LISTEN@@", site.listen),
+        ("@@SERVER_NAME@@", site.server_name),
+        ("@@CHAT@@", _CHAT[mode]),
+        ("@@CRON@@", _CRON[mode]),
+    ):
+        text = text.replace(token, value)
+    return text
+
+
+def mode_of(text: str) -> Mode | None:
+    """Which mode a rendered file is in (None: not rendered by us)."""
+    found = re.search(r"^# .*Mode: (gateway|legacy)\.", text, re.MULTILINE)
+    return found.group(1) if found else None  # type: ignore[return-value]
+
+
+def nginx_test(nginx_conf: str | None, nginx_binary: str = "nginx") -> tuple[bool, str]:
+    """`nginx -t` (with `-c` when the main config is not the system one)."""
+    command = [nginx_binary, "-t"]
+    if nginx_conf:
+        command += ["-c", nginx_conf, "-p", str(Path(nginx_conf).parent)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"could not run {' '.join(command)}: {exc}"
+    return done.returncode == 0, (done.stderr or done.stdout).strip()
