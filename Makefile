@@ -17,5 +17,7 @@ lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/mypy
 
-bench: setup
+bench:
+	@scripts/bootstrap.sh --bench
 	.venv/bin/python -m bench.engine
+	.venv/bin/python -m bench.gateway

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the stack and the tests need on a fresh Debian machine; idempotent and quiet when
 # everything is already there. Debian packages: redis-server (sessions, queue, flags), php-cli
-# (the legacy stand-in), nginx (the site config and its tests), wrk (benchmarks).
+# (the legacy stand-in), nginx (the site config and its tests), prometheus (promtool, for the alert
+# rules' tests). With --bench also wrk and php-fpm (the benchmark's load tool and legacy).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,11 @@ need_apt=()
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v php >/dev/null || need_apt+=(php-cli)
 command -v nginx >/dev/null || need_apt+=(nginx-light)
+command -v promtool >/dev/null || need_apt+=(prometheus)
+if [ "${1:-}" = "--bench" ]; then
+  command -v wrk >/dev/null || need_apt+=(wrk)
+  ls /usr/sbin/php-fpm* >/dev/null 2>&1 || need_apt+=(php-fpm)
+fi
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then need_apt+=(python3-venv); fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "bootstrap: installing Debian packages: ${need_apt[*]}"
@@ -17,7 +23,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
   # The Debian packages start system services we do not use; the stack runs its own.
-  $SUDO systemctl disable --now redis-server nginx >/dev/null 2>&1 || true
+  $SUDO systemctl disable --now redis-server nginx prometheus 'php*-fpm' >/dev/null 2>&1 || true
 fi
 
 if [ ! -x .venv/bin/python ]; then

@@ -226,6 +226,7 @@ async def test_health_endpoints(open_gateway: GatewayOpener) -> None:
     assert 'gateway_requests_total{backend="legacy",status="2xx"} 1.0' in text
     assert 'gateway_request_seconds_count{backend="legacy"} 1.0' in text
     assert "chat_turns_total" in text  # the in-process engine's metrics on the same page
+    assert 'chat_lead_queue_depth{state="queued"} 0.0' in text
 
 
 async def test_cookies_set_by_legacy_never_leak_into_another_visitors_request(
