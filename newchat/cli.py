@@ -23,7 +23,7 @@ from newchat.logs import configure_logging
 from newchat.redis_values import as_text
 from newchat.settings import LogSettings, Settings, SettingsError, load_settings
 from proxy.cli import shadow_app
-from rollback.cli import backup_app, nginx_app, rollback_app
+from rollback.cli import backup_app, guard, nginx_app, rollback_app
 
 T = TypeVar("T")
 
@@ -40,6 +40,7 @@ app.add_typer(shadow_app, name="shadow")
 app.add_typer(rollback_app, name="rollback")
 app.add_typer(backup_app, name="backup")
 app.add_typer(nginx_app, name="nginx")
+app.command("guard")(guard)  # also `chatctl rollback guard`
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 DryRunOpt = Annotated[

@@ -36,6 +36,10 @@ SHADOW_CONVERSATION_PREFIX = "shadow:conv:"
 """Hash per mirrored conversation: the shadow sides' session ids and the turn count."""
 SHADOW_RESULTS = "shadow:results"
 """Capped stream of shadow comparisons (one entry per mirrored turn) for `chatctl shadow report`."""
+GATEWAY_STATS_PREFIX = "gateway:stats:"
+"""Per gateway instance: cumulative new-engine attempts, failures and latency buckets (TTL'd)."""
+GUARDIAN_LAST_TRIP = "guardian:last_trip"
+"""When and why the guardian last switched the new engine off."""
 ROUTE_PIN_PREFIX = "route:pin:"
 """The backend a chat session started on (`new` or `legacy`); TTL as a session's."""
 
@@ -76,3 +80,7 @@ def route_pin(session_id: str) -> str:
 
 def shadow_conversation(primary_session_id: str) -> str:
     return f"{SHADOW_CONVERSATION_PREFIX}{primary_session_id}"
+
+
+def gateway_stats(instance_id: str) -> str:
+    return f"{GATEWAY_STATS_PREFIX}{instance_id}"

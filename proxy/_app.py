@@ -44,6 +44,7 @@ from proxy._pins import PinStore, TokenSigner
 from proxy._readiness import readiness
 from proxy._settings import GatewaySettings, UpstreamSettings, derive_secret
 from proxy._shadow import ShadowConfig, ShadowMirror
+from proxy._stats import StatsPublisher
 from proxy._upstream import AsgiUpstream, ForwardRequest, HttpUpstream, Upstream, UpstreamError
 
 _log = get_logger("proxy.app")
@@ -232,6 +233,9 @@ async def _open(
         ),
         shadow=runtime.shadow,
     )
+    publisher = StatsPublisher(redis, instance, runtime.gateway.new_engine_stats)
+    await publisher.start()
+    stack.push_async_callback(publisher.stop)
 
 
 async def _open_new_engine(

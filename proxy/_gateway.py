@@ -29,6 +29,7 @@ from proxy._pins import (
     valid_session_id,
 )
 from proxy._shadow import ShadowMirror
+from proxy._stats import NewEngineStats
 from proxy._upstream import ForwardRequest, Upstream, UpstreamError, UpstreamReply
 
 _log = get_logger("proxy.gateway")
@@ -137,6 +138,7 @@ class ChatGateway:
         shadow: ShadowMirror | None = None,
     ) -> None:
         self._shadow = shadow
+        self.new_engine_stats = NewEngineStats()
         self._flags = flags
         self._legacy = legacy
         self._new = new
@@ -315,6 +317,9 @@ class ChatGateway:
         m.decisions.labels(backend=decision.backend, reason=decision.reason).inc()
         m.requests.labels(backend=answer.backend, status=f"{status // 100}xx").inc()
         m.latency.labels(backend=answer.backend).observe(elapsed)
+        if decision.backend == "new":
+            failed = answer.failover is not None or (answer.backend == "new" and status >= 500)
+            self.new_engine_stats.record(elapsed, failed)
         fields: dict[str, object] = {}
         if answer.failover:
             fields["failover"] = answer.failover

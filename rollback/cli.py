@@ -232,3 +232,32 @@ def backup_restore(
     else:
         typer.echo(f"restored {report.restored} keys ({len(report.conflicts)} replaced)")
     raise typer.Exit(0 if dry_run or report.applied else 1)
+
+
+@rollback_app.command("guard")
+def guard(
+    window: Annotated[float, typer.Option(help="Sliding window, seconds.")] = 60.0,
+    min_samples: Annotated[int, typer.Option(help="New-engine requests needed to judge.")] = 50,
+    max_error_rate: Annotated[float, typer.Option(help="Trip above this (runbook: 0.10).")] = 0.10,
+    max_p95: Annotated[
+        float, typer.Option(help="Trip above this p95, seconds (runbook: 5).")
+    ] = 5.0,
+    cooldown: Annotated[float, typer.Option(help="Seconds after a trip before another.")] = 300.0,
+    interval: Annotated[float, typer.Option(help="Seconds between checks.")] = 1.0,
+    stop_after_trip: Annotated[
+        bool, typer.Option("--stop-after-trip", help="Exit 0 after the first trip.")
+    ] = False,
+    dry_run: DryRun = False,
+) -> None:
+    """Watch the new engine's error rate and p95 on every gateway; switch it off when critical."""
+    from rollback.guardian import Guardian, GuardSettings  # noqa: PLC0415
+
+    settings = GuardSettings(window, min_samples, max_error_rate, max_p95, cooldown, interval)
+    typer.echo(f"guarding: trip when error rate > {max_error_rate:.0%} or p95 > {max_p95:g}s over "
+               f"{window:g}s with >= {min_samples} requests{' (dry run)' if dry_run else ''}")  # fmt: skip
+
+    async def run(redis: Redis) -> int:
+        guardian = Guardian(redis, settings, dry_run=dry_run, say=typer.echo)
+        return await guardian.run(stop_after_trip=stop_after_trip)
+
+    raise typer.Exit(_redis_run(run))
