@@ -9,8 +9,10 @@ import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, TypeVar
 
+import httpx
 import msgspec
 import typer
 from redis.exceptions import RedisError
@@ -18,7 +20,7 @@ from redis.exceptions import RedisError
 from flags.cli import flags_app
 from newchat import keys
 from newchat.engine import Engine, running_engine
-from newchat.health import health_report, redacted_url
+from newchat.health import HealthReport, health_report, redacted_url
 from newchat.logs import configure_logging
 from newchat.redis_values import as_text
 from newchat.settings import LogSettings, Settings, SettingsError, load_settings
@@ -173,10 +175,25 @@ def detect() -> None:
 
 @app.command()
 def health(as_json: JsonOpt = False) -> None:
-    """The runbook's health checks in one command; exit 1 when something is down or degraded."""
+    """The runbook's health checks in one command (gateway, Redis, legacy, OpenAI, LeadProsper,
+    queue, worker heartbeat); exit 1 when something is down or degraded."""
+    from newchat.ops_health import operator_checks  # noqa: PLC0415
+
     settings = settings_or_exit()
     quiet_logs(settings)
-    report = with_engine(settings, health_report)
+
+    async def run(engine: Engine) -> HealthReport:
+        report = await health_report(engine)
+        async with httpx.AsyncClient(timeout=3.0) as client:
+            report.checks.update(await operator_checks(settings, client))
+        report.failing = [name for name, check in report.checks.items() if not check.ok]
+        if any(report.checks[name].critical for name in report.failing):
+            report.status = "down"
+        elif report.failing:
+            report.status = "degraded"
+        return report
+
+    report = with_engine(settings, run)
     if as_json:
         typer.echo(msgspec.json.encode(report).decode())
     else:
@@ -186,6 +203,8 @@ def health(as_json: JsonOpt = False) -> None:
             typer.echo(f"  [{mark}] {name}: {check.detail}")
             if check.action and not check.ok:
                 typer.echo(f"         -> {check.action}")
+        for state, count in report.queue.items():
+            typer.echo(f"  queue {state}: {count}")
     raise typer.Exit(0 if report.status == "ok" else 1)
 
 
@@ -244,6 +263,45 @@ def requeue_stuck(
         return 0
 
     raise typer.Exit(with_engine(settings, run))
+
+
+report_app = typer.Typer(help="Reports for operators.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("performance")
+def report_performance(
+    log: Annotated[Path | None, typer.Option(help="Default: LOG_FILE.")] = None,
+    since: Annotated[str | None, typer.Option(help="Only the last DURATION (24h, 7d).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Latency percentiles, error rates and lead submission rate from the log, against the
+    runbook's targets; exit 1 when a target is missed."""
+    from newchat.performance_report import from_file  # noqa: PLC0415
+    from proxy._shadow_report import parse_duration  # noqa: PLC0415
+
+    settings = settings_or_exit()
+    path = log or Path(settings.log.file)
+    try:
+        seconds = parse_duration(since) if since else None
+        report = from_file(path, seconds)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except OSError as exc:
+        typer.echo(f"error: cannot read {path}: {exc.strerror}", err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(msgspec.json.encode(report).decode())
+    else:
+        typer.echo(f"{report.requests} chat requests ({report.per_backend}); latency ms "
+                   f"{report.latency_ms}; status {report.status_classes}")  # fmt: skip
+        typer.echo(f"leads: {report.leads_final} (pending retry: {report.leads_pending_retry})")
+        for target in report.targets:
+            state = "-" if target.met is None else "ok" if target.met else "MISSED"
+            typer.echo(f"  {target.name:<17} {target.value!s:>8}  target {target.limit:g}  {state}")
+        typer.echo(f"verdict: {report.verdict}")
+    raise typer.Exit(1 if report.verdict == "targets missed" else 0)
 
 
 @app.command()

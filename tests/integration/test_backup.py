@@ -4,6 +4,9 @@ a damaged file is rejected before anything is written."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
 from pathlib import Path
 
 from redis.asyncio import Redis
@@ -101,3 +104,29 @@ async def test_corrupted_backup_is_rejected_by_verify_and_restore(
     assert (await chatctl(base_env, "backup", "verify", str(truncated)))[0] == 1
     assert (await chatctl(base_env, "backup", "verify", str(tmp_path / "missing")))[0] == 1
     assert await redis.dbsize() == 0
+
+
+async def test_runbook_scripts_wrap_the_cli(
+    redis: Redis, base_env: dict[str, str], tmp_path: Path
+) -> None:
+    scripts = Path(__file__).resolve().parents[2] / "scripts"
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **base_env}
+    await seed(redis)
+    file = tmp_path / "chat.backup"
+    assert (await chatctl(base_env, "backup", "create", "--out", str(file)))[0] == 0
+    await redis.delete("sess:abcdefgh12345678")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            args, env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+
+    refused = await asyncio.to_thread(run, str(scripts / "restore-backup.sh"), str(file))
+    assert refused.returncode == 1  # live keys, no --replace
+    replaced = await asyncio.to_thread(
+        run, str(scripts / "restore-backup.sh"), str(file), "--replace"
+    )
+    assert replaced.returncode == 0, replaced.stdout + replaced.stderr
+    assert await redis.exists("sess:abcdefgh12345678") == 1
+    queue = await asyncio.to_thread(run, str(scripts / "queue-status.sh"), "--json")
+    assert json.loads(queue.stdout)["queued"] == 2

@@ -4,6 +4,7 @@ instances under traffic, and what only a real HTTP server shows (Host header, ch
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -204,3 +205,22 @@ async def test_rollback_flags_switches_every_gateway_under_traffic(
     history = chatctl(env, "flags", "history")
     assert "enable_new_chat: (default) -> false" in history.stdout
     assert "reason: error spike" in history.stdout
+
+
+async def test_chatctl_health_checks_the_gateway_and_legacy(
+    gateways: list[ChatctlProcess], process_env: dict[str, str]
+) -> None:
+    env = process_env | {"PORT": str(gateways[0].port)}
+    up = await asyncio.to_thread(chatctl, env, "health", "--json")
+    report = json.loads(up.stdout)
+    assert report["checks"]["gateway"]["ok"] is True
+    assert report["checks"]["legacy"]["ok"] is True
+    assert report["failing"] == ["worker"]  # no lead worker runs in this test
+    assert up.returncode == 1
+    down = await asyncio.to_thread(
+        chatctl, env | {"GATEWAY_URL": f"http://127.0.0.1:{free_port()}"}, "health"
+    )
+    assert down.returncode == 1
+    assert "status: down" in down.stdout
+    assert "[FAIL] gateway" in down.stdout
+    assert "systemctl start chat-gateway" in down.stdout
