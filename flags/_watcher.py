@@ -182,12 +182,16 @@ class FlagWatcher:
             seen_at=time.time(),
             redis_ok=self._redis_ok,
         )
-        with contextlib.suppress(RedisError, OSError):
+        try:
             await self._redis.set(
                 keys.gateway_instance(self._instance_id),
                 msgspec.json.encode(report),
                 ex=INSTANCE_TTL_SECONDS,
             )
+        except (RedisError, OSError):
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError from None
 
     def _mark_down(self, exc: BaseException) -> None:
         if self._redis_ok or self._last_error is None:

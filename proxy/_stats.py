@@ -57,18 +57,22 @@ class StatsPublisher:
         self._stats = stats
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="stats-publisher")
 
     async def stop(self) -> None:
+        """A flag, not only a cancel: on Python 3.11 redis-py's timeouts can swallow a cancel."""
+        self._stopping.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             with contextlib.suppress(RedisError, OSError):
                 await self._redis.set(self._key, msgspec.json.encode(self._stats), ex=10)
-            await asyncio.sleep(self._interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._interval)
