@@ -109,6 +109,28 @@ class FlagStore:
         )
         return Change(name, as_text(old), encoded, int(version))
 
+    async def record(
+        self, event: str, old: str, new: str, *, actor: str, reason: str, source: str
+    ) -> None:
+        """An operator action that is not a flag change (nginx switch, data restore), in the same
+        audit log so `chatctl flags history` tells the whole story."""
+        version = await self.version()
+        await self._redis.xadd(
+            keys.FLAGS_AUDIT,
+            {
+                "flag": event,
+                "old": old,
+                "new": new,
+                "actor": actor,
+                "reason": reason,
+                "at": f"{time.time():.3f}",
+                "version": version,
+                "source": source,
+            },
+            maxlen=AUDIT_MAX_ENTRIES,
+            approximate=True,
+        )
+
     async def history(self, limit: int = 50) -> list[AuditEntry]:
         """Newest first."""
         entries: list[tuple[bytes, dict[bytes, bytes]]] = await self._redis.xrevrange(

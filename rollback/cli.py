@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
 
+import httpx
 import msgspec
 import typer
 from redis.asyncio import Redis
@@ -32,6 +33,24 @@ rollback_app = typer.Typer(help="Scripted, verified rollback.", no_args_is_help=
 backup_app = typer.Typer(help="Back up and restore sessions and lead keys.", no_args_is_help=True)
 nginx_app = typer.Typer(help="The site's nginx config.", no_args_is_help=True)
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
+
+
+def _actor() -> str:
+    return f"{os.environ.get('SUDO_USER') or getpass.getuser()}@{socket.gethostname()}"
+
+
+def _audit(event: str, old: str, new: str, reason: str) -> None:
+    """Appends to the audit log; a Redis outage is reported, not fatal (nginx already changed)."""
+
+    async def run(redis: Redis) -> None:
+        await FlagStore(redis).record(
+            event, old, new, actor=_actor(), reason=reason, source="rollback"
+        )
+
+    try:
+        _redis_run(run)
+    except typer.Exit:
+        typer.echo(f"warning: could not write the audit record for {event}", err=True)
 
 
 def _redis_run(action: Callable[[Redis], Awaitable[T]]) -> T:
@@ -69,7 +88,7 @@ def rollback_flags(
     dry_run: DryRun = False,
 ) -> None:
     """Step 1: new chat off at run time (optionally draining), verified on every gateway."""
-    actor = f"{os.environ.get('SUDO_USER') or getpass.getuser()}@{socket.gethostname()}"
+    actor = _actor()
 
     async def run(redis: Redis) -> int:
         typer.echo(f"plan: enable_new_chat=false, drain={str(drain).lower()}; audited as {actor}; "
@@ -87,13 +106,42 @@ def rollback_flags(
         for report in instances:
             state = "applied" if report.version >= change.version else "BEHIND"
             typer.echo(f"  gateway {report.instance}: {state} (v{report.version})")
+        unleash_ok = _unleash_off()
         if behind:
             typer.echo(f"VERIFICATION FAILED: {len(behind)} gateway(s) behind", err=True)
             return 1
         typer.echo(f"verified: {len(instances)} gateway(s) on version {change.version}")
-        return 0
+        return 0 if unleash_ok else 1
 
     raise typer.Exit(_redis_run(run))
+
+
+def _unleash_off() -> bool:
+    """With UNLEASH_URL and UNLEASH_ADMIN_TOKEN, also switch the rollout toggle off in Unleash
+    (Admin API), so the next gateway start does not read it as on. True when done or not used."""
+    base, token = os.environ.get("UNLEASH_URL", ""), os.environ.get("UNLEASH_ADMIN_TOKEN", "")
+    if not base:
+        return True
+    toggle = os.environ.get("UNLEASH_TOGGLE") or "new-chat"
+    if not token:
+        typer.echo(f"note: UNLEASH_ADMIN_TOKEN unset: switch `{toggle}` off in Unleash by hand "
+                   "(the gateways' Redis master switch already wins)")  # fmt: skip
+        return True
+    project = os.environ.get("UNLEASH_PROJECT") or "default"
+    environment = os.environ.get("UNLEASH_ENVIRONMENT") or "production"
+    url = (f"{base.rstrip('/')}/admin/projects/{project}/features/{toggle}"
+           f"/environments/{environment}/off")  # fmt: skip
+    try:
+        response = httpx.post(url, headers={"Authorization": token}, timeout=10)
+    except httpx.HTTPError as exc:
+        typer.echo(f"FAILED to switch `{toggle}` off in Unleash: {type(exc).__name__}", err=True)
+        return False
+    if response.status_code >= 300:
+        typer.echo(f"FAILED to switch `{toggle}` off in Unleash: HTTP {response.status_code}",
+                   err=True)  # fmt: skip
+        return False
+    typer.echo(f"Unleash: `{toggle}` off in {project}/{environment}")
+    return True
 
 
 def _target(
@@ -126,6 +174,7 @@ def rollback_full(
     gateway: GatewayOpt = None,
     legacy: LegacyOpt = None,
     verify_url: Annotated[str | None, typer.Option(help="Default: $NGINX_VERIFY_URL.")] = None,
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "",
     dry_run: DryRun = False,
 ) -> None:
     """Step 2: nginx sends /api/chat straight to legacy PHP (`--undo` restores the gateway)."""
@@ -136,6 +185,9 @@ def rollback_full(
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    if not dry_run:
+        old = "legacy" if undo else "gateway"
+        _audit("nginx./api/chat", old, mode if passed else f"{mode} (verification failed)", reason)
     raise typer.Exit(0 if passed else 1)
 
 
@@ -207,6 +259,7 @@ def backup_restore(
         bool, typer.Option("--replace", help="Overwrite keys that exist now (live data).")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "",
     dry_run: DryRun = False,
 ) -> None:
     """Restore a backup (values and TTLs). Refuses to overwrite live keys without --replace."""
@@ -231,6 +284,7 @@ def backup_restore(
                    "Nothing was changed.", err=True)  # fmt: skip
     else:
         typer.echo(f"restored {report.restored} keys ({len(report.conflicts)} replaced)")
+        _audit("data.restore", "", f"{file.name}: {report.restored} keys", reason)
     raise typer.Exit(0 if dry_run or report.applied else 1)
 
 

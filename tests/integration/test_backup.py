@@ -56,8 +56,13 @@ async def test_backup_change_restore_gives_back_keys_values_and_ttls(
     assert await redis.llen("lead_queue") == 3  # nothing changed
     assert await redis.exists("sess:abcdefgh12345678") == 0
 
-    code, output = await chatctl(base_env, "backup", "restore", str(file), "--replace")
+    code, output = await chatctl(
+        base_env, "backup", "restore", str(file), "--replace", "--reason", "bad deploy"
+    )
     assert code == 0, output
+    history = (await chatctl(base_env, "flags", "history"))[1]
+    assert "data.restore" in history
+    assert "reason: bad deploy" in history
     after = await snapshot(redis)
     after.pop(b"sess:zzzzzzzz12345678")  # created after the backup: left alone
     assert after.keys() == before.keys()

@@ -156,6 +156,9 @@ async def test_rollback_full_and_undo_under_traffic_without_failed_requests(
     assert "verified: HTTP 200 from the gateway" in undo.stdout
     assert len(statuses) > 20
     assert set(statuses) == {200}, errors
+    history = chatctl(nginx.env, "flags", "history")
+    assert "nginx./api/chat: gateway -> legacy" in history.stdout
+    assert "nginx./api/chat: legacy -> gateway" in history.stdout
 
 
 async def test_rollback_full_refuses_a_config_nginx_rejects(

@@ -35,6 +35,8 @@ def rollout_feature(
 class FakeUnleash:
     def __init__(self, token: str = "test-token") -> None:  # noqa: S107 - a fake server's token
         self.token = token
+        self.admin_token = "admin-token"
+        self.admin_calls: list[str] = []
         self.features: list[dict[str, Any]] = []
         self.feature_requests = 0
         self.unauthorized = 0
@@ -78,6 +80,19 @@ class FakeUnleash:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0") or 0)
                 self.rfile.read(length)
+                parts = self.path.split("/")
+                if self.path.startswith("/api/admin/") and parts[-1] in ("on", "off"):
+                    if self.headers.get("Authorization") != fake.admin_token:
+                        fake.unauthorized += 1
+                        self.send_response(401)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                    name = parts[parts.index("features") + 1]
+                    fake.admin_calls.append(self.path)
+                    for feature in fake.features:
+                        if feature["name"] == name:
+                            feature["enabled"] = parts[-1] == "on"
                 self.send_response(202)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
