@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -43,27 +44,44 @@ PERSONAL_FIELDS = frozenset(
 )
 """Keys whose values never reach a log line, whatever the caller passes."""
 
-_encoder = msgspec.json.Encoder()
+_encoder = msgspec.json.Encoder(enc_hook=str)
 
 
-def _redact(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+_LEVELS = {name: name.upper() for name in ("debug", "info", "warning", "error", "critical")}
+_LEVELS |= {"warn": "WARNING", "exception": "ERROR", "fatal": "CRITICAL"}
+
+
+class _Clock:
+    """ISO-8601 UTC timestamps; the seconds part is formatted once per second (hot path)."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def now(self) -> str:
+        moment = time.time()
+        second = int(moment)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._prefix}.{int((moment - second) * 1_000_000):06d}Z"
+
+
+_clock = _Clock()
+
+
+def _finish(_: WrappedLogger, method: str, event: EventDict) -> EventDict:
+    """Level in capitals, timestamp, and personal data redacted, in one pass."""
+    event["level"] = _LEVELS.get(method, method.upper())
+    event["timestamp"] = _clock.now()
     for key in PERSONAL_FIELDS.intersection(event):
         event[key] = "[redacted]"
     return event
 
 
-def _upper_level(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
-    event["level"] = event.get("level", "info").upper()
-    return event
-
-
 def _serialize(event: EventDict, **_: Any) -> bytes:
-    return _encoder.encode(
-        {
-            k: v if isinstance(v, str | int | float | bool | None) else str(v)
-            for k, v in event.items()
-        }
-    )
+    """Anything msgspec cannot encode natively (exceptions, paths) is written as its str()."""
+    return _encoder.encode(event)
 
 
 class _TeeLogger:
@@ -97,10 +115,7 @@ def configure_logging(settings: LogSettings, *, extra_sinks: list[IO[bytes]] | N
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            _upper_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _redact,
+            _finish,
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(serializer=_serialize),
         ],

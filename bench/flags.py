@@ -1,0 +1,47 @@
+"""Flag decision micro-benchmark: the cost of one routing decision (issue 6 target: <= 5 us).
+
+.venv/bin/python -m bench.flags
+"""
+
+from __future__ import annotations
+
+import secrets
+import timeit
+
+from flags import Flags, FlagSnapshot, FlagValues, FlagWatcher
+
+
+class _StaticWatcher(FlagWatcher):
+    """A watcher that never touches Redis: the decision path only reads its snapshot."""
+
+    def __init__(self, snapshot: FlagSnapshot) -> None:
+        self.snapshot = snapshot
+
+
+def main() -> None:
+    ids = [secrets.token_urlsafe(16) for _ in range(10_000)]
+    cases = {
+        "rollout 30 % (hash per decision)": FlagValues(new_chat_percent=30),
+        "rollout 0 % (no hash)": FlagValues(new_chat_percent=0),
+        "master switch off": FlagValues(enable_new_chat=False),
+    }
+    print(f"{'case':<34} {'us/decision':>12}")
+    for name, values in cases.items():
+        flags = Flags(_StaticWatcher(FlagSnapshot(values, version=1)), group_id="new-chat")
+        cursor = iter(ids * 100)
+
+        def decide() -> None:
+            flags.decide(pin=None, override=None, bucket_id=next(cursor))  # noqa: B023
+
+        runs = 200_000
+        seconds = min(timeit.repeat(decide, number=runs, repeat=3))
+        print(f"{name:<34} {seconds / runs * 1e6:>12.2f}")
+    pinned = Flags(_StaticWatcher(FlagSnapshot(FlagValues(new_chat_percent=30))), group_id="g")
+    seconds = min(timeit.repeat(
+        lambda: pinned.decide(pin="new", override=None, bucket_id="x"), number=200_000, repeat=3
+    ))  # fmt: skip
+    print(f"{'pinned conversation':<34} {seconds / 200_000 * 1e6:>12.2f}")
+
+
+if __name__ == "__main__":
+    main()
