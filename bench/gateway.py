@@ -250,6 +250,19 @@ def client_rates(url: str, seconds: int) -> dict[str, float]:
     return {kind: uvloop.run(_client_rate(kind, url, seconds)) for kind in ("httpx", "aiohttp")}
 
 
+def _shadow_counts(metrics_url: str) -> tuple[float, float]:
+    """(mirrored turns, turns dropped as busy/cpu) from a gateway's /metrics."""
+    import httpx  # noqa: PLC0415
+
+    mirrored = skipped = 0.0
+    for line in httpx.get(metrics_url, timeout=10).text.splitlines():
+        if line.startswith("gateway_shadow_requests_total{"):
+            mirrored += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("gateway_shadow_skipped_total{"):
+            skipped += float(line.rsplit(" ", 1)[1])
+    return mirrored, skipped
+
+
 def measure(name: str, url: str, seconds: int, script: Path) -> Row:
     wrk(url, 8, 1, script)  # warm up pools and caches
     rps, p50, p99, errors = wrk(url, 32, seconds, script)
@@ -276,6 +289,7 @@ def main() -> None:
     legacy_path = "/api/chat?debug=echo"  # the stand-in's side-effect-free reply (~500 bytes)
     redis = RedisServer(workdir)
     rows: list[Row] = []
+    shadow_counts = (0.0, 0.0)
     try:
         with legacy_backend(workdir) as legacy_port:
             base = f"http://127.0.0.1:{legacy_port}"
@@ -294,6 +308,8 @@ def main() -> None:
                     url = f"http://127.0.0.1:{port}/api/chat"  # real legacy turns, with sessions
                     name = f"gateway -> legacy turn, shadow {shadow}%"
                     rows.append(measure(name, url, args.seconds, script))
+                    if shadow:
+                        shadow_counts = _shadow_counts(f"http://127.0.0.1:{port}/metrics")
             with gateway(workdir, redis.url, legacy_port, 100) as port:
                 url = f"http://127.0.0.1:{port}/api/chat"
                 rows.append(
@@ -303,6 +319,9 @@ def main() -> None:
         redis.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     print_table(rows)
+    mirrored, skipped = shadow_counts
+    print(f"\nshadow 100 %: {mirrored:,.0f} turns mirrored, {skipped:,.0f} dropped under pressure "
+          f"({skipped / max(1.0, mirrored + skipped):.0%})")  # fmt: skip
     print("\nHTTP client alone -> legacy, 32 concurrent requests, in one process (uvloop):")
     for kind, rate in clients.items():
         print(f"  {kind:<8} {rate:>10,.0f} req/s")

@@ -41,6 +41,7 @@ from proxy._gateway import (
 from proxy._headers import forwarding_headers
 from proxy._metrics import GatewayMetrics
 from proxy._pins import PinStore, TokenSigner
+from proxy._pressure import LoopLag
 from proxy._readiness import readiness
 from proxy._settings import GatewaySettings, UpstreamSettings, derive_secret
 from proxy._shadow import ShadowConfig, ShadowMirror
@@ -204,6 +205,9 @@ async def _open(
         shadow_group_id=gateway.unleash.shadow_toggle if gateway.unleash else "new-chat-shadow",
         unleash=unleash,
     )
+    pressure = LoopLag(threshold=gateway.shadow.max_loop_lag_seconds)
+    await pressure.start()
+    stack.push_async_callback(pressure.stop)
     runtime.shadow = ShadowMirror(
         flags=runtime.flags,
         upstreams={"new": runtime.new, "legacy": legacy},
@@ -216,6 +220,7 @@ async def _open(
             noise_percent=gateway.shadow.noise_percent,
             shadow_key=derive_secret(settings.session.secret, "shadow"),
         ),
+        pressure=pressure,
     )
     stack.push_async_callback(runtime.shadow.drain, 5.0)
     runtime.gateway = ChatGateway(

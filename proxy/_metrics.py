@@ -55,7 +55,7 @@ class GatewayMetrics:
         )
         self.shadow_skipped = Counter(
             "gateway_shadow_skipped_total",
-            "Turns of shadowed conversations not mirrored (busy, legacy_not_marked_safe)",
+            "Turns of shadowed conversations not mirrored (busy, cpu, legacy_not_marked_safe)",
             ["reason"],
             registry=r,
         )

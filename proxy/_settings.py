@@ -40,6 +40,8 @@ class ShadowSettings(msgspec.Struct, frozen=True):
     """Share of shadowed conversations also replayed on a twin to measure noise."""
     rules_file: str = ""
     """Comparison rules (TOML); empty: `proxy/shadow_rules.toml`."""
+    max_loop_lag_seconds: float = 0.003
+    """While the event loop runs later than this, new shadow turns are dropped (CPU pressure)."""
 
 
 class GatewaySettings(msgspec.Struct, frozen=True):
@@ -119,5 +121,7 @@ def load_gateway_settings(environ: Mapping[str, str], base: Settings) -> Gateway
             max_in_flight=env_number(environ, "SHADOW_MAX_IN_FLIGHT", 64, int, 1),
             noise_percent=min(100, env_number(environ, "SHADOW_NOISE_PERCENT", 10, int, 0)),
             rules_file=get("SHADOW_RULES", ""),
+            max_loop_lag_seconds=env_number(environ, "SHADOW_MAX_LOOP_LAG_MS", 3.0, float, 0.1)
+            / 1000,
         ),
     )

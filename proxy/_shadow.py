@@ -2,8 +2,9 @@
 
 Guarantees:
 - The visitor never waits for, nor fails because of, the shadow: `submit` only schedules work,
-  after the response is sent. Work is bounded (`max_in_flight`); beyond it a turn is dropped and
-  counted, never queued without limit. Each mirrored turn runs under a timeout.
+  after the response is sent. Work is bounded (`max_in_flight`); beyond it, or while the event
+  loop runs late (the CPU is needed for visitors), a turn is dropped and counted, never queued
+  without limit. Each mirrored turn runs under a timeout.
 - Conversation-level: the shadow side keeps its own session for the conversation (ids in
   `shadow:conv:<primary session id>`), and turns of one conversation are mirrored in order
   within a gateway process.
@@ -31,6 +32,7 @@ from newchat.logs import get_logger
 from newchat.sessions import session_hash
 from proxy._compare import Experiment, FieldResult, Observation, ShadowRules
 from proxy._metrics import GatewayMetrics
+from proxy._pressure import LoopLag
 from proxy._upstream import ForwardRequest, Upstream, UpstreamError, UpstreamReply
 
 _log = get_logger("proxy.shadow")
@@ -94,7 +96,9 @@ class ShadowMirror:
         rules: ShadowRules,
         metrics: GatewayMetrics,
         config: ShadowConfig,
+        pressure: LoopLag | None = None,
     ) -> None:
+        self._pressure = pressure
         self._flags = flags
         self._upstreams = upstreams
         self._redis = redis
@@ -128,6 +132,9 @@ class ShadowMirror:
             return
         if self._in_flight >= self._config.max_in_flight:
             self._metrics.shadow_skipped.labels(reason="busy").inc()
+            return
+        if self._pressure is not None and self._pressure.under_pressure:
+            self._metrics.shadow_skipped.labels(reason="cpu").inc()
             return
         self._in_flight += 1
         previous = self._tails.get(session_id)

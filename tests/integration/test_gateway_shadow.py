@@ -27,7 +27,13 @@ from tests.support.processes import PhpLegacy
 
 INTAKE = ["I was rear-ended on the freeway and hurt my neck", "Ann Lee", "555-201-7788",
           "ann@example.com", "90210"]  # fmt: skip
-SHADOW_ALL = {"SHADOW_PERCENT": "100", "SHADOW_NOISE_PERCENT": "0"}
+# A loaded test machine must not make the mirror drop turns these tests count (pressure has its
+# own test).
+SHADOW_ALL = {
+    "SHADOW_PERCENT": "100",
+    "SHADOW_NOISE_PERCENT": "0",
+    "SHADOW_MAX_LOOP_LAG_MS": "5000",
+}
 
 
 async def converse(gw: AsyncTestClient, messages: list[str]) -> list[httpx.Response]:  # type: ignore[type-arg]
@@ -111,7 +117,7 @@ async def test_legacy_is_mirrored_to_only_when_marked_safe(
     skipped = 'gateway_shadow_skipped_total{reason="legacy_not_marked_safe"} 5.0'
     assert skipped in metrics
 
-    shadow_both = {"SHADOW_PERCENT": "100", "SHADOW_NOISE_PERCENT": "100"}  # with a new twin
+    shadow_both = SHADOW_ALL | {"SHADOW_NOISE_PERCENT": "100"}  # with a new twin
     async with open_gateway(NEW_CHAT_PERCENT="100", SHADOW_TO_LEGACY="true", **shadow_both) as gw:
         await converse(gw, INTAKE)
         results = await stored(redis, len(INTAKE))
@@ -156,7 +162,10 @@ async def test_slow_or_failing_shadow_adds_no_error_and_no_waiting_for_the_visit
 
     without, _ = await answers()
     with_shadow, metrics = await answers(
-        SHADOW_PERCENT="100", SHADOW_TIMEOUT="0.3", SHADOW_MAX_IN_FLIGHT="2"
+        SHADOW_PERCENT="100",
+        SHADOW_TIMEOUT="0.3",
+        SHADOW_MAX_IN_FLIGHT="2",
+        SHADOW_MAX_LOOP_LAG_MS="5000",
     )
     assert with_shadow == without == [(200, "legacy")] * 12
     kind = "timeout" if broken_engine.behaviour == "hang" else "bad_reply"
@@ -182,7 +191,7 @@ async def test_noise_baseline_suppresses_a_field_that_varies_by_itself(
     outside.post(f"{OPENAI_URL}/chat/completions").mock(side_effect=varying)
     env = {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": OPENAI_URL}
     async with open_gateway(
-        NEW_CHAT_PERCENT="0", SHADOW_PERCENT="100", SHADOW_NOISE_PERCENT="100", **env
+        NEW_CHAT_PERCENT="0", **(SHADOW_ALL | {"SHADOW_NOISE_PERCENT": "100"}), **env
     ) as gw:
         for _ in range(3):
             await converse(gw, INTAKE[:1])

@@ -1,0 +1,43 @@
+"""Event-loop lag as the gateway's pressure signal: shadow work yields when visitors need the CPU.
+
+A ticker sleeps `interval` and measures how late it wakes up. Lateness means the loop is busy
+with more ready work than it can run on time; while the smoothed lag is above `threshold`, the
+shadow mirror drops new turns (counted as `busy`) instead of competing with visitors for CPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+
+class LoopLag:
+    def __init__(self, interval: float = 0.05, threshold: float = 0.003) -> None:
+        self._interval = interval
+        self._threshold = threshold
+        self.lag = 0.0
+        """Exponentially smoothed lateness of the ticker, in seconds."""
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def under_pressure(self) -> bool:
+        return self.lag > self._threshold
+
+    def observe(self, late_by: float) -> None:
+        self.lag = 0.7 * self.lag + 0.3 * max(0.0, late_by)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._tick(), name="loop-lag")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _tick(self) -> None:
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(self._interval)
+            self.observe(time.perf_counter() - started - self._interval)
