@@ -82,7 +82,7 @@ http {{
 
 
 @contextlib.contextmanager
-def _process(args: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[None]:
+def _process(args: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[int]:
     process = subprocess.Popen(
         args,
         env=env,
@@ -93,7 +93,7 @@ def _process(args: list[str], port: int, env: dict[str, str] | None = None) -> I
     try:
         if not wait_for_port(port, timeout=20):
             raise SystemExit(f"{args[0]} did not listen on {port}")
-        yield
+        yield process.pid
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
@@ -165,8 +165,14 @@ def nginx_proxy(workdir: Path, legacy_port: int) -> Iterator[int]:
 
 @contextlib.contextmanager
 def gateway(
-    workdir: Path, redis_url: str, legacy_port: int, percent: int, shadow: int = 0
-) -> Iterator[int]:
+    workdir: Path,
+    redis_url: str,
+    legacy_port: int,
+    percent: int,
+    shadow: int = 0,
+    workers: int = 1,
+) -> Iterator[tuple[int, int]]:
+    """(port, pid of the serving process)."""
     port = free_port()
     chatctl = str(Path(sys.executable).with_name("chatctl"))
     env = dict(os.environ) | {
@@ -180,8 +186,16 @@ def gateway(
         "RATE_LIMIT_PER_MINUTE": "100000000",
     }
     env.pop("UNLEASH_URL", None)
-    with _process([chatctl, "serve"], port, env):
-        yield port
+    with _process([chatctl, "serve", "--workers", str(workers)], port, env) as pid:
+        yield port, pid
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process (Linux /proc), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def wrk(url: str, connections: int, seconds: int, script: Path) -> tuple[float, float, float, int]:
@@ -290,6 +304,7 @@ def main() -> None:
     redis = RedisServer(workdir)
     rows: list[Row] = []
     shadow_counts = (0.0, 0.0)
+    memory: dict[str, float] = {}
     try:
         with legacy_backend(workdir) as legacy_port:
             base = f"http://127.0.0.1:{legacy_port}"
@@ -300,25 +315,32 @@ def main() -> None:
             with nginx_proxy(workdir, legacy_port) as port:
                 url = f"http://127.0.0.1:{port}{legacy_path}"
                 rows.append(measure("nginx proxy_pass -> legacy", url, args.seconds, script))
-            with gateway(workdir, redis.url, legacy_port, 0) as port:
+            with gateway(workdir, redis.url, legacy_port, 0) as (port, pid):
                 url = f"http://127.0.0.1:{port}{legacy_path}"
                 rows.append(measure("gateway -> legacy", url, args.seconds, script))
+                memory["gateway -> legacy"] = rss_mb(pid)
+            with gateway(workdir, redis.url, legacy_port, 0, workers=2) as (port, _):
+                url = f"http://127.0.0.1:{port}{legacy_path}"
+                rows.append(measure("gateway -> legacy, 2 workers", url, args.seconds, script))
             for shadow in (0, 100):
-                with gateway(workdir, redis.url, legacy_port, 0, shadow) as port:
+                with gateway(workdir, redis.url, legacy_port, 0, shadow) as (port, _):
                     url = f"http://127.0.0.1:{port}/api/chat"  # real legacy turns, with sessions
                     name = f"gateway -> legacy turn, shadow {shadow}%"
                     rows.append(measure(name, url, args.seconds, script))
                     if shadow:
                         shadow_counts = _shadow_counts(f"http://127.0.0.1:{port}/metrics")
-            with gateway(workdir, redis.url, legacy_port, 100) as port:
+            with gateway(workdir, redis.url, legacy_port, 100) as (port, pid):
                 url = f"http://127.0.0.1:{port}/api/chat"
                 rows.append(
                     measure("gateway -> new engine (in-process)", url, args.seconds, script)
                 )
+                memory["gateway -> new engine"] = rss_mb(pid)
     finally:
         redis.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     print_table(rows)
+    for name, megabytes in memory.items():
+        print(f"gateway worker RSS after the {name} load: {megabytes:.0f} MB")
     mirrored, skipped = shadow_counts
     print(f"\nshadow 100 %: {mirrored:,.0f} turns mirrored, {skipped:,.0f} dropped under pressure "
           f"({skipped / max(1.0, mirrored + skipped):.0%})")  # fmt: skip

@@ -93,6 +93,9 @@ def serve(
     host: Annotated[
         str | None, typer.Option(help="Interface (default: HOST or 127.0.0.1).")
     ] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Gateway worker processes (they share only Redis).")
+    ] = 1,
     engine_only: Annotated[
         bool,
         typer.Option(
@@ -104,30 +107,35 @@ def serve(
     import uvicorn  # noqa: PLC0415 - the web stack loads only for the commands that serve
 
     settings = settings_or_exit()
+    server = {
+        "host": host or settings.server.host,
+        "port": port or settings.server.port,
+        "log_level": "warning",
+        "access_log": False,
+        "lifespan": "on",
+        "server_header": False,  # the backend's Server and Date headers pass through unchanged
+        "date_header": False,
+        "proxy_headers": False,  # X-Forwarded-For is judged by TRUSTED_PROXIES, not rewritten
+    }
     if engine_only:
         from newchat.app import create_app  # noqa: PLC0415
 
-        application = create_app(settings)
-    else:
-        from proxy import create_gateway_app, load_gateway_settings  # noqa: PLC0415
+        uvicorn.run(create_app(settings), **server)  # type: ignore[arg-type]
+        return
+    from proxy import create_gateway_app, load_gateway_settings  # noqa: PLC0415
 
-        try:
-            gateway = load_gateway_settings(os.environ, settings)
-        except SettingsError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
-        application = create_gateway_app(settings, gateway)
-    uvicorn.run(
-        application,
-        host=host or settings.server.host,
-        port=port or settings.server.port,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-        server_header=False,  # the backend's Server and Date headers pass through unchanged
-        date_header=False,
-        proxy_headers=False,  # X-Forwarded-For is judged by TRUSTED_PROXIES, not rewritten here
-    )
+    try:
+        gateway = load_gateway_settings(os.environ, settings)
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if workers > 1:
+        if settings.session.secret_is_ephemeral:
+            typer.echo("error: --workers needs SESSION_SECRET (shared by every worker)", err=True)
+            raise typer.Exit(2)
+        uvicorn.run("proxy.asgi:app", factory=True, workers=workers, **server)  # type: ignore[arg-type]
+        return
+    uvicorn.run(create_gateway_app(settings, gateway), **server)  # type: ignore[arg-type]
 
 
 @app.command()

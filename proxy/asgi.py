@@ -1,0 +1,18 @@
+"""`proxy.asgi:app`: the gateway app built from the environment, for servers that import it
+(uvicorn `--workers`, granian). Each worker process builds its own clients; they share nothing
+but Redis, which is all routing needs (pins, flags and counters live there)."""
+
+from __future__ import annotations
+
+import os
+
+from litestar import Litestar
+
+from newchat.settings import load_settings
+from proxy._app import create_gateway_app
+from proxy._settings import load_gateway_settings
+
+
+def app() -> Litestar:
+    settings = load_settings(os.environ)
+    return create_gateway_app(settings, load_gateway_settings(os.environ, settings))
