@@ -224,3 +224,28 @@ async def test_chatctl_health_checks_the_gateway_and_legacy(
     assert "status: down" in down.stdout
     assert "[FAIL] gateway" in down.stdout
     assert "systemctl start chat-gateway" in down.stdout
+
+
+async def test_serve_with_two_workers_sharing_only_redis(
+    process_env: dict[str, str], redis: Redis
+) -> None:
+    port = free_port()
+    served = ChatctlProcess(["serve", "--workers", "2"], process_env | {"PORT": str(port)}, port)
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            replies = [
+                await client.post(f"http://127.0.0.1:{port}/api/chat", json={"message": FIRST})
+                for _ in range(6)
+            ]
+        assert {r.status_code for r in replies} == {200}
+        for _ in range(50):
+            shown = json.loads(chatctl(process_env, "flags", "show", "--json").stdout)
+            if len(shown["instances"]) == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert len({i["pid"] for i in shown["instances"]}) == 2
+    finally:
+        served.stop()
+    refused = chatctl(process_env | {"SESSION_SECRET": ""}, "serve", "--workers", "2")
+    assert refused.returncode == 2
+    assert "SESSION_SECRET" in refused.stderr
