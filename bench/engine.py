@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 from redis.asyncio import Redis
 
-from newchat.engine import build_engine
+from newchat.engine import build_engine, default_http_client
 from newchat.logs import configure_logging
 from newchat.settings import LogSettings, load_settings
 from tests.integration.test_lead_queue_and_worker import make_lead
@@ -84,8 +84,7 @@ async def bench_worker(env: dict[str, str], leads: int) -> dict[str, float]:
     }
     redis = Redis.from_url(env["REDIS_URL"])
     await redis.flushall()
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(limits=limits) as http:
+    async with default_http_client() as http:  # what `chatctl worker` uses
         engine = build_engine(load_settings(env), redis, http)
         for n in range(leads):
             await engine.queue.enqueue(make_lead(n))

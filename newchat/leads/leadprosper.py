@@ -51,6 +51,12 @@ class LeadProsperPayload(msgspec.Struct):
     """Our lead id, so a resend after a crash can be matched on LeadProsper's side."""
 
 
+def _refused(exc: httpx.HTTPError) -> bool:
+    """httpx-aiohttp maps a refused connection to ConnectTimeout; its cause tells them apart."""
+    cause = exc.__cause__
+    return isinstance(cause, OSError) and not isinstance(cause, TimeoutError)
+
+
 class LeadProsperClient:
     def __init__(self, settings: LeadProsperSettings, http_client: httpx.AsyncClient) -> None:
         self._settings = settings
@@ -99,7 +105,9 @@ class LeadProsperClient:
                 headers={"content-type": "application/json"},
                 timeout=self._settings.timeout_seconds,
             )
-        except httpx.TimeoutException:
+        except httpx.TimeoutException as exc:
+            if _refused(exc):
+                return SubmissionResult("retry", "LeadProsper unreachable (connection refused)")
             return SubmissionResult("retry", "LeadProsper timed out")
         except httpx.HTTPError as exc:
             return SubmissionResult("retry", f"LeadProsper unreachable ({type(exc).__name__})")

@@ -12,10 +12,13 @@ import respx
 from redis.asyncio import Redis
 
 from newchat import keys
-from newchat.engine import Engine, build_engine
+from newchat.engine import Engine, build_engine, default_http_client
+from newchat.leads.leadprosper import LeadProsperClient
 from newchat.leads.models import FailedEnvelope, Lead
 from newchat.settings import load_settings
 from tests.conftest import LEADPROSPER_URL
+from tests.support.bad_backends import BadBackend
+from tests.support.processes import free_port
 
 
 def make_lead(n: int = 0) -> Lead:
@@ -222,3 +225,25 @@ async def test_worker_heartbeat_has_a_ttl_and_shows_in_status(
     await worker.run(burst=True)
     assert 0 < await redis.ttl(keys.worker_heartbeat("w1")) <= 30
     assert (await engine.queue.status()).workers == ["w1"]
+
+
+async def test_production_http_client_names_a_refused_connection_and_a_timeout(
+    base_env: dict[str, str], redis: Redis
+) -> None:
+    """The worker's real client (httpx over aiohttp's pool), against real sockets."""
+    hanging = BadBackend("hang")
+    try:
+        async with default_http_client() as http:
+            for url, expected in (
+                (f"http://127.0.0.1:{free_port()}/direct_post", "connection refused"),
+                (hanging.url, "timed out"),
+            ):
+                settings = load_settings(base_env | {"LEADPROSPER_API_URL": url})
+                client = LeadProsperClient(
+                    msgspec.structs.replace(settings.leadprosper, timeout_seconds=0.3), http
+                )
+                result = await client.submit(make_lead())
+                assert result.outcome == "retry"
+                assert expected in result.detail
+    finally:
+        hanging.stop()
