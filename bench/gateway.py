@@ -190,6 +190,17 @@ def gateway(
         yield port, pid
 
 
+@contextlib.contextmanager
+def ceiling(workdir: Path) -> Iterator[int]:
+    """`bench.ceiling:app` under uvicorn, one worker, as the gateway runs."""
+    port = free_port()
+    args = [sys.executable, "-m", "uvicorn", "bench.ceiling:app", "--port", str(port),
+            "--log-level", "warning", "--no-access-log", "--no-server-header",
+            "--no-date-header", "--no-proxy-headers"]  # fmt: skip
+    with _process(args, port, dict(os.environ) | {"PYTHONPATH": str(Path.cwd())}):
+        yield port
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process (Linux /proc), in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -284,13 +295,17 @@ def measure(name: str, url: str, seconds: int, script: Path) -> Row:
     return Row(name, rps, p50, p99, single_p50, errors + single_errors)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=5, help="Per wrk run.")
-    args = parser.parse_args()
-    for tool in ("wrk", "nginx"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} is not installed (apt-get install {tool})")
+@dataclass
+class Run:
+    """Everything one benchmark run measured."""
+
+    rows: list[Row]
+    memory: dict[str, float]
+    shadow_counts: tuple[float, float]
+    clients: dict[str, float]
+
+
+def _workdir() -> tuple[Path, Path]:
     workdir = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
     for sub in ("legacy-nginx", "proxy-nginx", "legacy"):
         (workdir / sub).mkdir()
@@ -300,52 +315,75 @@ def main() -> None:
         f"wrk.body = '{BODY}'\n"
         'wrk.headers["Content-Type"] = "application/json"\n'
     )
+    return workdir, script
+
+
+def run_all(workdir: Path, script: Path, redis_url: str, seconds: int) -> Run:
     legacy_path = "/api/chat?debug=echo"  # the stand-in's side-effect-free reply (~500 bytes)
-    redis = RedisServer(workdir)
-    rows: list[Row] = []
-    shadow_counts = (0.0, 0.0)
-    memory: dict[str, float] = {}
-    try:
-        with legacy_backend(workdir) as legacy_port:
-            base = f"http://127.0.0.1:{legacy_port}"
-            rows.append(
-                measure("legacy direct (nginx+php-fpm)", base + legacy_path, args.seconds, script)
-            )
-            clients = client_rates(base + legacy_path, args.seconds)
-            with nginx_proxy(workdir, legacy_port) as port:
-                url = f"http://127.0.0.1:{port}{legacy_path}"
-                rows.append(measure("nginx proxy_pass -> legacy", url, args.seconds, script))
-            with gateway(workdir, redis.url, legacy_port, 0) as (port, pid):
-                url = f"http://127.0.0.1:{port}{legacy_path}"
-                rows.append(measure("gateway -> legacy", url, args.seconds, script))
-                memory["gateway -> legacy"] = rss_mb(pid)
-            with gateway(workdir, redis.url, legacy_port, 0, workers=2) as (port, _):
-                url = f"http://127.0.0.1:{port}{legacy_path}"
-                rows.append(measure("gateway -> legacy, 2 workers", url, args.seconds, script))
-            for shadow in (0, 100):
-                with gateway(workdir, redis.url, legacy_port, 0, shadow) as (port, _):
-                    url = f"http://127.0.0.1:{port}/api/chat"  # real legacy turns, with sessions
-                    name = f"gateway -> legacy turn, shadow {shadow}%"
-                    rows.append(measure(name, url, args.seconds, script))
-                    if shadow:
-                        shadow_counts = _shadow_counts(f"http://127.0.0.1:{port}/metrics")
-            with gateway(workdir, redis.url, legacy_port, 100) as (port, pid):
-                url = f"http://127.0.0.1:{port}/api/chat"
-                rows.append(
-                    measure("gateway -> new engine (in-process)", url, args.seconds, script)
+    run = Run([], {}, (0.0, 0.0), {})
+
+    def row(name: str, url: str) -> None:
+        run.rows.append(measure(name, url, seconds, script))
+
+    with legacy_backend(workdir) as legacy_port:
+        base = f"http://127.0.0.1:{legacy_port}"
+        row("legacy direct (nginx+php-fpm)", base + legacy_path)
+        run.clients = client_rates(base + legacy_path, seconds)
+        with nginx_proxy(workdir, legacy_port) as port:
+            row("nginx proxy_pass -> legacy", f"http://127.0.0.1:{port}{legacy_path}")
+        with gateway(workdir, redis_url, legacy_port, 0) as (port, pid):
+            row("gateway -> legacy", f"http://127.0.0.1:{port}{legacy_path}")
+            run.memory["gateway -> legacy"] = rss_mb(pid)
+        with gateway(workdir, redis_url, legacy_port, 0, workers=2) as (port, _):
+            row("gateway -> legacy, 2 workers", f"http://127.0.0.1:{port}{legacy_path}")
+        for shadow in (0, 100):
+            with gateway(workdir, redis_url, legacy_port, 0, shadow) as (port, _):
+                # real legacy turns, each a new conversation with a session
+                row(
+                    f"gateway -> legacy turn, shadow {shadow}%", f"http://127.0.0.1:{port}/api/chat"
                 )
-                memory["gateway -> new engine"] = rss_mb(pid)
+                if shadow:
+                    run.shadow_counts = _shadow_counts(f"http://127.0.0.1:{port}/metrics")
+        with gateway(workdir, redis_url, legacy_port, 100) as (port, pid):
+            row("gateway -> new engine (in-process)", f"http://127.0.0.1:{port}/api/chat")
+            run.memory["gateway -> new engine"] = rss_mb(pid)
+        with ceiling(workdir) as port:
+            row("Litestar in-process ceiling", f"http://127.0.0.1:{port}/api/chat")
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=5, help="Per wrk run.")
+    args = parser.parse_args()
+    for tool in ("wrk", "nginx"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is not installed (apt-get install {tool})")
+    workdir, script = _workdir()
+    redis = RedisServer(workdir)
+    try:
+        run = run_all(workdir, script, redis.url, args.seconds)
     finally:
         redis.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    print_table(rows)
-    for name, megabytes in memory.items():
+    print_table(run.rows)
+    print_summary(run)
+
+
+def print_summary(run: Run) -> None:
+    by_name = {row.name: row for row in run.rows}
+    engine_row = by_name.get("gateway -> new engine (in-process)")
+    ceiling_row = by_name.get("Litestar in-process ceiling")
+    if engine_row and ceiling_row:
+        print(f"\nnew-engine turn: {engine_row.rps / ceiling_row.rps:.0%} of Litestar's "
+              "in-process ceiling (target >= 30 %)")  # fmt: skip
+    for name, megabytes in run.memory.items():
         print(f"gateway worker RSS after the {name} load: {megabytes:.0f} MB")
-    mirrored, skipped = shadow_counts
-    print(f"\nshadow 100 %: {mirrored:,.0f} turns mirrored, {skipped:,.0f} dropped under pressure "
+    mirrored, skipped = run.shadow_counts
+    print(f"shadow 100 %: {mirrored:,.0f} turns mirrored, {skipped:,.0f} dropped under pressure "
           f"({skipped / max(1.0, mirrored + skipped):.0%})")  # fmt: skip
     print("\nHTTP client alone -> legacy, 32 concurrent requests, in one process (uvloop):")
-    for kind, rate in clients.items():
+    for kind, rate in run.clients.items():
         print(f"  {kind:<8} {rate:>10,.0f} req/s")
 
 
