@@ -7,20 +7,15 @@ version: exit 0 only when all have, 1 when one has not within `--wait` seconds.
 
 from __future__ import annotations
 
-import asyncio
-import getpass
 import os
-import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
 import msgspec
 import typer
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from flags._env import EnvFlagError, env_flag_defaults
 from flags._model import (
@@ -36,8 +31,7 @@ from flags._model import (
 )
 from flags._store import AuditEntry, Change, FlagStore
 from flags._watcher import InstanceReport, live_instances, wait_for_version
-from newchat.health import redacted_url
-from newchat.settings import SettingsError, load_settings
+from newchat.cli_support import default_actor, with_redis
 
 T = TypeVar("T")
 flags_app = typer.Typer(help="Show and change routing flags (audited).", no_args_is_help=True)
@@ -61,37 +55,9 @@ class FlagsView(msgspec.Struct):
     unreadable: tuple[str, ...]
 
 
-def _default_actor() -> str:
-    user = os.environ.get("SUDO_USER") or getpass.getuser()
-    return f"{user}@{socket.gethostname()}"
-
-
 def _fail(message: str, code: int) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
-
-
-def _with_redis(action: Callable[[Redis], Awaitable[T]]) -> T:
-    try:
-        settings = load_settings(os.environ)
-    except SettingsError as exc:
-        raise _fail(str(exc), 2) from None
-
-    async def run() -> T:
-        redis = Redis.from_url(settings.redis.url, socket_timeout=2, socket_connect_timeout=2)
-        try:
-            return await action(redis)
-        finally:
-            await redis.aclose()
-
-    try:
-        return asyncio.run(run())
-    except (RedisError, OSError) as exc:
-        raise _fail(
-            f"Redis unreachable at {redacted_url(settings.redis.url)} ({type(exc).__name__}); "
-            "start redis-server or fix REDIS_URL. Nothing was changed.",
-            1,
-        ) from None
 
 
 def _env_defaults() -> tuple[FlagValues, bool]:
@@ -117,7 +83,7 @@ async def _view(redis: Redis) -> FlagsView:
 @flags_app.command("show")
 def show(as_json: JsonOpt = False) -> None:
     """Effective flags, where each comes from, and which flag version each gateway runs."""
-    view = _with_redis(_view)
+    view = with_redis(_view)
     if as_json:
         typer.echo(msgspec.json.encode(view).decode())
         return
@@ -190,14 +156,14 @@ def _apply(
             typer.echo(f"dry run: {flag}: {current} -> {shown} (version {view.version}); no change")
             return 0
         change = await FlagStore(redis).set(
-            flag, value, actor=actor or _default_actor(), reason=reason, source="chatctl"
+            flag, value, actor=actor or default_actor(), reason=reason, source="chatctl"
         )
         typer.echo(f"{flag}: {current} -> {shown} (version {change.version})")
         if view.kill_switch:
             typer.echo("note: ENABLE_NEW_CHAT=false here is a kill switch; legacy serves everyone")
         return await _verify(redis, change, wait)
 
-    raise typer.Exit(_with_redis(run))
+    raise typer.Exit(with_redis(run))
 
 
 async def _verify(redis: Redis, change: Change, wait: float) -> int:
@@ -226,7 +192,7 @@ def history(
     async def run(redis: Redis) -> list[AuditEntry]:
         return await FlagStore(redis).history(limit)
 
-    entries = _with_redis(run)
+    entries = with_redis(run)
     if as_json:
         typer.echo(msgspec.json.encode(entries).decode())
         return

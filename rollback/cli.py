@@ -6,12 +6,8 @@ each step, writes flag changes to the audit log, and exits 0 only when its verif
 
 from __future__ import annotations
 
-import asyncio
-import getpass
 import os
-import socket
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -19,11 +15,9 @@ import httpx
 import msgspec
 import typer
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from flags import FlagStore, wait_for_version
-from newchat.health import redacted_url
-from newchat.settings import SettingsError, load_settings
+from newchat.cli_support import default_actor, with_redis
 from rollback import backup
 from rollback.full import NginxTarget, switch
 from rollback.nginx_config import ConfigError, Mode, SiteConfig, nginx_test, render
@@ -35,47 +29,18 @@ nginx_app = typer.Typer(help="The site's nginx config.", no_args_is_help=True)
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
 
 
-def _actor() -> str:
-    return f"{os.environ.get('SUDO_USER') or getpass.getuser()}@{socket.gethostname()}"
-
-
 def _audit(event: str, old: str, new: str, reason: str) -> None:
     """Appends to the audit log; a Redis outage is reported, not fatal (nginx already changed)."""
 
     async def run(redis: Redis) -> None:
         await FlagStore(redis).record(
-            event, old, new, actor=_actor(), reason=reason, source="rollback"
+            event, old, new, actor=default_actor(), reason=reason, source="rollback"
         )
 
     try:
-        _redis_run(run)
+        with_redis(run)
     except typer.Exit:
         typer.echo(f"warning: could not write the audit record for {event}", err=True)
-
-
-def _redis_run(action: Callable[[Redis], Awaitable[T]]) -> T:
-    try:
-        settings = load_settings(os.environ)
-    except SettingsError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-
-    async def run() -> T:
-        redis = Redis.from_url(settings.redis.url, socket_timeout=10, socket_connect_timeout=3)
-        try:
-            return await action(redis)
-        finally:
-            await redis.aclose()
-
-    try:
-        return asyncio.run(run())
-    except (RedisError, OSError) as exc:
-        typer.echo(
-            f"error: Redis unreachable at {redacted_url(settings.redis.url)} "
-            f"({type(exc).__name__}); nothing was changed",
-            err=True,
-        )
-        raise typer.Exit(1) from None
 
 
 @rollback_app.command("flags")
@@ -88,7 +53,7 @@ def rollback_flags(
     dry_run: DryRun = False,
 ) -> None:
     """Step 1: new chat off at run time (optionally draining), verified on every gateway."""
-    actor = _actor()
+    actor = default_actor()
 
     async def run(redis: Redis) -> int:
         typer.echo(f"plan: enable_new_chat=false, drain={str(drain).lower()}; audited as {actor}; "
@@ -113,7 +78,7 @@ def rollback_flags(
         typer.echo(f"verified: {len(instances)} gateway(s) on version {change.version}")
         return 0 if unleash_ok else 1
 
-    raise typer.Exit(_redis_run(run))
+    raise typer.Exit(with_redis(run))
 
 
 def _unleash_off() -> bool:
@@ -237,7 +202,7 @@ def backup_create(
         typer.echo(f"verified: {len(entries)} keys readable, checksum ok")
         return 0
 
-    raise typer.Exit(_redis_run(run))
+    raise typer.Exit(with_redis(run))
 
 
 @backup_app.command("verify")
@@ -272,7 +237,7 @@ def backup_restore(
     async def run(redis: Redis) -> backup.RestoreReport:
         return await backup.restore(redis, entries, replace=replace, dry_run=dry_run)
 
-    report = _redis_run(run)
+    report = with_redis(run)
     if as_json:
         typer.echo(msgspec.json.encode(report).decode())
     elif dry_run:
@@ -314,4 +279,4 @@ def guard(
         guardian = Guardian(redis, settings, dry_run=dry_run, say=typer.echo)
         return await guardian.run(stop_after_trip=stop_after_trip)
 
-    raise typer.Exit(_redis_run(run))
+    raise typer.Exit(with_redis(run))
