@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 from typing import Annotated
 
 import msgspec
 import typer
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
-from newchat.health import redacted_url
-from newchat.settings import SettingsError, load_settings
+from newchat.cli_support import with_redis
 from proxy._shadow_report import DEFAULT_THRESHOLDS, ShadowReport, build_report, load_results
 from proxy._shadow_report import parse_duration as _parse_duration
 
@@ -47,19 +43,14 @@ def report(
     """Agreement per field with 95 % intervals, text similarity, noise, examples, a verdict.
     Exit 0 when ready for more traffic, 1 otherwise."""
     try:
-        settings = load_settings(os.environ)
         seconds = _parse_duration(since) if since else None
-    except (SettingsError, ValueError) as exc:
+    except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     limits = _thresholds(min_agreement or [])
 
-    async def run() -> ShadowReport:
-        redis = Redis.from_url(settings.redis.url, socket_timeout=5, socket_connect_timeout=2)
-        try:
-            results = await load_results(redis, seconds)
-        finally:
-            await redis.aclose()
+    async def run(redis: Redis) -> ShadowReport:
+        results = await load_results(redis, seconds)
         return build_report(
             results,
             since_seconds=seconds,
@@ -68,15 +59,7 @@ def report(
             min_turns=min_turns,
         )
 
-    try:
-        result = asyncio.run(run())
-    except (RedisError, OSError) as exc:
-        typer.echo(
-            f"error: Redis unreachable at {redacted_url(settings.redis.url)} "
-            f"({type(exc).__name__}); start redis-server or fix REDIS_URL",
-            err=True,
-        )
-        raise typer.Exit(1) from None
+    result = with_redis(run)
     if as_json:
         typer.echo(msgspec.json.encode(result).decode())
     else:
