@@ -16,7 +16,15 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from tests.support.processes import ChatctlProcess, PhpLegacy, free_port, wait_for_port
+from tests.support.processes import (
+    ChatctlProcess,
+    PhpLegacy,
+    free_port,
+    wait_for_port,
+)
+from tests.support.processes import (
+    run_chatctl as chatctl,
+)
 
 FIRST = "I was rear-ended on the freeway and hurt my neck"
 CHATCTL = str(Path(sys.executable).with_name("chatctl"))
@@ -38,17 +46,6 @@ def gateways(process_env: dict[str, str], redis: Redis) -> Iterator[list[Chatctl
     finally:
         for process in started:
             process.stop()
-
-
-def chatctl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [CHATCTL, *args],
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
 
 
 async def test_flag_change_reaches_two_gateways_within_a_second_without_failed_requests(

@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,9 +15,16 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from tests.support.processes import ChatctlProcess, PhpLegacy, free_port, wait_for_port
+from tests.support.processes import (
+    ChatctlProcess,
+    PhpLegacy,
+    free_port,
+    wait_for_port,
+)
+from tests.support.processes import (
+    run_chatctl as chatctl,
+)
 
-CHATCTL = str(Path(sys.executable).with_name("chatctl"))
 FIRST = "I was rear-ended on the freeway and hurt my neck"
 
 
@@ -53,17 +59,6 @@ class Nginx:
     def stop(self) -> None:
         os.killpg(self.process.pid, signal.SIGQUIT)
         self.process.wait(timeout=15)
-
-
-def chatctl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [CHATCTL, *args],
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 @pytest.fixture

@@ -122,3 +122,15 @@ class ChatctlProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def run_chatctl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`chatctl <args>` to completion, with only `env` (and PATH) in its environment."""
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("chatctl")), *args],
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
