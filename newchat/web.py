@@ -13,7 +13,7 @@ import msgspec
 from litestar import Request, Response, get, head, post
 from litestar.datastructures import Cookie, State
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.exceptions import HTTPException, PermissionDeniedException
 from redis.exceptions import RedisError
 
 from newchat.clientip import client_address
@@ -108,7 +108,7 @@ def is_shadow_request(request: Request[object, object, State], engine: Engine) -
         return False
     given = request.headers.get("x-shadow-auth", "").encode()
     if not hmac.compare_digest(given, engine.shadow_key.encode()):
-        raise NotAuthorizedException("shadow requests are accepted from the gateway only")
+        raise PermissionDeniedException("shadow requests are accepted from the gateway only")
     return True
 
 

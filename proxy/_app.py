@@ -37,6 +37,7 @@ from proxy._gateway import (
     RequestRejected,
     error_reply,
     read_body,
+    send_reply,
 )
 from proxy._headers import forwarding_headers
 from proxy._metrics import GatewayMetrics
@@ -294,7 +295,4 @@ async def _forward_cron(
             reply = error_reply(502, f"new_chat_{exc.kind}", "the new chat engine did not answer")
         except ClientGone:
             return
-    reply_headers = [*reply.headers, (b"x-chat-backend", b"new")]
-    reply_headers.append((b"content-length", str(len(reply.body)).encode()))
-    await send({"type": "http.response.start", "status": reply.status, "headers": reply_headers})
-    await send({"type": "http.response.body", "body": reply.body})
+    await send_reply(send, scope, reply, "new")

@@ -26,7 +26,7 @@ from proxy._pins import (
     PinStore,
     RouteCookie,
     TokenSigner,
-    valid_session_id,
+    session_id_in,
 )
 from proxy._shadow import ShadowMirror
 from proxy._stats import NewEngineStats
@@ -36,24 +36,7 @@ _log = get_logger("proxy.gateway")
 Scope = dict[str, Any]
 
 
-class _SessionView(msgspec.Struct):
-    """The one field the gateway reads from chat bodies: which conversation this is."""
-
-    sessionId: str | None = None  # noqa: N815 - the public contract's spelling
-
-
-_session_view = msgspec.json.Decoder(_SessionView)
 _error_json = msgspec.json.Encoder()
-
-
-def session_id_in(body: bytes) -> str | None:
-    if not body or body[:1] not in (b"{", b" ", b"\n", b"\t", b"\r"):
-        return None
-    try:
-        found = _session_view.decode(body).sessionId
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
-        return None
-    return found if valid_session_id(found) else None
 
 
 class RequestRejected(Exception):
@@ -124,6 +107,23 @@ def request_cookies(scope: Scope) -> dict[str, str]:
     return {name: morsel.value for name, morsel in jar.items()}
 
 
+async def send_reply(
+    send: Any,
+    scope: Scope,
+    reply: UpstreamReply,
+    backend: Backend | None,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """Writes a backend's (or the gateway's own) reply, labelled with the backend that answered."""
+    headers = [*reply.headers, *(extra or ())]
+    if backend is not None:
+        headers.append((b"x-chat-backend", backend.encode()))
+    headers.append((b"content-length", str(len(reply.body)).encode()))
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    body = b"" if scope["method"] == "HEAD" else reply.body
+    await send({"type": "http.response.body", "body": body})
+
+
 class ChatGateway:
     def __init__(
         self,
@@ -155,10 +155,10 @@ class ChatGateway:
             return
         except RequestRejected as exc:
             self._metrics.rejected.labels(reason=exc.code).inc()
-            await self._respond(send, scope, error_reply(exc.status, exc.code, exc.detail), None)
+            await send_reply(send, scope, error_reply(exc.status, exc.code, exc.detail), None)
             return
         answer, decision, extra, request = await self._route(scope, body)
-        await self._respond(send, scope, answer.reply, answer.backend, extra)
+        await send_reply(send, scope, answer.reply, answer.backend, extra)
         self._record(scope, answer, decision, time.perf_counter() - started)
         if self._shadow is not None:
             self._shadow.submit(answer.backend, request, answer.reply)  # the visitor has it
@@ -294,22 +294,6 @@ class ChatGateway:
         if self._config.cookie_secure:
             cookie += "; Secure"
         return [(b"set-cookie", cookie.encode())]
-
-    async def _respond(
-        self,
-        send: Any,
-        scope: Scope,
-        reply: UpstreamReply,
-        backend: Backend | None,
-        extra: list[tuple[bytes, bytes]] | None = None,
-    ) -> None:
-        headers = [*reply.headers, *(extra or ())]
-        if backend is not None:
-            headers.append((b"x-chat-backend", backend.encode()))
-        headers.append((b"content-length", str(len(reply.body)).encode()))
-        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-        body = b"" if scope["method"] == "HEAD" else reply.body
-        await send({"type": "http.response.body", "body": body})
 
     def _record(self, scope: Scope, answer: Answer, decision: Decision, elapsed: float) -> None:
         status = answer.reply.status

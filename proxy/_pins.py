@@ -19,6 +19,7 @@ import re
 import time
 from typing import NamedTuple
 
+import msgspec
 from redis.asyncio import Redis
 
 from flags import Backend
@@ -33,6 +34,25 @@ _CODE_FOR: dict[Backend, str] = {"new": "n", "legacy": "l"}
 
 def valid_session_id(value: object) -> bool:
     return isinstance(value, str) and _SESSION_ID.fullmatch(value) is not None
+
+
+class _SessionView(msgspec.Struct):
+    """The one field the gateway reads from chat bodies: which conversation this is."""
+
+    sessionId: str | None = None  # noqa: N815 - the public contract's spelling
+
+
+_session_view = msgspec.json.Decoder(_SessionView)
+
+
+def session_id_in(body: bytes) -> str | None:
+    if not body or body[:1] not in (b"{", b" ", b"\n", b"\t", b"\r"):
+        return None
+    try:
+        found = _session_view.decode(body).sessionId
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        return None
+    return found if valid_session_id(found) else None
 
 
 class RouteCookie(NamedTuple):

@@ -32,6 +32,7 @@ from newchat.logs import get_logger
 from newchat.sessions import session_hash
 from proxy._compare import Experiment, FieldResult, Observation, ShadowRules
 from proxy._metrics import GatewayMetrics
+from proxy._pins import session_id_in
 from proxy._pressure import LoopLag
 from proxy._upstream import ForwardRequest, Upstream, UpstreamError, UpstreamReply
 
@@ -44,12 +45,7 @@ class _Turn(msgspec.Struct):
     message: str = ""
 
 
-class _Reply(msgspec.Struct):
-    sessionId: str | None = None  # noqa: N815 - the public contract's spelling
-
-
 _turn = msgspec.json.Decoder(_Turn)
-_reply_id = msgspec.json.Decoder(_Reply)
 
 
 class ShadowConfig(NamedTuple):
@@ -70,13 +66,6 @@ class ShadowResult(msgspec.Struct, frozen=True):
     fields: dict[str, FieldResult]
     twin: bool
     candidate_error: str | None = None
-
-
-def _session_id(body: bytes) -> str | None:
-    try:
-        return _reply_id.decode(body).sessionId
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
-        return None
 
 
 def _decode_json(body: bytes) -> Any:
@@ -123,7 +112,7 @@ class ShadowMirror:
     def _submit(self, primary: Backend, request: ForwardRequest, reply: UpstreamReply) -> None:
         if request.method != "POST" or reply.status >= 500:
             return
-        session_id = _session_id(reply.body)
+        session_id = session_id_in(reply.body)  # validated: it names Redis keys
         if not session_id or not self._flags.shadowed(session_id):
             return
         candidate: Backend = "legacy" if primary == "new" else "new"

@@ -77,3 +77,15 @@ async def test_processing_leads_needs_the_exact_cron_secret(
     response = await client.post("/api/cron/process-leads", headers=headers)
     assert response.status_code == 401
     assert response.json()["error"] == "unauthorized"
+
+
+async def test_a_visitor_cannot_ask_for_shadow_mode(client: AsyncTestClient, redis: Redis) -> None:  # type: ignore[type-arg]
+    """Shadow mode skips the rate limit and writes elsewhere: only the gateway's key unlocks it."""
+    for headers in (
+        {"X-Shadow-Request": "1"},
+        {"X-Shadow-Request": "1", "X-Shadow-Auth": "guess"},
+    ):
+        response = await client.post("/api/chat", json={"message": "hi"}, headers=headers)
+        assert response.status_code == 403
+        assert response.json()["error"] == "http_error"
+    assert [k async for k in redis.scan_iter(match="*sess:*")] == []
