@@ -67,23 +67,27 @@ def header_value(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes |
 
 def forwarding_headers(
     headers: RawHeaders, *, peer: str | None, scheme: str, trusted: tuple[str, ...]
-) -> list[tuple[str, str]]:
-    """The headers a backend receives for this visitor request."""
+) -> RawHeaders:
+    """The headers a backend receives for this visitor request (ASGI's lower-case names)."""
     dropped = HOP_BY_HOP | _GATEWAY_OWNED | _connection_tokens(headers)
-    out = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers if k not in dropped]
-    text = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers}
+    out = [(k, v) for k, v in headers if k not in dropped]
     address = peer or "unknown"
-    visitor = client_address(peer, text, trusted)
-    if address in trusted and text.get("x-forwarded-for"):
-        chain = f"{text['x-forwarded-for']}, {address}"
+    forwarding = {
+        k.decode("latin-1"): v.decode("latin-1")
+        for k, v in headers
+        if k in (b"x-forwarded-for", b"x-real-ip", b"x-forwarded-proto", b"host")
+    }
+    visitor = client_address(peer, forwarding, trusted)
+    if address in trusted and forwarding.get("x-forwarded-for"):
+        chain = f"{forwarding['x-forwarded-for']}, {address}"
     else:
         chain = visitor
-    out.append(("X-Forwarded-For", chain))
-    out.append(("X-Real-IP", visitor))
-    proto = text.get("x-forwarded-proto") if address in trusted else None
-    out.append(("X-Forwarded-Proto", proto or scheme))
-    if "host" in text:
-        out.append(("X-Forwarded-Host", text["host"]))
+    proto = forwarding.get("x-forwarded-proto") if address in trusted else None
+    out.append((b"x-forwarded-for", chain.encode("latin-1")))
+    out.append((b"x-real-ip", visitor.encode("latin-1")))
+    out.append((b"x-forwarded-proto", (proto or scheme).encode("latin-1")))
+    if "host" in forwarding:
+        out.append((b"x-forwarded-host", forwarding["host"].encode("latin-1")))
     return out
 
 

@@ -28,7 +28,10 @@ class UpstreamSettings(msgspec.Struct, frozen=True):
     """Longest wait for the whole reply once connected (a hung backend becomes a 504)."""
     max_reply_bytes: int = 1_048_576
     pool_size: int = 256
-    """Keep-alive connections kept open to this backend."""
+    """Most connections open to this backend at once (requests beyond it wait)."""
+    keepalive_seconds: float = 4.0
+    """An idle connection is closed after this; keep it below the backend's own keep-alive
+    timeout (Apache's default is 5 s, nginx's 75 s) so the gateway never reuses one it drops."""
 
 
 class ShadowSettings(msgspec.Struct, frozen=True):
@@ -105,6 +108,7 @@ def load_gateway_settings(environ: Mapping[str, str], base: Settings) -> Gateway
             connect_timeout_seconds=env_number(environ, "LEGACY_CONNECT_TIMEOUT", 1.0, float, 0.05),
             read_timeout_seconds=env_number(environ, "LEGACY_TIMEOUT", 10.0, float, 0.1),
             pool_size=env_number(environ, "LEGACY_POOL_SIZE", 256, int, 1),
+            keepalive_seconds=env_number(environ, "LEGACY_KEEPALIVE", 4.0, float, 0.1),
         ),
         new_chat_url=_http_url(environ, "NEW_CHAT_URL", ""),
         new_chat_timeout_seconds=env_number(environ, "NEW_CHAT_TIMEOUT", 10.0, float, 0.1),

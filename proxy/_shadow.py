@@ -221,9 +221,9 @@ class ShadowMirror:
     async def _send(
         self, backend: Backend, message: str, session_id: str | None, visitor: ForwardRequest
     ) -> tuple[Observation, str | None]:
-        headers = [("Content-Type", "application/json"), ("X-Shadow-Request", "1")]
+        headers = [(b"content-type", b"application/json"), (b"x-shadow-request", b"1")]
         if backend == "new":
-            headers.append(("X-Shadow-Auth", self._config.shadow_key))
+            headers.append((b"x-shadow-auth", self._config.shadow_key.encode()))
         body = msgspec.json.encode({"message": message, "sessionId": session_id})
         request = ForwardRequest("POST", b"", headers, body, visitor.scope)
         role: Any = "candidate"

@@ -1,7 +1,7 @@
 """Backends the gateway sends a request to. One method: `send(request) -> UpstreamReply`.
 
-`HttpUpstream` speaks HTTP/1.1 over a pool of keep-alive connections (aiohttp's client: on this
-machine it forwards at about eight times the rate of httpx, see README "Gateway performance").
+`HttpUpstream` speaks HTTP/1.1 over a pool of keep-alive connections (`_http1`, chosen by
+measurement: see README "Gateway performance").
 `AsgiUpstream` calls the new engine's ASGI app in the same process, with no socket at all.
 
 Both raise only `UpstreamError`, whose `kind` says what went wrong (connect, timeout, bad_reply,
@@ -13,12 +13,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, NamedTuple, Protocol
-
-import aiohttp
-from multidict import CIMultiDict
-from yarl import URL
+from urllib.parse import urlsplit
 
 from proxy._headers import RawHeaders, returned_headers
+from proxy._http1 import Http1Error, Http1Pool
 from proxy._settings import UpstreamSettings
 
 UpstreamErrorKind = Literal["connect", "timeout", "bad_reply", "too_large", "failed"]
@@ -35,8 +33,8 @@ class UpstreamError(Exception):
 class ForwardRequest(NamedTuple):
     method: str
     query: bytes
-    headers: list[tuple[str, str]]
-    """Already filtered for forwarding (see `_headers.forwarding_headers`)."""
+    headers: RawHeaders
+    """Lower-case names, already filtered for forwarding (see `_headers.forwarding_headers`)."""
     body: bytes
     scope: dict[str, Any]
     """The visitor's ASGI scope (client address, scheme), for in-process backends."""
@@ -55,86 +53,54 @@ class Upstream(Protocol):
 
 
 class HttpUpstream:
-    """A backend reached over HTTP. The session is opened in the running loop by `start()`."""
+    """A backend reached over HTTP. The connection pool is opened in the running loop by `start()`."""
 
     def __init__(self, settings: UpstreamSettings) -> None:
         self._settings = settings
-        self._base = URL(settings.url)
-        self._session: aiohttp.ClientSession | None = None
+        parts = urlsplit(settings.url)
+        self._path = parts.path or "/"
+        self._query = parts.query.encode("latin-1")
+        self._pool: Http1Pool | None = None
 
     async def start(self) -> None:
         s = self._settings
-        connector = aiohttp.TCPConnector(
-            limit=s.pool_size, limit_per_host=s.pool_size, keepalive_timeout=15, ttl_dns_cache=300
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            cookie_jar=aiohttp.DummyCookieJar(),  # visitors' cookies must never be shared
-            auto_decompress=False,  # bytes pass through as the backend sent them
-            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-            timeout=aiohttp.ClientTimeout(
-                total=s.connect_timeout_seconds + s.read_timeout_seconds,
-                connect=s.connect_timeout_seconds,
-                sock_read=s.read_timeout_seconds,
-            ),
-            read_bufsize=2**16,
+        self._pool = Http1Pool(
+            s.url,
+            pool_size=s.pool_size,
+            connect_timeout=s.connect_timeout_seconds,
+            read_timeout=s.read_timeout_seconds,
+            max_reply_bytes=s.max_reply_bytes,
+            idle_seconds=s.keepalive_seconds,
         )
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        if self._pool is not None:
+            await self._pool.close()
 
     @property
     def url(self) -> str:
         return self._settings.url
 
-    def url_for(self, query: bytes, path: str | None = None) -> URL:
-        """The configured URL (or its origin plus `path`) with the visitor's raw query string."""
-        base = self._base if path is None else self._base.with_path(path)
-        if not query:
-            return base
-        return URL(f"{str(base).split('?', 1)[0]}?{query.decode('latin-1')}", encoded=True)
+    def target_for(self, query: bytes, path: str | None = None) -> bytes:
+        """The configured path (or `path`) with the visitor's raw query string, else the
+        configured one."""
+        target = (path or self._path).encode("latin-1")
+        query = query or (self._query if path is None else b"")
+        return target + b"?" + query if query else target
 
     async def send(self, request: ForwardRequest) -> UpstreamReply:
-        if self._session is None:
+        if self._pool is None:
             raise UpstreamError("failed", "the gateway's HTTP client is not started")
         try:
-            async with self._session.request(
+            reply = await self._pool.request(
                 request.method,
-                self.url_for(request.query, request.path),
-                headers=CIMultiDict(request.headers),
-                data=request.body or None,
-                allow_redirects=False,
-            ) as response:
-                body = await self._read_bounded(response)
-                return UpstreamReply(response.status, returned_headers(response.raw_headers), body)
-        except UpstreamError:
-            raise
-        except aiohttp.ClientConnectorError as exc:
-            raise UpstreamError("connect", f"cannot connect: {exc.os_error}") from exc
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise UpstreamError("timeout", "no complete reply within the timeout") from exc
-        except (aiohttp.ClientResponseError, aiohttp.ClientPayloadError) as exc:
-            raise UpstreamError("bad_reply", f"malformed HTTP reply: {exc}") from exc
-        except aiohttp.ServerDisconnectedError as exc:
-            raise UpstreamError("bad_reply", "closed the connection without a reply") from exc
-        except (aiohttp.ClientError, ValueError) as exc:
-            raise UpstreamError("failed", f"{type(exc).__name__}: {exc}") from exc
-
-    async def _read_bounded(self, response: aiohttp.ClientResponse) -> bytes:
-        limit = self._settings.max_reply_bytes
-        if response.content_length is not None and response.content_length > limit:
-            raise UpstreamError("too_large", f"reply of {response.content_length} bytes")
-        if response.content_length is not None:
-            return await response.read()
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.content.iter_chunked(2**16):
-            size += len(chunk)
-            if size > limit:
-                raise UpstreamError("too_large", f"reply over {limit} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
+                self.target_for(request.query, request.path),
+                request.headers,
+                request.body,
+            )
+        except Http1Error as exc:
+            raise UpstreamError(exc.kind, exc.detail) from exc
+        return UpstreamReply(reply.status, returned_headers(reply.headers), reply.body)
 
 
 class AsgiUpstream:
@@ -146,7 +112,7 @@ class AsgiUpstream:
 
     async def send(self, request: ForwardRequest) -> UpstreamReply:
         visitor = request.scope
-        headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in request.headers]
+        headers = [*request.headers]
         headers.append((b"content-length", str(len(request.body)).encode()))
         scope: dict[str, Any] = {
             "type": "http",

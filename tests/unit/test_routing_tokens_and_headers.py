@@ -36,10 +36,11 @@ def test_override_token_needs_signature_expiry_and_allow_list() -> None:
     assert SIGNER.read_override(token + "\r\nX-Evil: 1", ("ann",), now) is None
 
 
-def _header_map(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+def _header_map(pairs: list[tuple[bytes, bytes]]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for name, value in pairs:
-        out.setdefault(name.lower(), []).append(value)
+        assert name == name.lower()  # ASGI's spelling, as the backend gets it
+        out.setdefault(name.decode(), []).append(value.decode())
     return out
 
 

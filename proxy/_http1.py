@@ -1,0 +1,370 @@
+"""A small HTTP/1.1 keep-alive client for the gateway's hop to a backend it forwards to.
+
+Why not aiohttp's client: forwarding the same chat POST to legacy, one uvicorn worker ran at
+about 30 % of nginx `proxy_pass` with aiohttp and about 60 % with this client (README, "Gateway
+performance"). The bytes are parsed by llhttp (through httptools, the parser uvicorn serves
+with); this module only owns connections: a bounded LIFO pool of keep-alive sockets, one request
+per connection at a time, timeouts, and replies bounded in size.
+
+What it does not do, on purpose: redirects, cookies, decompression, proxies, HTTP/2, streaming.
+A reply is read whole (bounded by `max_reply_bytes`) before the visitor gets it.
+
+Every failure is an `Http1Error` whose `kind` says what went wrong: `connect` (refused or no
+connection within the connect timeout), `timeout` (no complete reply in time, or no free
+connection), `bad_reply` (not HTTP, or closed mid-reply), `too_large`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import ssl
+import time
+from typing import Literal, NamedTuple
+from urllib.parse import urlsplit
+
+import httptools
+
+Http1ErrorKind = Literal["connect", "timeout", "bad_reply", "too_large"]
+RawHeaders = list[tuple[bytes, bytes]]
+
+
+class Http1Error(Exception):
+    def __init__(self, kind: Http1ErrorKind, detail: str) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind: Http1ErrorKind = kind
+        self.detail = detail
+
+
+class _StaleConnection(Exception):
+    """A reused keep-alive connection closed before a single byte of reply: safe to retry."""
+
+
+class Http1Reply(NamedTuple):
+    status: int
+    headers: RawHeaders
+    """As the backend sent them (names in its own case, hop-by-hop ones included)."""
+    body: bytes
+
+
+class _Connection(asyncio.Protocol):
+    """One socket to the backend and the parser of the reply in progress on it."""
+
+    def __init__(self, pool: Http1Pool) -> None:
+        self._pool = pool
+        self._parser = httptools.HttpResponseParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.idle_since = 0.0
+        self.requests = 0
+        self.reusable = False
+        self.discarded = False
+        self._reply: asyncio.Future[Http1Reply] | None = None
+        self._limit = 0
+        self._head = False
+        self._reset()
+
+    def _reset(self) -> None:
+        self._headers: RawHeaders = []
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._headers_done = False
+        self._framed = False
+        self._got_bytes = False
+
+    def start(self, reply: asyncio.Future[Http1Reply], limit: int, head: bool) -> None:
+        self._reply, self._limit, self._head = reply, limit, head
+        self.reusable = False
+        self._reset()
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        reply = self._reply
+        if reply is None or reply.done():
+            self.close()  # bytes nobody asked for: the connection is out of step
+            return
+        self._got_bytes = True
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail("bad_reply", "the backend switched protocols")
+        except httptools.HttpParserError as exc:
+            self._fail("bad_reply", f"malformed HTTP reply ({exc})")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        reply = self._reply
+        if reply is None or reply.done():
+            self._pool.forget(self)
+            return
+        if self._headers_done and not self._framed:
+            self._finish()  # a body delimited by the end of the connection (HTTP/1.0 style)
+        elif not self._got_bytes and self.requests > 1:
+            reply.set_exception(_StaleConnection())
+        else:
+            where = "mid-reply" if self._got_bytes else "without a reply"
+            self._fail("bad_reply", f"the backend closed the connection {where}")
+
+    # httptools callbacks
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:
+            return  # an interim reply (100 Continue...): the real one follows
+        self._headers_done = True
+        for name, value in self._headers:
+            lowered = name.lower()
+            if lowered == b"transfer-encoding":
+                self._framed = True
+            elif lowered == b"content-length":
+                self._framed = True
+                if value.strip().isdigit() and int(value) > self._limit:
+                    self._fail("too_large", f"a reply of {int(value)} bytes")
+                    return
+        if self._head:
+            self._finish(keep_alive=False)  # no body follows; the socket is not reused
+
+    def on_body(self, body: bytes) -> None:
+        self._size += len(body)
+        if self._size > self._limit:
+            self._fail("too_large", f"a reply over {self._limit} bytes")
+        else:
+            self._chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:
+            self._headers = []
+            return
+        self._finish(keep_alive=self._parser.should_keep_alive())
+
+    # outcome
+
+    def _finish(self, keep_alive: bool = False) -> None:
+        reply = self._reply
+        if reply is None or reply.done():
+            return
+        self.reusable = keep_alive and not self.closed
+        status = self._parser.get_status_code()
+        reply.set_result(Http1Reply(status, self._headers, b"".join(self._chunks)))
+
+    def _fail(self, kind: Http1ErrorKind, detail: str) -> None:
+        reply = self._reply
+        if reply is not None and not reply.done():
+            reply.set_exception(Http1Error(kind, detail))
+        self.close()
+
+    def timed_out(self, seconds: float) -> None:
+        self._fail("timeout", f"no complete reply within {seconds:g}s")
+
+    def close(self) -> None:
+        self.reusable = False
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+
+class Http1Pool:
+    """Keep-alive connections to one origin. Use from one event loop; `close()` when done."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 256,
+        connect_timeout: float = 1.0,
+        read_timeout: float = 10.0,
+        max_reply_bytes: int = 1_048_576,
+        idle_seconds: float = 4.0,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {url!r}")
+        self._host = parts.hostname
+        default_port = 443 if parts.scheme == "https" else 80
+        self._port = parts.port or default_port
+        self._ssl = ssl.create_default_context() if parts.scheme == "https" else None
+        netloc = f"[{self._host}]" if ":" in self._host else self._host
+        if self._port != default_port:
+            netloc += f":{self._port}"
+        self._host_header = netloc.encode("idna")
+        self._size = pool_size
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._max_reply = max_reply_bytes
+        self._idle_seconds = idle_seconds
+        self._idle: list[_Connection] = []
+        self._open = 0
+        self._waiters: collections.deque[asyncio.Future[_Connection | None]] = collections.deque()
+        self._closing = False
+
+    @property
+    def open_connections(self) -> int:
+        return self._open
+
+    async def request(
+        self, method: str, target: bytes, headers: RawHeaders, body: bytes = b""
+    ) -> Http1Reply:
+        """`target` is the path and query (`/api/chat?x=1`). The `Host` and `Content-Length`
+        headers are the pool's to write; `headers` must come from a parsed request (no CR/LF)."""
+        head = self._head_bytes(method, target, headers, body)
+        try:
+            return await self._exchange(head, body, method == "HEAD")
+        except _StaleConnection:
+            # The backend closed an idle keep-alive socket as we reused it. It read nothing of
+            # the request, so sending it on a fresh connection cannot run it twice.
+            return await self._exchange(head, body, method == "HEAD", fresh=True)
+
+    def _head_bytes(self, method: str, target: bytes, headers: RawHeaders, body: bytes) -> bytes:
+        lines = [b"%s %s HTTP/1.1\r\nhost: %s\r\n" % (method.encode(), target, self._host_header)]
+        lines.extend(b"%s: %s\r\n" % pair for pair in headers)
+        if body or method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
+            lines.append(b"content-length: %d\r\n" % len(body))
+        lines.append(b"\r\n")
+        return b"".join(lines)
+
+    async def _exchange(
+        self, head: bytes, body: bytes, is_head: bool, *, fresh: bool = False
+    ) -> Http1Reply:
+        loop = asyncio.get_running_loop()
+        connection = await self._acquire(loop, fresh)
+        reply: asyncio.Future[Http1Reply] = loop.create_future()
+        connection.start(reply, self._max_reply, is_head)
+        connection.requests += 1
+        timer = loop.call_later(self._read_timeout, connection.timed_out, self._read_timeout)
+        try:
+            transport = connection.transport
+            if connection.closed or transport is None or transport.is_closing():
+                if connection.requests > 1:
+                    raise _StaleConnection
+                raise Http1Error("bad_reply", "the backend closed the connection")
+            transport.write(head + body if len(body) < 65_536 else head)
+            if len(body) >= 65_536:
+                transport.write(body)
+            return await reply
+        finally:
+            timer.cancel()
+            self._release(connection)
+
+    async def _acquire(self, loop: asyncio.AbstractEventLoop, fresh: bool) -> _Connection:
+        if self._closing:
+            raise Http1Error("connect", "the client is closed")
+        now = time.monotonic()
+        while self._idle and not fresh:
+            connection = self._idle.pop()
+            if not connection.closed and now - connection.idle_since < self._idle_seconds:
+                return connection
+            self._discard(connection)
+        if self._open >= self._size:
+            handed = await self._wait_for_turn(loop)
+            if handed is not None:
+                return handed
+        return await self._connect(loop)
+
+    async def _wait_for_turn(self, loop: asyncio.AbstractEventLoop) -> _Connection | None:
+        """Waits for a released connection, or (None) for a free slot to connect in."""
+        waiter: asyncio.Future[_Connection | None] = loop.create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                return await waiter
+        except TimeoutError:
+            if waiter.done() and not waiter.cancelled():
+                return waiter.result()  # handed over just as the wait ran out
+            waiter.cancel()
+            raise Http1Error(
+                "timeout", f"all {self._size} connections busy for {self._connect_timeout:g}s"
+            ) from None
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                handed = waiter.result()  # ours, but the request is gone: pass it on
+                if handed is None:
+                    self._hand_over(None)
+                else:
+                    self._release(handed)
+            waiter.cancel()
+            raise
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Connection:
+        self._open += 1
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                _, connection = await loop.create_connection(
+                    lambda: _Connection(self),
+                    self._host,
+                    self._port,
+                    ssl=self._ssl,
+                    server_hostname=self._host if self._ssl else None,
+                )
+        except TimeoutError:
+            self._lost_slot()
+            raise Http1Error(
+                "connect",
+                f"no connection to {self._host}:{self._port} within {self._connect_timeout:g}s",
+            ) from None
+        except (OSError, ssl.SSLError) as exc:
+            self._lost_slot()
+            raise Http1Error(
+                "connect", f"cannot connect to {self._host}:{self._port}: {exc}"
+            ) from exc
+        except BaseException:
+            self._lost_slot()
+            raise
+        return connection
+
+    def _release(self, connection: _Connection) -> None:
+        """Back to the pool if the reply ended cleanly and the backend keeps the socket open."""
+        if not connection.reusable or connection.closed or self._closing:
+            connection.close()
+            self._discard(connection)
+            return
+        if self._hand_over(connection):
+            return
+        connection.idle_since = time.monotonic()
+        self._idle.append(connection)
+        oldest = self._idle[0]
+        if connection.idle_since - oldest.idle_since >= self._idle_seconds:
+            self._idle.pop(0)
+            oldest.close()
+            self._discard(oldest)
+
+    def forget(self, connection: _Connection) -> None:
+        """The backend closed a connection that was idle (or already released)."""
+        if connection in self._idle:
+            self._idle.remove(connection)
+            self._discard(connection)
+
+    def _discard(self, connection: _Connection) -> None:
+        if not connection.discarded:
+            connection.discarded = True
+            self._lost_slot()
+
+    def _lost_slot(self) -> None:
+        self._open -= 1
+        self._hand_over(None)  # a slot is free: a waiting request opens its own connection
+
+    def _hand_over(self, connection: _Connection | None) -> bool:
+        """Gives a released connection (or a free slot) to the longest-waiting request."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(connection)
+                return True
+        return False
+
+    async def close(self) -> None:
+        self._closing = True
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
+            self._discard(connection)
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.cancel()
+        await asyncio.sleep(0)  # let the transports finish closing
