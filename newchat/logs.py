@@ -68,6 +68,8 @@ class _Clock:
 
 
 _clock = _Clock()
+_generation = 0
+"""Bumped by each `configure_logging`: cached loggers rebind on their next call."""
 
 
 def _finish(_: WrappedLogger, method: str, event: EventDict) -> EventDict:
@@ -110,6 +112,8 @@ def configure_logging(settings: LogSettings, *, extra_sinks: list[IO[bytes]] | N
         path = Path(settings.file)
         path.parent.mkdir(parents=True, exist_ok=True)
         sinks.append(path.open("ab"))
+    global _generation  # noqa: PLW0603 - one logging set-up per process, by design
+    _generation += 1
     tee = _TeeLogger(sinks)
     level = logging.getLevelNamesMapping().get(settings.level, logging.INFO)
     structlog.configure(
@@ -128,5 +132,27 @@ def configure_logging(settings: LogSettings, *, extra_sinks: list[IO[bytes]] | N
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+class _CachedLogger:
+    """A module's logger, bound once per `configure_logging` call.
+
+    structlog's own lazy proxy binds a fresh logger on every call (about 5 µs, on every chat
+    request), and its `cache_logger_on_first_use` would pin the first configuration forever,
+    while tests and `chatctl` configure logging more than once per process.
+    """
+
+    __slots__ = ("_bound", "_generation", "_name")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._generation = -1
+        self._bound: Any = None
+
+    def __getattr__(self, method: str) -> Any:
+        if self._generation != _generation:
+            self._bound = structlog.get_logger(self._name).bind()
+            self._generation = _generation
+        return getattr(self._bound, method)
+
+
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
-    return structlog.get_logger(name)  # type: ignore[no-any-return]
+    return _CachedLogger(name)

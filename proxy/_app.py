@@ -84,7 +84,7 @@ def create_gateway_app(
     *,
     http_factory: Callable[[], httpx.AsyncClient] | None = None,
     configure_logs: bool = True,
-) -> Litestar:
+) -> GatewayApp:
     """`http_factory` builds the in-process engine's client for OpenAI/LeadProsper (tests: respx)."""
     runtime = Runtime(metrics := Metrics(), GatewayMetrics(metrics.registry))
 
@@ -136,12 +136,39 @@ def create_gateway_app(
             await _queue_gauges(runtime.engine)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    return Litestar(
+    litestar = Litestar(
         route_handlers=[chat, cron, healthz, readyz, prometheus_metrics],
         lifespan=[lifespan],
         openapi_config=None,
         logging_config=None,
     )
+    return GatewayApp(litestar, runtime)
+
+
+class GatewayApp:
+    """The ASGI app servers run. `/api/chat` goes straight to the gateway; everything else
+    (lifespan, health, metrics, cron, other spellings of the path) goes through Litestar.
+
+    Skipping Litestar's router and middleware on the one hot path saves about 30 µs a request,
+    a tenth of the legacy hop's cost (README, "Gateway performance").
+    """
+
+    def __init__(self, litestar: Litestar, runtime: Runtime) -> None:
+        self.litestar = litestar
+        self._runtime = runtime
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        gateway = self._runtime.gateway
+        if gateway is None or scope["type"] != "http" or scope["path"] != "/api/chat":
+            await self.litestar(scope, receive, send)
+            return
+        try:
+            await gateway(scope, receive, send)
+        except Exception:
+            _log.exception("Unhandled error in the chat gateway", path=scope["path"])
+            reply = error_reply(500, "internal_error", "unexpected error; it has been logged")
+            with contextlib.suppress(Exception):  # fails if the reply had already started
+                await send_reply(send, scope, reply, None)
 
 
 async def _queue_gauges(engine: Engine) -> None:

@@ -62,6 +62,16 @@ class Answer(NamedTuple):
     failover: str | None = None
 
 
+class Routed(NamedTuple):
+    answer: Answer
+    decision: Decision
+    request: ForwardRequest
+    cookies: list[tuple[bytes, bytes]]
+    """`Set-Cookie` headers the gateway adds (the routing pin)."""
+    new_pin: tuple[str, Backend] | None
+    """(session id, backend) to record in Redis once the visitor has the reply."""
+
+
 def error_reply(status: int, code: str, detail: str, action: str | None = None) -> UpstreamReply:
     body: dict[str, str] = {"error": code, "detail": detail}
     if action:
@@ -157,15 +167,17 @@ class ChatGateway:
             self._metrics.rejected.labels(reason=exc.code).inc()
             await send_reply(send, scope, error_reply(exc.status, exc.code, exc.detail), None)
             return
-        answer, decision, extra, request = await self._route(scope, body)
-        await send_reply(send, scope, answer.reply, answer.backend, extra)
-        self._record(scope, answer, decision, time.perf_counter() - started)
+        routed = await self._route(scope, body)
+        answer = routed.answer
+        await send_reply(send, scope, answer.reply, answer.backend, routed.cookies)
+        elapsed = time.perf_counter() - started
+        if routed.new_pin is not None:
+            await self._store_pin(*routed.new_pin)  # after the reply: off the visitor's latency
+        self._record(scope, answer, routed.decision, elapsed)
         if self._shadow is not None:
-            self._shadow.submit(answer.backend, request, answer.reply)  # the visitor has it
+            self._shadow.submit(answer.backend, routed.request, answer.reply)  # the visitor has it
 
-    async def _route(
-        self, scope: Scope, body: bytes
-    ) -> tuple[Answer, Decision, list[tuple[bytes, bytes]], ForwardRequest]:
+    async def _route(self, scope: Scope, body: bytes) -> Routed:
         method = scope["method"]
         cookies = request_cookies(scope)
         route = self._signer.read_route_cookie(cookies.get(ROUTE_COOKIE))
@@ -197,10 +209,15 @@ class ChatGateway:
             scope,
         )
         answer = await self._dispatch(decision, request, started_on_new=pin == "new")
-        extra: list[tuple[bytes, bytes]] = []
+        routed = Routed(answer, decision, request, [], None)
         if method == "POST" and answer.reply.status < 400:
-            extra = await self._pin(answer, route, pinned=pin == answer.backend)
-        return answer, decision, extra, request
+            answer_sid = session_id_in(answer.reply.body)
+            if answer_sid is not None:
+                routed = routed._replace(
+                    cookies=self._route_cookie(answer.backend, answer_sid, route),
+                    new_pin=None if pin == answer.backend else (answer_sid, answer.backend),
+                )
+        return routed
 
     @staticmethod
     def _bucket_for(scope: Scope) -> str:
@@ -273,22 +290,22 @@ class ChatGateway:
                 _UPSTREAM_STATUS.get(exc.kind, 502), f"legacy_{exc.kind}", _LEGACY_DOWN_DETAIL
             )
 
-    async def _pin(
-        self, answer: Answer, route: RouteCookie | None, *, pinned: bool
+    async def _store_pin(self, session_id: str, backend: Backend) -> None:
+        """A conversation's first turn (or its move after a failover) is pinned in Redis too,
+        for clients that send `sessionId` without cookies."""
+        try:
+            await self._pins.set(session_id, backend)
+        except (RedisError, OSError):
+            self._metrics.pin_store_errors.labels(operation="write").inc()
+
+    def _route_cookie(
+        self, backend: Backend, session_id: str, route: RouteCookie | None
     ) -> list[tuple[bytes, bytes]]:
-        """Records where a conversation lives: a Redis pin for a new one, a cookie when stale."""
-        session_id = session_id_in(answer.reply.body)
-        if session_id is None:
-            return []
-        if not pinned:
-            try:
-                await self._pins.set(session_id, answer.backend)
-            except (RedisError, OSError):
-                self._metrics.pin_store_errors.labels(operation="write").inc()
-        if route == RouteCookie(answer.backend, session_id):
+        """A `chat_route` cookie, unless the visitor's one already says the same."""
+        if route == RouteCookie(backend, session_id):
             return []
         cookie = (
-            f"{ROUTE_COOKIE}={self._signer.route_cookie(answer.backend, session_id)}; Path=/; "
+            f"{ROUTE_COOKIE}={self._signer.route_cookie(backend, session_id)}; Path=/; "
             f"Max-Age={self._config.cookie_max_age}; HttpOnly; SameSite=Lax"
         )
         if self._config.cookie_secure:
@@ -297,10 +314,7 @@ class ChatGateway:
 
     def _record(self, scope: Scope, answer: Answer, decision: Decision, elapsed: float) -> None:
         status = answer.reply.status
-        m = self._metrics
-        m.decisions.labels(backend=decision.backend, reason=decision.reason).inc()
-        m.requests.labels(backend=answer.backend, status=f"{status // 100}xx").inc()
-        m.latency.labels(backend=answer.backend).observe(elapsed)
+        self._metrics.served(decision.backend, decision.reason, answer.backend, status, elapsed)
         if decision.backend == "new":
             failed = answer.failover is not None or (answer.backend == "new" and status >= 500)
             self.new_engine_stats.record(elapsed, failed)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10)
@@ -88,3 +90,19 @@ class GatewayMetrics:
             "1 when Unleash answered the last probe (absent: not used)",
             registry=r,
         )
+        self._served: dict[tuple[str, str, str, int], tuple[Any, Any, Any]] = {}
+
+    def served(self, decided: str, reason: str, backend: str, status: int, seconds: float) -> None:
+        """One answered chat request: its decision, status class and latency. The labelled
+        children are looked up once per combination (`labels()` costs microseconds a call)."""
+        key = (decided, reason, backend, status // 100)
+        children = self._served.get(key)
+        if children is None:
+            children = self._served[key] = (
+                self.decisions.labels(backend=decided, reason=reason),
+                self.requests.labels(backend=backend, status=f"{status // 100}xx"),
+                self.latency.labels(backend=backend),
+            )
+        children[0].inc()
+        children[1].inc()
+        children[2].observe(seconds)

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import os
 
-from litestar import Litestar
-
 from newchat.settings import load_settings
-from proxy._app import create_gateway_app
+from proxy._app import GatewayApp, create_gateway_app
 from proxy._settings import load_gateway_settings
 
 
-def app() -> Litestar:
+def app() -> GatewayApp:
     settings = load_settings(os.environ)
     return create_gateway_app(settings, load_gateway_settings(os.environ, settings))
