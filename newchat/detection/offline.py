@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from newchat.categories import GENERAL, Category
 from newchat.detection.lexicon import COMBINATIONS, CUE_GROUPS, LEXICON, PROTECTED_WORDS
@@ -26,8 +26,10 @@ _MIN_EVIDENCE = 2
 
 def normalize(text: str) -> list[str]:
     """Lower-case, strip accents and punctuation ("can't" -> "can t"), split into words."""
-    folded = unicodedata.normalize("NFKD", text.lower())
-    ascii_text = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    ascii_text = text.lower()
+    if not ascii_text.isascii():
+        folded = unicodedata.normalize("NFKD", ascii_text)
+        ascii_text = "".join(ch for ch in folded if not unicodedata.combining(ch))
     ascii_text = ascii_text.replace("'", " ").replace("-", " ")
     return [tok.strip(".") for tok in _NON_WORD.split(ascii_text) if tok.strip(".")]
 
@@ -40,16 +42,21 @@ class _Term:
     weight: int
 
     def matches_at(self, tokens: list[str], start: int) -> bool:
+        """Whether the words after the first follow at `start` (the first is checked by
+        `first_word_matches` when the term is looked up)."""
         if start + len(self.words) > len(tokens):
             return False
-        for offset, word in enumerate(self.words):
-            token = tokens[start + offset]
-            if word.endswith("*"):
-                if not token.startswith(word[:-1]):
-                    return False
-            elif token != word:
+        for offset in range(1, len(self.words)):
+            if not _word_matches(self.words[offset], tokens[start + offset]):
                 return False
         return True
+
+    def first_word_matches(self, token: str) -> bool:
+        return _word_matches(self.words[0], token)
+
+
+def _word_matches(word: str, token: str) -> bool:
+    return token.startswith(word[:-1]) if word.endswith("*") else token == word
 
 
 def _deletes(word: str) -> set[str]:
@@ -141,8 +148,10 @@ class OfflineClassifier:
             for term in terms
         ]
         cues = [(group, 1, term) for group, terms in CUE_GROUPS.items() for term in terms]
-        self._terms = _compile(entries)
-        self._cues = _compile(cues)
+        terms, cue_terms = _compile(entries), _compile(cues)
+        # Words recur from message to message: each one's lookups are done once.
+        self._term_candidates = lru_cache(maxsize=16384)(partial(self._candidates, terms))
+        self._cue_candidates = lru_cache(maxsize=16384)(partial(self._candidates, cue_terms))
         every_word = [w for _, _, t in entries + cues for w in t.split()]
         self._prefix_lengths = sorted(
             {len(w) - 1 for w in every_word if w.endswith("*")}, reverse=True
@@ -152,20 +161,22 @@ class OfflineClassifier:
             (w[:-1] for w in every_word if w.endswith("*")),
         )
 
-    def _candidates(self, index: dict[str, list[_Term]], token: str) -> list[_Term]:
+    def _candidates(self, index: dict[str, list[_Term]], token: str) -> tuple[_Term, ...]:
         found = list(index.get(token, ()))
         for length in self._prefix_lengths:
             if len(token) > length:
                 found.extend(index.get(token[:length], ()))
-        return found
+        return tuple(term for term in found if term.first_word_matches(token))
 
-    def _matches(self, index: dict[str, list[_Term]], tokens: list[str]) -> list[_Term]:
+    def _matches(
+        self, candidates: Callable[[str], tuple[_Term, ...]], tokens: list[str]
+    ) -> list[_Term]:
         """Longest terms first; a word belongs to at most one term."""
         hits = [
             (len(term.words), start, term)
             for start, token in enumerate(tokens)
-            for term in self._candidates(index, token)
-            if term.matches_at(tokens, start)
+            for term in candidates(token)
+            if len(term.words) == 1 or term.matches_at(tokens, start)
         ]
         hits.sort(key=lambda hit: (-hit[0], hit[1]))
         used: set[int] = set()
@@ -180,9 +191,9 @@ class OfflineClassifier:
     def classify(self, text: str) -> Detection:
         tokens = [self._speller.correct(tok) for tok in normalize(text)]
         scores: dict[str, int] = defaultdict(int)
-        for term in self._matches(self._terms, tokens):
+        for term in self._matches(self._term_candidates, tokens):
             scores[term.label] += term.weight
-        groups = {term.label for term in self._matches(self._cues, tokens)}
+        groups = {term.label for term in self._matches(self._cue_candidates, tokens)}
         for category, (first, second), weight in COMBINATIONS:
             if first in groups and second in groups:
                 scores[category] += weight
