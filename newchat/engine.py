@@ -14,7 +14,7 @@ import aiohttp
 import httpx
 from redis.asyncio import Redis
 
-from newchat import keys
+from newchat import keys, redis_pool
 from newchat.conversation import Conversation
 from newchat.detection.detector import CategoryDetector, RemoteDetector
 from newchat.detection.offline import OfflineClassifier
@@ -58,12 +58,7 @@ _OFFLINE = OfflineClassifier()
 
 
 def open_redis(settings: Settings) -> Redis:
-    return Redis.from_url(
-        settings.redis.url,
-        socket_timeout=settings.redis.socket_timeout,
-        socket_connect_timeout=settings.redis.socket_timeout,
-        health_check_interval=30,
-    )
+    return redis_pool.open_redis(settings.redis.url, settings.redis.socket_timeout)
 
 
 def build_engine(
