@@ -11,7 +11,7 @@ from litestar.datastructures import State
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from newchat.engine import Engine, build_engine, default_http_client, open_redis
-from newchat.logs import configure_logging, get_logger
+from newchat.logs import configure_logging, flush_logs, get_logger
 from newchat.metrics import Metrics
 from newchat.middleware import performance_middleware
 from newchat.settings import Settings
@@ -50,6 +50,7 @@ def create_app(
         finally:
             await http_client.aclose()
             await redis_client.aclose()
+            flush_logs()
 
     @get("/metrics", include_in_schema=False)
     async def prometheus_metrics(state: State) -> Response[bytes]:

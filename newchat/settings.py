@@ -102,6 +102,8 @@ class LogSettings(msgspec.Struct, frozen=True):
     file: str = "logs/application.log"
     level: str = "INFO"
     stdout: bool = True
+    flush_interval_seconds: float = 0.1
+    """INFO lines are written in batches within this; 0 writes every line at once."""
 
 
 class Settings(msgspec.Struct, frozen=True):
@@ -199,6 +201,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         log=LogSettings(
             file=get("LOG_FILE", "logs/application.log"),
             level=get("LOG_LEVEL", "INFO").upper(),
+            flush_interval_seconds=env_number(environ, "LOG_FLUSH_MS", 100, int, 0) / 1000,
         ),
         cron_secret=get("CRON_SECRET", ""),
         ops_token=get("OPS_TOKEN", ""),

@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 from flags import Flags, FlagSnapshot, FlagWatcher, UnleashRollout
 from newchat.app import engine_asgi_app
 from newchat.engine import Engine, build_engine, default_http_client, open_redis
-from newchat.logs import configure_logging, get_logger
+from newchat.logs import configure_logging, flush_logs, get_logger
 from newchat.metrics import Metrics
 from newchat.settings import Settings
 from proxy._compare import load_rules
@@ -93,6 +93,7 @@ def create_gateway_app(
         if configure_logs:
             configure_logging(settings.log)
         async with contextlib.AsyncExitStack() as stack:
+            stack.callback(flush_logs)  # last, once everything has logged its shutdown
             await _open(runtime, settings, gateway, http_factory, stack)
             _log.info(
                 "Gateway started",
