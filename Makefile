@@ -19,6 +19,4 @@ lint: setup
 
 bench:
 	@scripts/bootstrap.sh --bench
-	.venv/bin/python -m bench.engine
-	.venv/bin/python -m bench.flags
-	.venv/bin/python -m bench.gateway
+	.venv/bin/python -m bench

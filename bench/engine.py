@@ -97,7 +97,10 @@ async def bench_worker(env: dict[str, str], leads: int) -> dict[str, float]:
     return {"leads": summary.accepted, "leads_per_second": summary.accepted / elapsed}
 
 
-async def main(args: argparse.Namespace) -> None:
+async def measure(
+    conversations: int = 400, concurrency: int = 32, leads: int = 3000
+) -> tuple[dict[str, float], dict[str, float]]:
+    """(chat turns, lead worker) results, against a redis-server of their own."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     server = RedisServer(workdir)
     configure_logging(LogSettings(file=str(workdir / "bench.log"), stdout=False))
@@ -110,10 +113,15 @@ async def main(args: argparse.Namespace) -> None:
         "RATE_LIMIT_PER_MINUTE": "1000000",
     }
     try:
-        turns = await bench_turns(env, args.conversations, args.concurrency)
-        worker = await bench_worker(env, args.leads)
+        turns = await bench_turns(env, conversations, concurrency)
+        worker = await bench_worker(env, leads)
     finally:
         server.stop()
+    return turns, worker
+
+
+async def main(args: argparse.Namespace) -> None:
+    turns, worker = await measure(args.conversations, args.concurrency, args.leads)
     print(
         f"chat turns (in-process engine, real Redis, offline classifier, "
         f"{args.concurrency} concurrent conversations)"

@@ -18,14 +18,16 @@ class _StaticWatcher(FlagWatcher):
         self.snapshot = snapshot
 
 
-def main() -> None:
+def measure() -> dict[str, float]:
+    """Microseconds per decision, by case."""
     ids = [secrets.token_urlsafe(16) for _ in range(10_000)]
     cases = {
         "rollout 30 % (hash per decision)": FlagValues(new_chat_percent=30),
         "rollout 0 % (no hash)": FlagValues(new_chat_percent=0),
         "master switch off": FlagValues(enable_new_chat=False),
     }
-    print(f"{'case':<34} {'us/decision':>12}")
+    results: dict[str, float] = {}
+    runs = 200_000
     for name, values in cases.items():
         flags = Flags(_StaticWatcher(FlagSnapshot(values, version=1)), group_id="new-chat")
         cursor = iter(ids * 100)
@@ -33,14 +35,19 @@ def main() -> None:
         def decide() -> None:
             flags.decide(pin=None, override=None, bucket_id=next(cursor))  # noqa: B023
 
-        runs = 200_000
-        seconds = min(timeit.repeat(decide, number=runs, repeat=3))
-        print(f"{name:<34} {seconds / runs * 1e6:>12.2f}")
+        results[name] = min(timeit.repeat(decide, number=runs, repeat=3)) / runs * 1e6
     pinned = Flags(_StaticWatcher(FlagSnapshot(FlagValues(new_chat_percent=30))), group_id="g")
     seconds = min(timeit.repeat(
-        lambda: pinned.decide(pin="new", override=None, bucket_id="x"), number=200_000, repeat=3
+        lambda: pinned.decide(pin="new", override=None, bucket_id="x"), number=runs, repeat=3
     ))  # fmt: skip
-    print(f"{'pinned conversation':<34} {seconds / 200_000 * 1e6:>12.2f}")
+    results["pinned conversation"] = seconds / runs * 1e6
+    return results
+
+
+def main() -> None:
+    print(f"{'case':<34} {'us/decision':>12}")
+    for name, micros in measure().items():
+        print(f"{name:<34} {micros:>12.2f}")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from newchat.stack import free_port, wait_for_port
+from proxy._http1 import Http1Pool
 from tests.support.processes import LEGACY_ROUTER, RedisServer
 
 MESSAGE = (
@@ -259,9 +260,22 @@ async def _client_rate(kind: str, url: str, seconds: int) -> float:
             await client.post(url, content=body, headers=headers)
             done += 1
 
+    async def with_ours(pool: Http1Pool) -> None:
+        nonlocal done
+        target = url.split("/", 3)[3].encode()
+        while time.perf_counter() < stop:
+            await pool.request(
+                "POST", b"/" + target, [(b"content-type", b"application/json")], body
+            )
+            done += 1
+
     if kind == "aiohttp":
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
             await asyncio.gather(*(with_aiohttp(session) for _ in range(32)))
+    elif kind == "ours (proxy._http1)":
+        pool = Http1Pool(url, pool_size=64)
+        await asyncio.gather(*(with_ours(pool) for _ in range(32)))
+        await pool.close()
     else:
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
         async with httpx.AsyncClient(limits=limits, timeout=30) as client:
@@ -272,7 +286,8 @@ async def _client_rate(kind: str, url: str, seconds: int) -> float:
 def client_rates(url: str, seconds: int) -> dict[str, float]:
     import uvloop  # noqa: PLC0415 - the loop the gateway runs on under uvicorn
 
-    return {kind: uvloop.run(_client_rate(kind, url, seconds)) for kind in ("httpx", "aiohttp")}
+    kinds = ("httpx", "aiohttp", "ours (proxy._http1)")
+    return {kind: uvloop.run(_client_rate(kind, url, seconds)) for kind in kinds}
 
 
 def _shadow_counts(metrics_url: str) -> tuple[float, float]:
@@ -288,7 +303,7 @@ def _shadow_counts(metrics_url: str) -> tuple[float, float]:
     return mirrored, skipped
 
 
-def measure(name: str, url: str, seconds: int, script: Path) -> Row:
+def measure_row(name: str, url: str, seconds: int, script: Path) -> Row:
     wrk(url, 8, 1, script)  # warm up pools and caches
     rps, p50, p99, errors = wrk(url, 32, seconds, script)
     _, single_p50, _, single_errors = wrk(url, 1, max(1, seconds // 2), script)
@@ -323,7 +338,7 @@ def run_all(workdir: Path, script: Path, redis_url: str, seconds: int) -> Run:
     run = Run([], {}, (0.0, 0.0), {})
 
     def row(name: str, url: str) -> None:
-        run.rows.append(measure(name, url, seconds, script))
+        run.rows.append(measure_row(name, url, seconds, script))
 
     with legacy_backend(workdir) as legacy_port:
         base = f"http://127.0.0.1:{legacy_port}"
@@ -352,20 +367,24 @@ def run_all(workdir: Path, script: Path, redis_url: str, seconds: int) -> Run:
     return run
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=5, help="Per wrk run.")
-    args = parser.parse_args()
+def measure(seconds: int) -> Run:
+    """Every gateway row, with its own redis-server and work directory (removed afterwards)."""
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not installed (apt-get install {tool})")
     workdir, script = _workdir()
     redis = RedisServer(workdir)
     try:
-        run = run_all(workdir, script, redis.url, args.seconds)
+        return run_all(workdir, script, redis.url, seconds)
     finally:
         redis.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=5, help="Per wrk run.")
+    run = measure(parser.parse_args().seconds)
     print_table(run.rows)
     print_summary(run)
 
@@ -384,7 +403,7 @@ def print_summary(run: Run) -> None:
           f"({skipped / max(1.0, mirrored + skipped):.0%})")  # fmt: skip
     print("\nHTTP client alone -> legacy, 32 concurrent requests, in one process (uvloop):")
     for kind, rate in run.clients.items():
-        print(f"  {kind:<8} {rate:>10,.0f} req/s")
+        print(f"  {kind:<20} {rate:>10,.0f} req/s")
 
 
 def print_table(rows: list[Row]) -> None:
