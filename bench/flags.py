@@ -8,14 +8,8 @@ from __future__ import annotations
 import secrets
 import timeit
 
-from flags import Flags, FlagSnapshot, FlagValues, FlagWatcher
-
-
-class _StaticWatcher(FlagWatcher):
-    """A watcher that never touches Redis: the decision path only reads its snapshot."""
-
-    def __init__(self, snapshot: FlagSnapshot) -> None:
-        self.snapshot = snapshot
+from flags import FlagValues
+from tests.support.static_flags import static_flags
 
 
 def measure() -> dict[str, float]:
@@ -29,14 +23,14 @@ def measure() -> dict[str, float]:
     results: dict[str, float] = {}
     runs = 200_000
     for name, values in cases.items():
-        flags = Flags(_StaticWatcher(FlagSnapshot(values, version=1)), group_id="new-chat")
+        flags = static_flags(values)
         cursor = iter(ids * 100)
 
         def decide() -> None:
             flags.decide(pin=None, override=None, bucket_id=next(cursor))  # noqa: B023
 
         results[name] = min(timeit.repeat(decide, number=runs, repeat=3)) / runs * 1e6
-    pinned = Flags(_StaticWatcher(FlagSnapshot(FlagValues(new_chat_percent=30))), group_id="g")
+    pinned = static_flags(FlagValues(new_chat_percent=30), group_id="g")
     seconds = min(timeit.repeat(
         lambda: pinned.decide(pin="new", override=None, bucket_id="x"), number=runs, repeat=3
     ))  # fmt: skip

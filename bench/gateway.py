@@ -6,9 +6,11 @@ Starts its own redis-server, a legacy backend as production runs it (nginx + php
 PHP stand-in), nginx `proxy_pass` in front of that legacy, and `chatctl serve` gateways (one
 uvicorn worker each). wrk drives each target with the same JSON POST, at 32 connections for
 throughput and 1 connection for latency, and one table is printed with ratios against nginx.
-The shadow rows send real legacy chat turns (each a new conversation with a session), with
-shadow at 0 % and at 100 % (every turn replayed on the in-process new engine).
-Needs wrk, nginx and php-fpm (Debian packages).
+The split rows put the site's own nginx config in split mode in front of the gateway: a turn
+of a conversation pinned to legacy (nginx carries it; the gateway only answers where), and a
+first turn (through the gateway, which pins it). The shadow rows send real legacy chat turns
+(each a new conversation with a session), with shadow at 0 % and at 100 % (every turn replayed
+on the in-process new engine). Needs wrk, nginx and php-fpm (Debian packages).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,8 +31,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from newchat.settings import derive_secret
 from newchat.stack import free_port, wait_for_port
 from proxy._http1 import Http1Pool
+from proxy._pins import TokenSigner
+from rollback.nginx_config import SiteConfig, render
 from tests.support.processes import LEGACY_ROUTER, RedisServer
 
 MESSAGE = (
@@ -191,6 +197,30 @@ def gateway(
         yield port, pid
 
 
+PINNED = "chat_route=" + TokenSigner(derive_secret("bench-secret", "routing")).route_cookie(
+    "legacy", "benchconversation0123456"
+)
+"""A conversation pinned to legacy, as the bench gateways (SESSION_SECRET=bench-secret) sign it."""
+
+
+@contextlib.contextmanager
+def split_site(workdir: Path, gateway_port: int, legacy_port: int) -> Iterator[int]:
+    """The site's own nginx config (`chatctl nginx render --mode split`) in front of both."""
+    port = free_port()
+    (workdir / "split-nginx").mkdir(exist_ok=True)
+    site = render(
+        "split",
+        SiteConfig(
+            gateway=f"127.0.0.1:{gateway_port}",
+            legacy=f"127.0.0.1:{legacy_port}",
+            listen=f"127.0.0.1:{port}",
+        ),
+    )
+    conf = _nginx_conf(workdir / "split-nginx", site)
+    with _process(["nginx", "-c", str(conf), "-p", str(conf.parent)], port):
+        yield port
+
+
 @contextlib.contextmanager
 def ceiling(workdir: Path) -> Iterator[int]:
     """`bench.ceiling:app` under uvicorn, one worker, as the gateway runs."""
@@ -349,6 +379,13 @@ def run_all(workdir: Path, script: Path, redis_url: str, seconds: int) -> Run:
         with gateway(workdir, redis_url, legacy_port, 0) as (port, pid):
             row("gateway -> legacy", f"http://127.0.0.1:{port}{legacy_path}")
             run.memory["gateway -> legacy"] = rss_mb(pid)
+            with split_site(workdir, port, legacy_port) as split_port:
+                split_url = f"http://127.0.0.1:{split_port}{legacy_path}"
+                pinned = workdir / "pinned.lua"
+                pinned.write_text(script.read_text() + f'wrk.headers["Cookie"] = "{PINNED}"\n')
+                run.rows.append(measure_row("nginx split -> legacy (pinned turn)", split_url,
+                                            seconds, pinned))  # fmt: skip
+                row("nginx split -> gateway (first turn)", split_url)
         with gateway(workdir, redis_url, legacy_port, 0, workers=2) as (port, _):
             row("gateway -> legacy, 2 workers", f"http://127.0.0.1:{port}{legacy_path}")
         for shadow in (0, 100):
@@ -367,24 +404,58 @@ def run_all(workdir: Path, script: Path, redis_url: str, seconds: int) -> Run:
     return run
 
 
-def measure(seconds: int) -> Run:
-    """Every gateway row, with its own redis-server and work directory (removed afterwards)."""
+def measure(seconds: int, repeat: int = 1) -> Run:
+    """Every gateway row, `repeat` times over (each pass with its own redis-server and work
+    directory), merged by median: a noisy neighbour then skews one pass, not the table."""
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not installed (apt-get install {tool})")
-    workdir, script = _workdir()
-    redis = RedisServer(workdir)
-    try:
-        return run_all(workdir, script, redis.url, seconds)
-    finally:
-        redis.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+    passes: list[Run] = []
+    for _ in range(repeat):
+        workdir, script = _workdir()
+        redis = RedisServer(workdir)
+        try:
+            passes.append(run_all(workdir, script, redis.url, seconds))
+        finally:
+            redis.stop()
+            shutil.rmtree(workdir, ignore_errors=True)
+    return merge(passes)
+
+
+def merge(passes: list[Run]) -> Run:
+    """Medians of rates and latencies, the sum of errors, the largest memory."""
+    first = passes[0]
+
+    def median_row(name: str) -> Row:
+        same = [next(row for row in run.rows if row.name == name) for run in passes]
+        return Row(
+            name,
+            statistics.median(row.rps for row in same),
+            statistics.median(row.p50_ms for row in same),
+            statistics.median(row.p99_ms for row in same),
+            statistics.median(row.p50_single_ms for row in same),
+            sum(row.errors for row in same),
+        )
+
+    return Run(
+        rows=[median_row(row.name) for row in first.rows],
+        memory={name: max(run.memory[name] for run in passes) for name in first.memory},
+        shadow_counts=(
+            sum(run.shadow_counts[0] for run in passes),
+            sum(run.shadow_counts[1] for run in passes),
+        ),
+        clients={
+            kind: statistics.median(run.clients[kind] for run in passes) for kind in first.clients
+        },
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5, help="Per wrk run.")
-    run = measure(parser.parse_args().seconds)
+    parser.add_argument("--repeat", type=int, default=1, help="Passes, merged by median.")
+    args = parser.parse_args()
+    run = measure(args.seconds, args.repeat)
     print_table(run.rows)
     print_summary(run)
 

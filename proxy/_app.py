@@ -44,6 +44,7 @@ from proxy._metrics import GatewayMetrics
 from proxy._pins import PinStore, TokenSigner
 from proxy._pressure import LoopLag
 from proxy._readiness import readiness
+from proxy._route_hint import ROUTE_HINT_PATH, RouteHint
 from proxy._settings import GatewaySettings, UpstreamSettings, derive_secret
 from proxy._shadow import ShadowConfig, ShadowMirror
 from proxy._stats import StatsPublisher
@@ -65,6 +66,7 @@ class Runtime:
     new: Upstream | None = None
     flags: Flags | None = None
     gateway: ChatGateway | None = None
+    route_hint: RouteHint | None = None
     shadow: ShadowMirror | None = None
     engine: Engine | None = None
     closers: list[Callable[[], Any]] = field(default_factory=list)
@@ -161,7 +163,11 @@ class GatewayApp:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         gateway = self._runtime.gateway
         if gateway is None or scope["type"] != "http" or scope["path"] != "/api/chat":
-            await self.litestar(scope, receive, send)
+            hint = self._runtime.route_hint
+            if hint is not None and scope["type"] == "http" and scope["path"] == ROUTE_HINT_PATH:
+                await hint(scope, receive, send)
+            else:
+                await self.litestar(scope, receive, send)
             return
         try:
             await gateway(scope, receive, send)
@@ -257,7 +263,7 @@ async def _open(
         legacy=legacy,
         new=runtime.new,
         pins=PinStore(redis, gateway.session_ttl_seconds),
-        signer=TokenSigner(gateway.routing_secret),
+        signer=(signer := TokenSigner(gateway.routing_secret)),
         metrics=runtime.gateway_metrics,
         config=GatewayConfig(
             trusted_proxies=settings.server.trusted_proxies,
@@ -266,6 +272,9 @@ async def _open(
             cookie_max_age=gateway.session_ttl_seconds,
         ),
         shadow=runtime.shadow,
+    )
+    runtime.route_hint = RouteHint(
+        flags=runtime.flags, signer=signer, metrics=runtime.gateway_metrics
     )
     publisher = StatsPublisher(redis, instance, runtime.gateway.new_engine_stats)
     await publisher.start()

@@ -79,6 +79,13 @@ class GatewayMetrics:
             ["operation"],
             registry=r,
         )
+        self.route_hints = Counter(
+            "gateway_route_hints_total",
+            "Split mode: where the gateway told nginx to send a chat request (chat_legacy: nginx "
+            "carried it to legacy itself)",
+            ["upstream"],
+            registry=r,
+        )
         self.flag_version = Gauge(
             "gateway_flag_version", "Flag version this instance routes on", registry=r
         )

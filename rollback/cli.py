@@ -20,7 +20,7 @@ from flags import FlagStore, wait_for_version
 from newchat.cli_support import default_actor, with_redis
 from rollback import backup
 from rollback.full import NginxTarget, switch
-from rollback.nginx_config import ConfigError, Mode, SiteConfig, nginx_test, render
+from rollback.nginx_config import MODES, ConfigError, Mode, SiteConfig, mode_of, nginx_test, render
 
 T = TypeVar("T")
 rollback_app = typer.Typer(help="Scripted, verified rollback.", no_args_is_help=True)
@@ -142,34 +142,45 @@ def rollback_full(
     reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "",
     dry_run: DryRun = False,
 ) -> None:
-    """Step 2: nginx sends /api/chat straight to legacy PHP (`--undo` restores the gateway)."""
-    mode: Mode = "gateway" if undo else "legacy"
+    """Step 2: nginx sends /api/chat straight to legacy PHP (`--undo` goes back to the mode the
+    site was in before, gateway or split)."""
     try:
         target = _target(site_file, gateway, legacy, verify_url)
+        old = _site_mode(Path(target.site_file)) or "unknown"
+        mode: Mode = _mode_before_rollback(Path(target.site_file)) if undo else "legacy"
         passed = switch(mode, target, dry_run=dry_run, say=typer.echo)
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     if not dry_run:
-        old = "legacy" if undo else "gateway"
         _audit("nginx./api/chat", old, mode if passed else f"{mode} (verification failed)", reason)
     raise typer.Exit(0 if passed else 1)
 
 
+def _site_mode(path: Path) -> Mode | None:
+    return mode_of(path.read_text()) if path.exists() else None
+
+
+def _mode_before_rollback(site_file: Path) -> Mode:
+    """The mode kept in `<site>.previous` by the rollback, when it routed through the gateway."""
+    before = _site_mode(site_file.with_name(site_file.name + ".previous"))
+    return before if before in ("gateway", "split") else "gateway"
+
+
 @nginx_app.command("render")
 def nginx_render(
-    mode: Annotated[str, typer.Option(help="gateway or legacy.")] = "gateway",
+    mode: Annotated[str, typer.Option(help="gateway, split or legacy.")] = "gateway",
     out: Annotated[Path | None, typer.Option(help="Write here (default: print).")] = None,
     gateway: GatewayOpt = None,
     legacy: LegacyOpt = None,
     check: Annotated[bool, typer.Option("--check", help="Run nginx -t ($NGINX_CONF).")] = False,
 ) -> None:
     """Render the site config for the given ports and mode (no hand edits)."""
-    if mode not in ("gateway", "legacy"):
-        typer.echo("error: --mode must be gateway or legacy", err=True)
+    if mode not in MODES:
+        typer.echo("error: --mode must be gateway, split or legacy", err=True)
         raise typer.Exit(2)
     try:
-        text = render(mode, _target(None, gateway, legacy, None).site)  # type: ignore[arg-type]
+        text = render(mode, _target(None, gateway, legacy, None).site)
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -45,7 +45,8 @@ def _reload_command(target: NginxTarget) -> list[str]:
 
 
 def verify(mode: Mode, url: str, within: float = 10.0) -> tuple[bool, str]:
-    """A real request through nginx: the gateway answers (gateway mode) or legacy does."""
+    """A real request through nginx: the gateway answers (gateway and split modes: a request
+    without a route cookie goes through it) or legacy does (legacy mode)."""
     deadline = time.monotonic() + within
     detail = "no answer"
     while time.monotonic() < deadline:
@@ -55,7 +56,7 @@ def verify(mode: Mode, url: str, within: float = 10.0) -> tuple[bool, str]:
             detail = f"request failed: {type(exc).__name__}"
         else:
             through_gateway = "x-chat-backend" in response.headers
-            if response.status_code == 200 and through_gateway == (mode == "gateway"):
+            if response.status_code == 200 and through_gateway == (mode != "legacy"):
                 who = "the gateway" if through_gateway else "legacy PHP directly"
                 return True, f"HTTP 200 from {who}"
             detail = f"HTTP {response.status_code}, through gateway: {through_gateway}"

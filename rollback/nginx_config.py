@@ -10,7 +10,8 @@ from typing import Literal
 
 import msgspec
 
-Mode = Literal["gateway", "legacy"]
+Mode = Literal["gateway", "legacy", "split"]
+MODES: tuple[Mode, ...] = ("gateway", "legacy", "split")
 TEMPLATE = Path(__file__).resolve().parents[1] / "nginx" / "chat-system.conf.template"
 _ADDRESS = re.compile(r"(unix:/[\w./-]+|[\w.-]+:\d{1,5}|\[[0-9a-fA-F:]+\]:\d{1,5})")
 _LISTEN = re.compile(r"[\w.:\[\]]+( [a-z_]+)*")
@@ -23,10 +24,27 @@ _CHAT = {
         "        error_page 502 503 504 = @legacy_chat;"
     ),
     "legacy": "        proxy_pass http://chat_legacy;",
+    "split": (
+        "        auth_request /_chat_route;\n"
+        "        auth_request_set $chat_upstream $upstream_http_x_chat_upstream;\n"
+        "        proxy_pass http://$chat_upstream;\n"
+        "        add_header X-Chat-Backend $chat_direct_backend always;\n"
+        "        error_page 500 502 504 = @legacy_chat;"
+    ),
 }
 _CRON = {
     "gateway": "        proxy_pass http://chat_gateway;",
     "legacy": "        proxy_pass http://chat_gateway;  # the lead queue belongs to the new engine",
+    "split": "        proxy_pass http://chat_gateway;",
+}
+_MAP = {
+    "split": (
+        "\n# Replies nginx carried from legacy itself are labelled like the gateway's.\n"
+        "map $chat_upstream $chat_direct_backend {\n"
+        "    chat_legacy legacy;\n"
+        '    default "";\n'
+        "}\n"
+    ),
 }
 
 
@@ -59,6 +77,7 @@ def render(mode: Mode, site: SiteConfig) -> str:
         ("@@SERVER_NAME@@", site.server_name),
         ("@@CHAT@@", _CHAT[mode]),
         ("@@CRON@@", _CRON[mode]),
+        ("@@MAP@@", _MAP.get(mode, "")),
     ):
         text = text.replace(token, value)
     return text
@@ -66,7 +85,7 @@ def render(mode: Mode, site: SiteConfig) -> str:
 
 def mode_of(text: str) -> Mode | None:
     """Which mode a rendered file is in (None: not rendered by us)."""
-    found = re.search(r"^# .*Mode: (gateway|legacy)\.", text, re.MULTILINE)
+    found = re.search(r"^# .*Mode: (gateway|legacy|split)\.", text, re.MULTILINE)
     return found.group(1) if found else None  # type: ignore[return-value]
 
 

@@ -29,7 +29,7 @@ FIRST = "I was rear-ended on the freeway and hurt my neck"
 
 
 class Nginx:
-    def __init__(self, workdir: Path, site_env: dict[str, str]) -> None:
+    def __init__(self, workdir: Path, site_env: dict[str, str], mode: str = "gateway") -> None:
         self.port = free_port()
         self.workdir = workdir
         self.conf = workdir / "nginx.conf"
@@ -46,7 +46,9 @@ class Nginx:
             "NGINX_LISTEN": f"127.0.0.1:{self.port}",
             "NGINX_VERIFY_URL": f"http://127.0.0.1:{self.port}/api/chat",
         }
-        rendered = chatctl(self.env, "nginx", "render", "--out", str(self.site), "--check")
+        rendered = chatctl(
+            self.env, "nginx", "render", "--mode", mode, "--out", str(self.site), "--check"
+        )
         assert rendered.returncode == 0, rendered.stdout + rendered.stderr
         self.process = subprocess.Popen(
             ["nginx", "-c", str(self.conf), "-p", str(workdir), "-g", "daemon off;"],
@@ -61,9 +63,13 @@ class Nginx:
         self.process.wait(timeout=15)
 
 
-@pytest.fixture
+@pytest.fixture(params=["gateway"])
 def site(
-    gateway_env: dict[str, str], legacy: PhpLegacy, redis: Redis, tmp_path: Path
+    request: pytest.FixtureRequest,
+    gateway_env: dict[str, str],
+    legacy: PhpLegacy,
+    redis: Redis,
+    tmp_path: Path,
 ) -> Iterator[tuple[Nginx, ChatctlProcess]]:
     if shutil.which("nginx") is None:
         pytest.fail("nginx is not installed; run `make test` (it installs nginx-light)")
@@ -75,7 +81,7 @@ def site(
         "GATEWAY_UPSTREAM": f"127.0.0.1:{port}",
         "LEGACY_UPSTREAM": f"127.0.0.1:{legacy.port}",
     }
-    nginx = Nginx(tmp_path, env)
+    nginx = Nginx(tmp_path, env, request.param)
     yield nginx, gateway
     nginx.stop()
     gateway.stop()
@@ -166,3 +172,73 @@ async def test_rollback_full_refuses_a_config_nginx_rejects(
     assert result.returncode == 1
     assert "FAILED nginx -t" in result.stdout
     assert nginx.site.read_text() == before  # the previous config is back
+
+
+def _counter(metrics: str, line_start: str) -> float:
+    found = [line for line in metrics.splitlines() if line.startswith(line_start)]
+    return float(found[0].rsplit(" ", 1)[1]) if found else 0.0
+
+
+@pytest.mark.parametrize("site", ["split"], indirect=True)
+async def test_split_mode_carries_pinned_legacy_turns_past_the_gateway(
+    site: tuple[Nginx, ChatctlProcess],
+) -> None:
+    nginx, gateway = site
+    url = f"http://127.0.0.1:{nginx.port}/api/chat"
+    metrics_url = f"http://127.0.0.1:{gateway.port}/metrics"
+    served = 'gateway_requests_total{backend="legacy",status="2xx"}'
+    async with httpx.AsyncClient(timeout=10) as client:
+        first = await client.post(url, json={"message": FIRST})
+        assert first.status_code == 200
+        assert first.headers["x-chat-backend"] == "legacy"
+        assert "chat_route" in client.cookies  # pinned by the gateway on the first turn
+        session = first.json()["sessionId"]
+        before = (await client.get(metrics_url)).text
+        second = await client.post(url, json={"message": "Ann Lee", "sessionId": session})
+        after = (await client.get(metrics_url)).text
+        assert second.status_code == 200
+        assert second.headers["x-chat-backend"] == "legacy"  # labelled by nginx
+        assert second.json()["step"] == "phone"  # the same legacy conversation, one step on
+        assert _counter(after, served) == _counter(before, served) == 1  # not through Python
+        assert _counter(after, 'gateway_route_hints_total{upstream="chat_legacy"}') == 1
+        gateway.stop()
+        third = await client.post(url, json={"message": "555-201-7788", "sessionId": session})
+        assert third.status_code == 200  # gateway down: legacy PHP answers, as in gateway mode
+        assert third.json()["step"] == "email"
+        client.cookies.clear()
+        stranger = await client.post(url, json={"message": FIRST})
+        assert stranger.status_code == 200
+        assert stranger.json()["step"] == "name"
+
+
+@pytest.mark.parametrize("site", ["split"], indirect=True)
+async def test_split_mode_sends_new_engine_conversations_through_the_gateway(
+    site: tuple[Nginx, ChatctlProcess],
+) -> None:
+    nginx, _ = site
+    url = f"http://127.0.0.1:{nginx.port}/api/chat"
+    flags = await asyncio.to_thread(chatctl, nginx.env, "flags", "set", "new_chat_percent", "100")
+    assert flags.returncode == 0, flags.stdout + flags.stderr
+    await asyncio.sleep(1.5)  # the gateway picks the change up within its poll interval
+    async with httpx.AsyncClient(timeout=10) as client:
+        first = await client.post(url, json={"message": FIRST})
+        second = await client.post(url, json={"message": "Ann Lee"})
+    assert first.headers["x-chat-backend"] == second.headers["x-chat-backend"] == "new"
+    assert second.json()["step"] == "phone"
+
+
+@pytest.mark.parametrize("site", ["split"], indirect=True)
+async def test_rollback_from_split_mode_and_undo_come_back_to_split(
+    site: tuple[Nginx, ChatctlProcess],
+) -> None:
+    nginx, _ = site
+    full = await asyncio.to_thread(chatctl, nginx.env, "rollback", "full")
+    assert full.returncode == 0, full.stdout + full.stderr
+    assert "mode: legacy" in nginx.site.read_text().lower()
+    undo = await asyncio.to_thread(chatctl, nginx.env, "rollback", "full", "--undo")
+    assert undo.returncode == 0, undo.stdout + undo.stderr
+    assert "mode: split" in nginx.site.read_text().lower()
+    assert "verified: HTTP 200 from the gateway" in undo.stdout
+    history = chatctl(nginx.env, "flags", "history").stdout
+    assert "nginx./api/chat: split -> legacy" in history
+    assert "nginx./api/chat: legacy -> split" in history

@@ -7,12 +7,13 @@ import time
 
 from prometheus_client import CollectorRegistry
 
-from flags import Flags, FlagSnapshot, FlagValues, FlagWatcher
+from flags import FlagValues
 from proxy._compare import load_rules
 from proxy._metrics import GatewayMetrics
 from proxy._pressure import LoopLag
 from proxy._shadow import ShadowConfig, ShadowMirror
 from proxy._upstream import ForwardRequest, UpstreamReply
+from tests.support.static_flags import static_flags
 
 
 async def test_a_blocked_loop_is_pressure_and_an_idle_one_is_not() -> None:
@@ -34,11 +35,6 @@ async def test_a_blocked_loop_is_pressure_and_an_idle_one_is_not() -> None:
         await lag.stop()
 
 
-class _StaticWatcher(FlagWatcher):
-    def __init__(self, snapshot: FlagSnapshot) -> None:
-        self.snapshot = snapshot
-
-
 class _NeverCalled:
     async def send(self, request: ForwardRequest) -> UpstreamReply:
         raise AssertionError("a dropped turn must not reach a backend")
@@ -47,7 +43,7 @@ class _NeverCalled:
 async def test_mirror_drops_turns_while_the_loop_is_late() -> None:
     registry = CollectorRegistry()
     metrics = GatewayMetrics(registry)
-    flags = Flags(_StaticWatcher(FlagSnapshot(FlagValues(shadow_percent=100))), group_id="g")
+    flags = static_flags(FlagValues(shadow_percent=100), group_id="g")
     lag = LoopLag(threshold=0.003)
     lag.observe(0.5)  # the loop is running half a second late
     mirror = ShadowMirror(
