@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
@@ -238,3 +239,22 @@ async def test_cookies_set_by_legacy_never_leak_into_another_visitors_request(
         gw.cookies.clear()  # the next request is another visitor
         echo = (await gw.post("/api/chat?debug=echo", json={"message": "hi"})).json()
     assert not echo["cookies"]
+
+
+async def test_an_unexpected_gateway_error_is_a_clean_json_500_and_logged(
+    open_gateway: GatewayOpener, monkeypatch: pytest.MonkeyPatch, base_env: dict[str, str]
+) -> None:
+    async def broken(*_: object) -> None:
+        raise RuntimeError("a bug in the gateway")
+
+    monkeypatch.setattr("proxy._gateway.ChatGateway._route", broken)
+    async with open_gateway() as gw:
+        response = await gw.post("/api/chat", json={"message": FIRST})
+        alive = await gw.get("/healthz")
+    assert response.status_code == 500
+    assert response.json()["error"] == "internal_error"
+    assert "a bug" not in response.text
+    assert "Traceback" not in response.text
+    assert alive.status_code == 200  # the gateway keeps serving
+    log = Path(base_env["LOG_FILE"]).read_text()
+    assert "Unhandled error in the chat gateway" in log
