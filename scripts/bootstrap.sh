@@ -12,6 +12,7 @@ command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v php >/dev/null || need_apt+=(php-cli)
 command -v nginx >/dev/null || need_apt+=(nginx-light)
 command -v promtool >/dev/null || need_apt+=(prometheus)
+command -v openssl >/dev/null || need_apt+=(openssl)  # the TLS test makes its own certificate
 if [ "${1:-}" = "--bench" ]; then
   command -v wrk >/dev/null || need_apt+=(wrk)
   ls /usr/sbin/php-fpm* >/dev/null 2>&1 || need_apt+=(php-fpm)

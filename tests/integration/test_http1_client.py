@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
@@ -400,3 +403,45 @@ async def test_abandoned_request_does_not_leave_its_reply_for_the_next_one() -> 
         await asyncio.sleep(0.3)
         assert (await post(pool))[2] == b'{"ok": true}'
     assert server.connections == 2
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for `localhost` (key, cert), made by the openssl CLI."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return key, cert
+
+
+async def test_https_backend_is_verified_against_trusted_certificates(
+    certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key, cert = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+
+    async def answer(reader: Reader, writer: Writer) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(OK)
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=context)
+    url = f"https://localhost:{server.sockets[0].getsockname()[1]}/api/chat"
+    async with server:
+        untrusted = Http1Pool(url)
+        with pytest.raises(Http1Error) as refused:
+            await post(untrusted)
+        assert refused.value.kind == "connect"
+        assert "CERTIFICATE_VERIFY_FAILED" in refused.value.detail
+        await untrusted.close()
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # as an operator trusts a private CA
+        trusted = Http1Pool(url)
+        assert (await post(trusted))[::2] == (200, b'{"ok": true}')
+        await trusted.close()
