@@ -201,6 +201,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         log=LogSettings(
             file=get("LOG_FILE", "logs/application.log"),
             level=get("LOG_LEVEL", "INFO").upper(),
+            stdout=env_bool(environ, "LOG_STDOUT", True),
             flush_interval_seconds=env_number(environ, "LOG_FLUSH_MS", 100, int, 0) / 1000,
         ),
         cron_secret=get("CRON_SECRET", ""),

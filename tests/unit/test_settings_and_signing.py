@@ -15,6 +15,14 @@ def test_defaults_follow_the_runbook() -> None:
     assert settings.session.secret_is_ephemeral
     assert not settings.openai.enabled
     assert not settings.leadprosper.configured
+    assert settings.log.stdout
+    assert settings.log.flush_interval_seconds == 0.1
+
+
+def test_log_settings_from_the_environment() -> None:
+    log = load_settings({"LOG_STDOUT": "false", "LOG_FLUSH_MS": "0"}).log
+    assert not log.stdout
+    assert log.flush_interval_seconds == 0
 
 
 @pytest.mark.parametrize(
@@ -23,6 +31,8 @@ def test_defaults_follow_the_runbook() -> None:
         ({"PORT": "http"}, "PORT"),
         ({"PORT": "0"}, "PORT"),
         ({"COOKIE_SECURE": "maybe"}, "COOKIE_SECURE"),
+        ({"LOG_STDOUT": "sometimes"}, "LOG_STDOUT"),
+        ({"LOG_FLUSH_MS": "-1"}, "LOG_FLUSH_MS"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], name: str) -> None:
