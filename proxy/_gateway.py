@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from http.cookies import CookieError, SimpleCookie
 from typing import Any, NamedTuple
 
 import msgspec
@@ -18,7 +17,7 @@ from redis.exceptions import RedisError
 from flags import Backend, Decision, Flags
 from newchat.logs import get_logger
 from newchat.sessions import session_hash
-from proxy._headers import OVERRIDE_HEADER, forwarding_headers, header_value
+from proxy._headers import OVERRIDE_HEADER, forwarding_headers, header_value, header_values
 from proxy._metrics import GatewayMetrics
 from proxy._pins import (
     OVERRIDE_COOKIE,
@@ -105,16 +104,28 @@ async def read_body(scope: Scope, receive: Any, limit: int) -> bytes:
             return b"".join(chunks)
 
 
+_GATEWAY_COOKIES = (ROUTE_COOKIE, OVERRIDE_COOKIE)
+
+
 def request_cookies(scope: Scope) -> dict[str, str]:
-    raw = header_value(scope["headers"], b"cookie")
-    if not raw or (b"chat_route" not in raw and b"chat_override" not in raw):
-        return {}
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(raw.decode("latin-1"))
-    except CookieError:
-        return {}
-    return {name: morsel.value for name, morsel in jar.items()}
+    """The gateway's own cookies from the `Cookie` header (`name=value; name=value`, RFC 6265).
+
+    Parsed by hand: `SimpleCookie` took about 40 µs for a browser's usual header, on every turn.
+    Other cookies are skipped unread; the first of a repeated name wins (browsers send the one
+    with the most specific path first); a quoted value is unquoted.
+    """
+    found: dict[str, str] = {}
+    for raw in header_values(scope["headers"], b"cookie"):
+        if b"chat_" not in raw:
+            continue
+        for pair in raw.decode("latin-1").split(";"):
+            name, sep, value = pair.strip().partition("=")
+            if sep and name in _GATEWAY_COOKIES and name not in found:
+                value = value.strip()
+                if len(value) >= 2 and value[0] == value[-1] == '"':
+                    value = value[1:-1]
+                found[name] = value
+    return found
 
 
 async def send_reply(

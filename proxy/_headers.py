@@ -65,6 +65,11 @@ def header_value(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes |
     return None
 
 
+def header_values(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
+    """Every value of a header that may be repeated (HTTP/2 clients split `Cookie`)."""
+    return [value for key, value in headers if key == name]
+
+
 def forwarding_headers(
     headers: RawHeaders, *, peer: str | None, scheme: str, trusted: tuple[str, ...]
 ) -> RawHeaders:

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from proxy._gateway import request_cookies
 from proxy._headers import forwarding_headers, returned_headers
 from proxy._pins import RouteCookie, TokenSigner
 
@@ -114,3 +115,32 @@ def test_reply_headers_come_back_unchanged_except_hop_by_hop() -> None:
         (b"set-cookie", b"b=2; HttpOnly"),
         (b"date", b"Fri, 27 Nov 2026 12:00:00 GMT"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ([(b"cookie", b"_ga=GA1.2.3; chat_route=l.abc.mac; other=1")], {"chat_route": "l.abc.mac"}),
+        ([(b"cookie", b'chat_route="n.abc.mac";chat_override=tok')],
+         {"chat_route": "n.abc.mac", "chat_override": "tok"}),
+        ([(b"cookie", b"chat_route=first; chat_route=second")], {"chat_route": "first"}),
+        ([(b"cookie", b"a=1"), (b"cookie", b"chat_override=tok")], {"chat_override": "tok"}),
+        ([(b"cookie", b"my_chat_route=x; chat_routex=y; broken; =z")], {}),
+        ([(b"cookie", b"legacy_chat=abc")], {}),
+        ([], {}),
+    ],
+    ids=["among others", "quoted, no space", "repeated", "two headers", "look-alikes", "none",
+         "no header"],
+)  # fmt: skip
+def test_only_the_gateways_cookies_are_read(
+    headers: list[tuple[bytes, bytes]], expected: dict[str, str]
+) -> None:
+    assert request_cookies({"headers": headers}) == expected
+
+
+def test_mac_is_stable_for_tokens_already_issued() -> None:
+    """Cookies and tester tokens issued before a release must still verify after it."""
+    signer = TokenSigner("routing-secret")
+    assert (
+        signer.mac("route", "l.session0123456789") == "ZU1OvsqoLHTrqMQk2AGIbg"
+    )  # computed by the first implementation
