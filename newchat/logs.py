@@ -135,6 +135,8 @@ class _TeeLogger:
 _MAX_PENDING_LINES = 512
 _current_tee: _TeeLogger | None = None
 _flusher_started = threading.Event()
+_set_up_changed = threading.Event()
+"""Wakes the flusher when logging is set up again, so a shorter interval applies at once."""
 
 
 def flush_logs() -> None:
@@ -147,7 +149,9 @@ def _flusher() -> None:
     """One thread per process writes batched lines of whichever set-up is current."""
     while True:
         tee = _current_tee
-        time.sleep(tee.flush_interval if tee and tee.flush_interval > 0 else 0.1)
+        if _set_up_changed.wait(tee.flush_interval if tee and tee.flush_interval > 0 else 0.1):
+            _set_up_changed.clear()  # a new set-up: wait again with its interval
+            continue
         flush_logs()
 
 
@@ -171,6 +175,7 @@ def configure_logging(settings: LogSettings, *, extra_sinks: list[IO[bytes]] | N
     _generation += 1
     flush_logs()  # lines of the previous set-up go where they were meant to
     tee = _current_tee = _TeeLogger(sinks, settings.flush_interval_seconds)
+    _set_up_changed.set()
     _start_flusher()
     level = logging.getLevelNamesMapping().get(settings.level, logging.INFO)
     structlog.configure(
