@@ -26,6 +26,10 @@ class InvalidField(ChatError):
     code = "invalid_field"
 
 
+class Forbidden(ChatError):
+    code = "forbidden"
+
+
 class RateLimited(ChatError):
     code = "rate_limited"
 

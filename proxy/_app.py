@@ -40,6 +40,7 @@ from proxy._gateway import (
     send_reply,
 )
 from proxy._headers import forwarding_headers
+from proxy._in_process import InProcessEngine
 from proxy._metrics import GatewayMetrics
 from proxy._pins import PinStore, TokenSigner
 from proxy._pressure import LoopLag
@@ -48,7 +49,7 @@ from proxy._route_hint import ROUTE_HINT_PATH, RouteHint
 from proxy._settings import GatewaySettings, UpstreamSettings, derive_secret
 from proxy._shadow import ShadowConfig, ShadowMirror
 from proxy._stats import StatsPublisher
-from proxy._upstream import AsgiUpstream, ForwardRequest, HttpUpstream, Upstream, UpstreamError
+from proxy._upstream import ForwardRequest, HttpUpstream, Upstream, UpstreamError
 
 _log = get_logger("proxy.app")
 _json = msgspec.json.Encoder()
@@ -305,7 +306,7 @@ async def _open_new_engine(
     runtime.engine = build_engine(settings, runtime.redis, http, runtime.metrics)
     app = engine_asgi_app(settings)
     app.state.engine = runtime.engine
-    return AsgiUpstream(app, gateway.new_chat_timeout_seconds)  # type: ignore[arg-type]
+    return InProcessEngine(runtime.engine, app, gateway.new_chat_timeout_seconds)  # type: ignore[arg-type]
 
 
 async def _forward_cron(

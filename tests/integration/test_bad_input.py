@@ -87,5 +87,5 @@ async def test_a_visitor_cannot_ask_for_shadow_mode(client: AsyncTestClient, red
     ):
         response = await client.post("/api/chat", json={"message": "hi"}, headers=headers)
         assert response.status_code == 403
-        assert response.json()["error"] == "http_error"
+        assert response.json()["error"] == "forbidden"
     assert [k async for k in redis.scan_iter(match="*sess:*")] == []

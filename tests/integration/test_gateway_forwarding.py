@@ -258,3 +258,27 @@ async def test_an_unexpected_gateway_error_is_a_clean_json_500_and_logged(
     assert alive.status_code == 200  # the gateway keeps serving
     log = Path(base_env["LOG_FILE"]).read_text()
     assert "Unhandled error in the chat gateway" in log
+
+
+async def test_in_process_engine_turns_keep_the_engines_http_contract(
+    open_gateway: GatewayOpener,
+) -> None:
+    """Chat turns reach the in-process engine without Litestar; what the visitor sees is the
+    engine's own contract: its session cookie and its limits, per visitor address."""
+    async with open_gateway(NEW_CHAT_PERCENT="100", RATE_LIMIT_PER_MINUTE="2") as gw:
+        first = await gw.post("/api/chat", json={"message": FIRST})
+        session_cookie = next(c for c in first.headers.get_list("set-cookie") if "chat_sid=" in c)
+        second = await gw.post("/api/chat", json={"message": "Ann Lee"})
+        refused = await gw.post("/api/chat", json={"message": "555-201-7788"})
+        other_visitor = await gw.post(
+            "/api/chat", json={"message": FIRST}, headers={"X-Forwarded-For": "203.0.113.9"}
+        )
+    assert first.status_code == second.status_code == 200
+    assert second.json()["step"] == "phone"  # the cookie carried the conversation
+    for attribute in ("HttpOnly", "SameSite=lax", "Path=/", "Max-Age=604800"):
+        assert attribute in session_cookie
+    assert refused.status_code == 429
+    assert refused.headers["x-chat-backend"] == "new"
+    assert refused.json()["error"] == "rate_limited"
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert other_visitor.status_code == 429  # not a trusted proxy: same peer, same bucket
