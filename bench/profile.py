@@ -1,12 +1,15 @@
 """Where a request's CPU goes: the gateway app driven in-process, no HTTP server, under cProfile.
 
-    .venv/bin/python -m bench.profile [--backend legacy|new] [--requests 3000] [--top 25]
+    .venv/bin/python -m bench.profile [--backend legacy|new] [--turn first|later]
+                                      [--requests 3000] [--top 25]
 
 Starts a redis-server and the legacy as production runs it (nginx + php-fpm), builds the gateway
 app from the environment (as `chatctl serve` does), runs its lifespan, then sends the benchmark's
 chat POST through the ASGI app one request at a time: CPU microseconds per request without and
-with the profiler, and the functions with the most cumulative time. The log goes to a temporary
-file only (`LOG_STDOUT=false`).
+with the profiler, and the functions with the most cumulative time. `--turn later` sends every
+request as a later turn of one conversation (its cookies and `sessionId`, as a browser would),
+instead of a new conversation each time. The log goes to a temporary file only
+(`LOG_STDOUT=false`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 import uvloop
 
 from bench.gateway import BODY, _workdir, legacy_backend
@@ -55,8 +59,9 @@ async def running(app: Any) -> AsyncIterator[None]:
         await task
 
 
-async def one_request(app: Any, scope: Message, body: bytes) -> int:
-    status = 0
+async def one_request(app: Any, scope: Message, body: bytes) -> tuple[int, list[bytes], bytes]:
+    """(status, Set-Cookie values, body) of one request through the app."""
+    status, cookies, chunks = 0, [], []
 
     async def receive() -> Message:
         return {"type": "http.request", "body": body, "more_body": False}
@@ -65,12 +70,25 @@ async def one_request(app: Any, scope: Message, body: bytes) -> int:
         nonlocal status
         if message["type"] == "http.response.start":
             status = message["status"]
+            cookies.extend(v for k, v in message["headers"] if k == b"set-cookie")
+        else:
+            chunks.append(message.get("body", b""))
 
     await app(dict(scope), receive, send)
-    return status
+    return status, cookies, b"".join(chunks)
 
 
-async def profile(backend: str, requests: int, top: int) -> None:
+def as_later_turn(scope: Message, cookies: list[bytes], reply: bytes) -> tuple[Message, bytes]:
+    """The scope and body of the conversation's next turn, as a browser would send it."""
+    session_id = msgspec.json.decode(reply)["sessionId"]
+    jar = b"; ".join(cookie.split(b";", 1)[0] for cookie in cookies)
+    body = msgspec.json.encode({"message": "Ann Lee", "sessionId": session_id})
+    headers = [h for h in scope["headers"] if h[0] != b"content-length"]
+    headers += [(b"cookie", jar), (b"content-length", str(len(body)).encode())]
+    return scope | {"headers": headers}, body
+
+
+async def profile(backend: str, turn: str, requests: int, top: int) -> None:
     from proxy.asgi import app as build  # noqa: PLC0415 - reads the environment set below
 
     app = build()
@@ -84,11 +102,15 @@ async def profile(backend: str, requests: int, top: int) -> None:
     }  # fmt: skip
     body = BODY.encode()
     async with running(app):
-        statuses = {await one_request(app, scope, body) for _ in range(200)}  # warm up
-        cpu = time.process_time()
+        if turn == "later":
+            _, cookies, reply = await one_request(app, scope, body)
+            scope, body = as_later_turn(scope, cookies, reply)
+        statuses = {(await one_request(app, scope, body))[0] for _ in range(200)}  # warm up
+        cpu, wall = time.process_time(), time.perf_counter()
         for _ in range(requests):
             await one_request(app, scope, body)
         plain = (time.process_time() - cpu) / requests * 1e6
+        latency = (time.perf_counter() - wall) / requests * 1e6
         profiler = cProfile.Profile()
         cpu = time.process_time()
         profiler.enable()
@@ -96,8 +118,9 @@ async def profile(backend: str, requests: int, top: int) -> None:
             await one_request(app, scope, body)
         profiler.disable()
         profiled = (time.process_time() - cpu) / requests * 1e6
-    print(f"{backend}: statuses {sorted(statuses)}; CPU per request {plain:.0f} µs "
-          f"({profiled:.0f} µs under the profiler, which inflates small calls)")  # fmt: skip
+    print(f"{backend}, {turn} turns: statuses {sorted(statuses)}; per request, one at a time: "
+          f"{latency:.0f} µs, of which CPU {plain:.0f} µs ({profiled:.0f} µs under the profiler, "
+          "which inflates small calls)")  # fmt: skip
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(top)
     print(out.getvalue())
@@ -106,6 +129,7 @@ async def profile(backend: str, requests: int, top: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=("legacy", "new"), default="legacy")
+    parser.add_argument("--turn", choices=("first", "later"), default="first")
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args()
@@ -122,7 +146,7 @@ def main() -> None:
                 "LOG_STDOUT": "false",
                 "RATE_LIMIT_PER_MINUTE": "100000000",
             })  # fmt: skip
-            uvloop.run(profile(args.backend, args.requests, args.top))
+            uvloop.run(profile(args.backend, args.turn, args.requests, args.top))
     finally:
         redis.stop()
         shutil.rmtree(workdir, ignore_errors=True)

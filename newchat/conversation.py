@@ -7,6 +7,7 @@ finished conversation queues exactly one lead (the session id is its idempotency
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol
 
 import msgspec
@@ -68,11 +69,27 @@ class Conversation:
 
     async def resume(self, *candidate_ids: str | None) -> SessionState:
         """The first candidate id that names a live session, else a fresh session (new id)."""
-        for session_id in candidate_ids:
-            if is_well_formed(session_id):
-                state = await self._sessions.load(session_id)  # type: ignore[arg-type]
-                if state is not None:
-                    return state
+        for session_id in self.candidates(*candidate_ids):
+            state = await self._sessions.load(session_id)
+            if state is not None:
+                return state
+        return self._sessions.new()
+
+    @staticmethod
+    def candidates(*candidate_ids: str | None) -> list[str]:
+        """The well-formed ids, once each, in order of preference."""
+        return list(dict.fromkeys(i for i in candidate_ids if is_well_formed(i)))  # type: ignore[misc]
+
+    def session_key(self, session_id: str) -> str:
+        return self._sessions.key(session_id)
+
+    def resume_read(self, read: Iterable[tuple[str, bytes | str | None]]) -> SessionState:
+        """`resume`, from sessions already read (id, raw value) in a round trip shared with
+        other work: the first that is live, else a fresh session."""
+        for session_id, raw in read:
+            state = self._sessions.decode(session_id, raw)
+            if state is not None:
+                return state
         return self._sessions.new()
 
     async def turn(self, state: SessionState, message: str) -> ChatReply:

@@ -2,14 +2,17 @@
 
 One Lua call reads the emergency switch and counts the request, so the limit holds across every
 worker process and gateway instance and the switch needs no restart. Fixed one-minute windows.
+`hit_and_read` also reads other keys (a turn's session) in the same round trip.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import msgspec
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from newchat import keys
 from newchat.settings import RateLimitSettings
@@ -34,22 +37,58 @@ class RateDecision(msgspec.Struct, frozen=True):
 
 class RateLimiter:
     def __init__(self, redis: Redis, settings: RateLimitSettings) -> None:
+        self._redis = redis
         self._settings = settings
         self._script = redis.register_script(_COUNT)
 
     async def hit(self, client_key: str) -> RateDecision:
-        window = self._settings.window_seconds
+        index, now = self._window()
+        counted = await self._script(keys=self._keys(client_key, index), args=self._args())
+        return self._decision(counted, index, now)
+
+    async def hit_and_read(
+        self, client_key: str, read: Sequence[str]
+    ) -> tuple[RateDecision, list[bytes | None]]:
+        """Counts the request and GETs the `read` keys in one round trip (about 30 µs of
+        redis-py less than two calls). A pipeline with `EVALSHA` rather than redis-py's
+        `Script`, which asks `SCRIPT EXISTS` first, a round trip of its own; after a Redis
+        restart or `SCRIPT FLUSH` the script is loaded again."""
+        if not read:
+            return await self.hit(client_key), []
+        index, now = self._window()
+        for attempt in (1, 2):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.evalsha(self._script.sha, 2, *self._keys(client_key, index), *self._args())
+                for key in read:
+                    pipe.get(key)
+                results = await pipe.execute(raise_on_error=False)
+            if isinstance(results[0], NoScriptError) and attempt == 1:
+                await self._redis.script_load(_COUNT)
+                continue
+            for result in results:
+                if isinstance(result, Exception):
+                    raise result
+            break
+        return self._decision(results[0], index, now), results[1:]
+
+    def _window(self) -> tuple[int, float]:
         now = time.time()
-        index = int(now // window)
-        count, limit, emergency = await self._script(
-            keys=[keys.rate_limit(client_key, index), keys.EMERGENCY_RATE_LIMIT],
-            args=[self._settings.normal_limit, self._settings.emergency_limit, window * 2],
-        )
-        retry_after = max(1, int((index + 1) * window - now))
+        return int(now // self._settings.window_seconds), now
+
+    @staticmethod
+    def _keys(client_key: str, index: int) -> list[str]:
+        return [keys.rate_limit(client_key, index), keys.EMERGENCY_RATE_LIMIT]
+
+    def _args(self) -> list[int]:
+        s = self._settings
+        return [s.normal_limit, s.emergency_limit, s.window_seconds * 2]
+
+    def _decision(self, counted: list[int], index: int, now: float) -> RateDecision:
+        count, limit, emergency = counted
         return RateDecision(
             allowed=count <= limit,
             limit=limit,
             remaining=max(0, limit - count),
-            retry_after=retry_after,
+            retry_after=max(1, int((index + 1) * self._settings.window_seconds - now)),
             emergency=bool(emergency),
         )

@@ -108,8 +108,14 @@ class SessionStore:
         now = time.time()
         return SessionState(id=session_id or new_session_id(), created_at=now, updated_at=now)
 
+    def key(self, session_id: str) -> str:
+        return self._key_for(session_id)
+
     async def load(self, session_id: str) -> SessionState | None:
-        raw = await self._redis.get(self._key_for(session_id))
+        return self.decode(session_id, await self._redis.get(self.key(session_id)))
+
+    def decode(self, session_id: str, raw: bytes | str | None) -> SessionState | None:
+        """A session as read from Redis (by `load`, or in a round trip shared with other work)."""
         if raw is None:
             return None
         try:

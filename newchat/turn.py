@@ -117,15 +117,21 @@ async def _turn(engine: Engine, request: TurnRequest) -> HttpReply:
         state = await shadow.resume(chat_request.sessionId)
         return HttpReply(200, _json.encode(await shadow.turn(state, chat_request.message)), [])
     visitor = client_address(request.peer, request.headers, engine.settings.server.trusted_proxies)
-    decision = await engine.limiter.hit(visitor)
+    conversation = engine.conversation
+    candidates = conversation.candidates(
+        chat_request.sessionId, engine.signer.unsign(request.session_cookie)
+    )
+    # One round trip: count the visitor and read the conversation's session.
+    decision, sessions = await engine.limiter.hit_and_read(
+        visitor, [conversation.session_key(session_id) for session_id in candidates]
+    )
     if not decision.allowed:
         engine.metrics.rate_limited.labels(
             mode="emergency" if decision.emergency else "normal"
         ).inc()
         raise RateLimited("too many messages; please wait a moment", decision.retry_after)
-    cookie_id = engine.signer.unsign(request.session_cookie)
-    state = await engine.conversation.resume(chat_request.sessionId, cookie_id)
-    reply = await engine.conversation.turn(state, chat_request.message)
+    state = conversation.resume_read(zip(candidates, sessions, strict=True))
+    reply = await conversation.turn(state, chat_request.message)
     return HttpReply(
         200, _json.encode(reply), [("set-cookie", session_cookie(engine, reply.sessionId))]
     )

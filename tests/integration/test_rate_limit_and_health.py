@@ -98,3 +98,21 @@ async def test_health_is_503_naming_redis_when_it_is_down(
         chat = await say(client, "hello")
         assert chat.status_code == 503
         assert chat.json()["error"] == "dependency_unavailable"
+
+
+async def test_limit_and_conversation_survive_redis_forgetting_its_scripts(
+    base_env: dict[str, str], redis: Redis, outside: respx.MockRouter
+) -> None:
+    """A turn counts the visitor and reads the session in one round trip (EVALSHA + GET); after
+    a Redis restart or `SCRIPT FLUSH` the script is loaded again and nothing is lost."""
+    env = base_env | {"RATE_LIMIT_PER_MINUTE": "3"}
+    async with AsyncTestClient(app=make_app(env, outside)) as client:
+        first = await say(client, "I was rear-ended on the freeway and hurt my neck")
+        await redis.script_flush()
+        second = await say(client, "Ann Lee")
+        assert second.status_code == 200
+        assert second.json()["sessionId"] == first.json()["sessionId"]
+        assert second.json()["step"] == "phone"  # the session was read in the same round trip
+        await redis.script_flush()
+        assert (await say(client, "555-201-7788")).status_code == 200
+        assert (await say(client, "ann@example.com")).status_code == 429  # every turn counted
