@@ -214,6 +214,8 @@ def split_site(workdir: Path, gateway_port: int, legacy_port: int) -> Iterator[i
             gateway=f"127.0.0.1:{gateway_port}",
             legacy=f"127.0.0.1:{legacy_port}",
             listen=f"127.0.0.1:{port}",
+            chat_log=str(workdir / "split-nginx" / "chat-split.log"),  # its cost is part of it
+            access_log="off",  # as the proxy_pass anchor
         ),
     )
     conf = _nginx_conf(workdir / "split-nginx", site)

@@ -279,25 +279,31 @@ app.add_typer(report_app, name="report")
 
 @report_app.command("performance")
 def report_performance(
-    log: Annotated[Path | None, typer.Option(help="Default: LOG_FILE.")] = None,
+    log: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Default: LOG_FILE. Repeat it to add nginx's split-mode chat log "
+            "(NGINX_CHAT_LOG), whose turns never reach the gateway's log."
+        ),
+    ] = None,
     since: Annotated[str | None, typer.Option(help="Only the last DURATION (24h, 7d).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Latency percentiles, error rates and lead submission rate from the log, against the
     runbook's targets; exit 1 when a target is missed."""
-    from newchat.performance_report import from_file  # noqa: PLC0415
+    from newchat.performance_report import from_files  # noqa: PLC0415
     from proxy._shadow_report import parse_duration  # noqa: PLC0415
 
     settings = settings_or_exit()
-    path = log or Path(settings.log.file)
+    paths = log or [Path(settings.log.file)]
     try:
         seconds = parse_duration(since) if since else None
-        report = from_file(path, seconds)
+        report = from_files(paths, seconds)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     except OSError as exc:
-        typer.echo(f"error: cannot read {path}: {exc.strerror}", err=True)
+        typer.echo(f"error: cannot read {exc.filename}: {exc.strerror}", err=True)
         raise typer.Exit(1) from None
     if as_json:
         typer.echo(msgspec.json.encode(report).decode())

@@ -3,6 +3,8 @@ judged against the runbook's targets (API p95 < 2 s, 5xx < 1 %, 4xx < 5 %, leads
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -20,6 +22,8 @@ class _Line(msgspec.Struct):
     route: str = ""
     status: int = 0
     latency_ms: float = 0.0
+    latency_s: float = 0.0
+    """nginx's `$request_time` (split mode's own log lines)."""
     backend: str = ""
     lead_id: str = ""
     outcome: str = ""
@@ -77,7 +81,7 @@ def build(lines: Iterable[bytes], since_seconds: float | None = None) -> Perform
         if cutoff is not None and (_epoch(line.timestamp) or 0) < cutoff:
             continue
         if line.event == "Performance: request served" and line.route == "/api/chat":
-            latencies.append(line.latency_ms)
+            latencies.append(line.latency_ms or line.latency_s * 1000)
             statuses[f"{line.status // 100}xx"] += 1
             backends[line.backend or "engine"] += 1
         elif line.event == "Lead submission" and line.lead_id:
@@ -120,6 +124,8 @@ def build(lines: Iterable[bytes], since_seconds: float | None = None) -> Perform
     )
 
 
-def from_file(path: Path, since_seconds: float | None = None) -> PerformanceReport:
-    with path.open("rb") as log:
-        return build(log, since_seconds)
+def from_files(paths: Iterable[Path], since_seconds: float | None = None) -> PerformanceReport:
+    """One report over several logs (the application's, and nginx's split-mode chat log)."""
+    with contextlib.ExitStack() as stack:
+        logs = [stack.enter_context(path.open("rb")) for path in paths]
+        return build(itertools.chain.from_iterable(logs), since_seconds)

@@ -123,6 +123,8 @@ def _target(
             legacy=legacy or env("LEGACY_UPSTREAM", "127.0.0.1:8080"),
             listen=env("NGINX_LISTEN", "80"),
             server_name=env("NGINX_SERVER_NAME", "_"),
+            chat_log=env("NGINX_CHAT_LOG", "/var/log/nginx/chat-split.log"),
+            access_log=env("NGINX_ACCESS_LOG", "/var/log/nginx/access.log"),
         ),
     )
 

@@ -16,6 +16,8 @@ TEMPLATE = Path(__file__).resolve().parents[1] / "nginx" / "chat-system.conf.tem
 _ADDRESS = re.compile(r"(unix:/[\w./-]+|[\w.-]+:\d{1,5}|\[[0-9a-fA-F:]+\]:\d{1,5})")
 _LISTEN = re.compile(r"[\w.:\[\]]+( [a-z_]+)*")
 _SERVER_NAME = re.compile(r"[\w.*_ -]+")
+_LOG_PATH = re.compile(r"/[\w./-]+")
+_LOG_PATH_OR_OFF = re.compile(r"off|/[\w./-]+")
 
 _CHAT = {
     "gateway": (
@@ -29,6 +31,8 @@ _CHAT = {
         "        auth_request_set $chat_upstream $upstream_http_x_chat_upstream;\n"
         "        proxy_pass http://$chat_upstream;\n"
         "        add_header X-Chat-Backend $chat_direct_backend always;\n"
+        "        access_log @@ACCESS_LOG@@;  # a location's own access_log replaces the inherited\n"
+        "        access_log @@CHAT_LOG@@ chat_split if=$chat_direct_backend;\n"
         "        error_page 500 502 504 = @legacy_chat;"
     ),
 }
@@ -44,6 +48,11 @@ _MAP = {
         "    chat_legacy legacy;\n"
         '    default "";\n'
         "}\n"
+        "\n# ...and logged like the gateway's, for `chatctl report performance --log`.\n"
+        'log_format chat_split escape=json \'{"timestamp":"$time_iso8601",'
+        '"event":"Performance: request served","route":"/api/chat",'
+        '"method":"$request_method","backend":"$chat_direct_backend",'
+        '"reason":"nginx_split","status":$status,"latency_s":$request_time}\';\n'
     ),
 }
 
@@ -53,6 +62,10 @@ class SiteConfig(msgspec.Struct, frozen=True):
     legacy: str = "127.0.0.1:8080"
     listen: str = "80"
     server_name: str = "_"
+    chat_log: str = "/var/log/nginx/chat-split.log"
+    """Split mode: where nginx logs the chat turns it carries itself."""
+    access_log: str = "/var/log/nginx/access.log"
+    """Split mode: the site's usual access log, kept for /api/chat (`off`: none)."""
 
 
 class ConfigError(ValueError):
@@ -65,6 +78,8 @@ def render(mode: Mode, site: SiteConfig) -> str:
         ("legacy", site.legacy, _ADDRESS),
         ("listen", site.listen, _LISTEN),
         ("server_name", site.server_name, _SERVER_NAME),
+        ("chat_log", site.chat_log, _LOG_PATH),
+        ("access_log", site.access_log, _LOG_PATH_OR_OFF),
     ):
         if not pattern.fullmatch(value):
             raise ConfigError(f"{name}={value!r} is not a valid nginx value")
@@ -78,6 +93,8 @@ def render(mode: Mode, site: SiteConfig) -> str:
         ("@@CHAT@@", _CHAT[mode]),
         ("@@CRON@@", _CRON[mode]),
         ("@@MAP@@", _MAP.get(mode, "")),
+        ("@@CHAT_LOG@@", site.chat_log),
+        ("@@ACCESS_LOG@@", site.access_log),
     ):
         text = text.replace(token, value)
     return text

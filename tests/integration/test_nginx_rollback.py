@@ -4,6 +4,7 @@ the fallback when the gateway is down, and `chatctl rollback full` (and `--undo`
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -40,7 +41,10 @@ class Nginx:
             f"http {{ access_log off; client_body_temp_path {workdir}/body; "
             f"proxy_temp_path {workdir}/proxy; include {self.site}; }}\n"
         )
+        self.chat_log = workdir / "chat-split.log"
         self.env = site_env | {
+            "NGINX_CHAT_LOG": str(self.chat_log),
+            "NGINX_ACCESS_LOG": str(workdir / "access.log"),
             "NGINX_SITE_FILE": str(self.site),
             "NGINX_CONF": str(self.conf),
             "NGINX_LISTEN": f"127.0.0.1:{self.port}",
@@ -201,6 +205,13 @@ async def test_split_mode_carries_pinned_legacy_turns_past_the_gateway(
         assert second.json()["step"] == "phone"  # the same legacy conversation, one step on
         assert _counter(after, served) == _counter(before, served) == 1  # not through Python
         assert _counter(after, 'gateway_route_hints_total{upstream="chat_legacy"}') == 1
+        report = await asyncio.to_thread(
+            chatctl, nginx.env, "report", "performance", "--json", "--log", str(nginx.chat_log)
+        )
+        counted = json.loads(report.stdout)  # nginx logged the turn it carried, and only that
+        assert counted["per_backend"] == {"legacy": 1}
+        assert counted["status_classes"] == {"2xx": 1}
+        assert counted["latency_ms"]["p50"] is not None
         gateway.stop()
         third = await client.post(url, json={"message": "555-201-7788", "sessionId": session})
         assert third.status_code == 200  # gateway down: legacy PHP answers, as in gateway mode

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from newchat.performance_report import build
+from newchat.performance_report import build, from_files
 
 
 def line(**fields: object) -> bytes:
@@ -43,3 +44,20 @@ def test_since_keeps_only_recent_lines_and_no_data_is_said() -> None:
     old = served(500, 9000.0)
     assert build([old], since_seconds=3600).verdict == "no data"
     assert build([]).requests == 0
+
+
+def test_nginx_split_mode_lines_join_the_gateways(tmp_path: Path) -> None:
+    app_log, nginx_log = tmp_path / "application.log", tmp_path / "chat-split.log"
+    app_log.write_bytes(served(200, 30.0, "new") + b"\n" + served(200, 20.0) + b"\n")
+    nginx_line = (  # as the split-mode log_format writes it
+        '{"timestamp":"2026-11-27T12:00:01+00:00","event":"Performance: request served",'
+        '"route":"/api/chat","method":"POST","backend":"legacy","reason":"nginx_split",'
+        '"status":200,"latency_s":0.5}'
+    )
+    nginx_log.write_text(nginx_line + "\n")
+    report = from_files([app_log, nginx_log])
+    assert report.requests == 3
+    assert report.per_backend == {"new": 1, "legacy": 2}
+    assert report.latency_ms["p50"] == 30.0  # of 20, 30 and nginx's 0.5 s read as 500 ms
+    assert report.latency_ms["p99"] == 500.0
+    assert report.unreadable_lines == 0
