@@ -315,7 +315,10 @@ async def test_backend_closing_an_idle_connection_is_noticed_before_reuse() -> N
 
     async with serving(make) as (server, pool):
         assert (await post(pool))[0] == 200
-        await asyncio.sleep(0.05)
+        for _ in range(200):  # the backend's close arrives within moments
+            if pool.open_connections == 0:
+                break
+            await asyncio.sleep(0.01)
         assert pool.open_connections == 0  # forgotten as soon as the backend closed it
         assert (await post(pool))[0] == 200
     assert server.connections == 2
@@ -356,7 +359,7 @@ async def test_pool_limit_queues_requests_then_times_out_when_saturated() -> Non
 
         return handler
 
-    async with serving(make, pool_size=1, connect_timeout=0.2) as (server, pool):
+    async with serving(make, pool_size=1, connect_timeout=1.0) as (server, pool):
         replies = await asyncio.gather(*(post(pool) for _ in range(5)))
         assert [status for status, _, _ in replies] == [200] * 5
         assert server.connections == 1  # five requests, one after another on one socket
@@ -372,10 +375,10 @@ async def test_pool_limit_queues_requests_then_times_out_when_saturated() -> Non
 
 
 async def test_idle_connections_expire() -> None:
-    async with serving(keep_alive_server(OK), idle_seconds=0.1) as (server, pool):
+    async with serving(keep_alive_server(OK), idle_seconds=0.5) as (server, pool):
         await post(pool)
         await post(pool)
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.8)
         await post(pool)
     assert server.connections == 2
 
