@@ -70,6 +70,8 @@ class Routed(NamedTuple):
     """`Set-Cookie` headers the gateway adds (the routing pin)."""
     new_pin: tuple[str, Backend] | None
     """(session id, backend) to record in Redis once the visitor has the reply."""
+    session_id: str | None
+    """The conversation the reply names (a POST answered below 500), read once for all."""
 
 
 def error_reply(status: int, code: str, detail: str, action: str | None = None) -> UpstreamReply:
@@ -176,7 +178,8 @@ class ChatGateway:
             await self._store_pin(*routed.new_pin)  # after the reply: off the visitor's latency
         self._record(scope, answer, routed.decision, elapsed)
         if self._shadow is not None:
-            self._shadow.submit(answer.backend, routed.request, answer.reply)  # the visitor has it
+            # the visitor has the reply by now
+            self._shadow.submit(answer.backend, routed.request, answer.reply, routed.session_id)
 
     async def _route(self, scope: Scope, body: bytes) -> Routed:
         method = scope["method"]
@@ -210,15 +213,18 @@ class ChatGateway:
             scope,
         )
         answer = await self._dispatch(decision, request, started_on_new=pin == "new")
-        routed = Routed(answer, decision, request, [], None)
-        if method == "POST" and answer.reply.status < 400:
-            answer_sid = session_id_in(answer.reply.body)
-            if answer_sid is not None:
-                routed = routed._replace(
-                    cookies=self._route_cookie(answer.backend, answer_sid, route),
-                    new_pin=None if pin == answer.backend else (answer_sid, answer.backend),
-                )
-        return routed
+        status = answer.reply.status
+        answer_sid = session_id_in(answer.reply.body) if method == "POST" and status < 500 else None
+        if answer_sid is None or status >= 400:
+            return Routed(answer, decision, request, [], None, answer_sid)
+        return Routed(
+            answer,
+            decision,
+            request,
+            cookies=self._route_cookie(answer.backend, answer_sid, route),
+            new_pin=None if pin == answer.backend else (answer_sid, answer.backend),
+            session_id=answer_sid,
+        )
 
     @staticmethod
     def _bucket_for(scope: Scope) -> str:

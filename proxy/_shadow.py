@@ -32,7 +32,6 @@ from newchat.logs import get_logger
 from newchat.sessions import session_hash
 from proxy._compare import Experiment, FieldResult, Observation, ShadowRules
 from proxy._metrics import GatewayMetrics
-from proxy._pins import session_id_in
 from proxy._pressure import LoopLag
 from proxy._upstream import ForwardRequest, Upstream, UpstreamError, UpstreamReply
 
@@ -102,17 +101,30 @@ class ShadowMirror:
     def in_flight(self) -> int:
         return self._in_flight
 
-    def submit(self, primary: Backend, request: ForwardRequest, reply: UpstreamReply) -> None:
-        """Called after the visitor got `reply`; schedules the mirror or drops it. Never raises."""
+    def submit(
+        self,
+        primary: Backend,
+        request: ForwardRequest,
+        reply: UpstreamReply,
+        session_id: str | None,
+    ) -> None:
+        """Called after the visitor got `reply`; schedules the mirror or drops it. Never raises.
+        `session_id` is the conversation `reply` names, as `session_id_in` read it (validated:
+        it names Redis keys)."""
         try:
-            self._submit(primary, request, reply)
+            self._submit(primary, request, reply, session_id)
         except Exception as exc:
             self._raised("submit", exc)
 
-    def _submit(self, primary: Backend, request: ForwardRequest, reply: UpstreamReply) -> None:
+    def _submit(
+        self,
+        primary: Backend,
+        request: ForwardRequest,
+        reply: UpstreamReply,
+        session_id: str | None,
+    ) -> None:
         if request.method != "POST" or reply.status >= 500:
             return
-        session_id = session_id_in(reply.body)  # validated: it names Redis keys
         if not session_id or not self._flags.shadowed(session_id):
             return
         candidate: Backend = "legacy" if primary == "new" else "new"

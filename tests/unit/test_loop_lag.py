@@ -57,6 +57,6 @@ async def test_mirror_drops_turns_while_the_loop_is_late() -> None:
     )
     request = ForwardRequest("POST", b"", [], b'{"message": "hi"}', {})
     reply = UpstreamReply(200, [], b'{"sessionId": "abcdefgh12345678", "step": "name"}')
-    mirror.submit("legacy", request, reply)
+    mirror.submit("legacy", request, reply, "abcdefgh12345678")
     assert mirror.in_flight == 0
     assert registry.get_sample_value("gateway_shadow_skipped_total", {"reason": "cpu"}) == 1.0
