@@ -162,14 +162,17 @@ class GatewayApp:
         self._runtime = runtime
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        gateway = self._runtime.gateway
-        if gateway is None or scope["type"] != "http" or scope["path"] != "/api/chat":
-            hint = self._runtime.route_hint
-            if hint is not None and scope["type"] == "http" and scope["path"] == ROUTE_HINT_PATH:
-                await hint(scope, receive, send)
-            else:
-                await self.litestar(scope, receive, send)
-            return
+        path = scope["path"] if scope["type"] == "http" else None
+        gateway, hint = self._runtime.gateway, self._runtime.route_hint
+        if path == "/api/chat" and gateway is not None:
+            await self._chat(gateway, scope, receive, send)
+        elif path == ROUTE_HINT_PATH and hint is not None:
+            await hint(scope, receive, send)
+        else:
+            await self.litestar(scope, receive, send)
+
+    @staticmethod
+    async def _chat(gateway: ChatGateway, scope: Any, receive: Any, send: Any) -> None:
         try:
             await gateway(scope, receive, send)
         except Exception:

@@ -18,7 +18,13 @@ from flags import Backend, Decision, Flags
 from newchat.cookies import read_cookies
 from newchat.logs import get_logger
 from newchat.sessions import session_hash
-from proxy._headers import OVERRIDE_HEADER, forwarding_headers, header_value, header_values
+from proxy._headers import (
+    OVERRIDE_HEADER,
+    RawHeaders,
+    forwarding_headers,
+    header_value,
+    header_values,
+)
 from proxy._metrics import GatewayMetrics
 from proxy._pins import (
     OVERRIDE_COOKIE,
@@ -110,14 +116,12 @@ async def read_body(scope: Scope, receive: Any, limit: int) -> bytes:
 _GATEWAY_COOKIES = (ROUTE_COOKIE, OVERRIDE_COOKIE)
 
 
-def request_cookies(scope: Scope) -> dict[str, str]:
+def request_cookies(headers: RawHeaders) -> dict[str, str]:
     """The gateway's own cookies (`chat_route`, `chat_override`); others are not parsed."""
-    headers = [
-        raw.decode("latin-1")
-        for raw in header_values(scope["headers"], b"cookie")
-        if b"chat_" in raw
+    cookies = [
+        raw.decode("latin-1") for raw in header_values(headers, b"cookie") if b"chat_" in raw
     ]
-    return read_cookies(headers, _GATEWAY_COOKIES) if headers else {}
+    return read_cookies(cookies, _GATEWAY_COOKIES) if cookies else {}
 
 
 async def send_reply(
@@ -183,7 +187,7 @@ class ChatGateway:
 
     async def _route(self, scope: Scope, body: bytes) -> Routed:
         method = scope["method"]
-        cookies = request_cookies(scope)
+        cookies = request_cookies(scope["headers"])
         route = self._signer.read_route_cookie(cookies.get(ROUTE_COOKIE))
         body_sid = session_id_in(body) if method == "POST" else None
         session_id = body_sid or (route.session_id if route else None)

@@ -253,9 +253,7 @@ class Http1Pool:
                 if connection.requests > 1:
                     raise _StaleConnection
                 raise Http1Error("bad_reply", "the backend closed the connection")
-            transport.write(head + body if len(body) < 65_536 else head)
-            if len(body) >= 65_536:
-                transport.write(body)
+            transport.write(head + body)  # one send; bodies are bounded (MAX_BODY_BYTES)
             return await reply
         finally:
             timer.cancel()

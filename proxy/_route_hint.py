@@ -37,7 +37,7 @@ class RouteHint:
         }
 
     def upstream_for(self, headers: list[tuple[bytes, bytes]]) -> str:
-        cookies = request_cookies({"headers": headers})
+        cookies = request_cookies(headers)
         route = self._signer.read_route_cookie(cookies.get(ROUTE_COOKIE))
         if route is None or route.backend != "legacy":
             return GATEWAY_UPSTREAM

@@ -110,7 +110,8 @@ class ShadowMirror:
     ) -> None:
         """Called after the visitor got `reply`; schedules the mirror or drops it. Never raises.
         `session_id` is the conversation `reply` names, as `session_id_in` read it (validated:
-        it names Redis keys)."""
+        it names Redis keys); the gateway reads it only for a POST answered below 500, the
+        turns worth mirroring, and passes None otherwise."""
         try:
             self._submit(primary, request, reply, session_id)
         except Exception as exc:
@@ -123,8 +124,6 @@ class ShadowMirror:
         reply: UpstreamReply,
         session_id: str | None,
     ) -> None:
-        if request.method != "POST" or reply.status >= 500:
-            return
         if not session_id or not self._flags.shadowed(session_id):
             return
         candidate: Backend = "legacy" if primary == "new" else "new"

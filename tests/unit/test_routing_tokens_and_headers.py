@@ -135,7 +135,7 @@ def test_reply_headers_come_back_unchanged_except_hop_by_hop() -> None:
 def test_only_the_gateways_cookies_are_read(
     headers: list[tuple[bytes, bytes]], expected: dict[str, str]
 ) -> None:
-    assert request_cookies({"headers": headers}) == expected
+    assert request_cookies(headers) == expected
 
 
 def test_mac_is_stable_for_tokens_already_issued() -> None:
