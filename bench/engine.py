@@ -19,10 +19,9 @@ from pathlib import Path
 import httpx
 from redis.asyncio import Redis
 
-from newchat.engine import build_engine, default_http_client
-from newchat.logs import configure_logging
-from newchat.settings import LogSettings, load_settings
-from tests.integration.test_lead_queue_and_worker import make_lead
+from common import LogSettings, configure_logging
+from newchat import load_settings, provide_http_client, provide_services
+from tests.support.leads import make_lead
 from tests.support.processes import RedisServer, free_port, wait_for_port
 
 TURNS = [
@@ -44,7 +43,7 @@ async def bench_turns(
 ) -> dict[str, float]:
     redis = Redis.from_url(env["REDIS_URL"])
     async with httpx.AsyncClient() as http:
-        engine = build_engine(load_settings(env), redis, http)
+        engine = provide_services(load_settings(env), redis, http)
         latencies: list[float] = []
         gate = asyncio.Semaphore(concurrency)
 
@@ -84,8 +83,8 @@ async def bench_worker(env: dict[str, str], leads: int) -> dict[str, float]:
     }
     redis = Redis.from_url(env["REDIS_URL"])
     await redis.flushall()
-    async with default_http_client() as http:  # what `chatctl worker` uses
-        engine = build_engine(load_settings(env), redis, http)
+    async with provide_http_client() as http:  # what `chatctl worker` uses
+        engine = provide_services(load_settings(env), redis, http)
         for n in range(leads):
             await engine.queue.enqueue(make_lead(n))
         started = time.perf_counter()

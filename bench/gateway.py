@@ -31,11 +31,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from newchat.settings import derive_secret
-from newchat.stack import free_port, wait_for_port
-from proxy._http1 import Http1Pool
-from proxy._pins import TokenSigner
-from rollback.nginx_config import SiteConfig, render
+from chatctl import free_port, wait_for_port
+from common import derive_secret
+from proxy import Http1Pool, TokenSigner
+from rollback import SiteConfig, render
 from tests.support.processes import LEGACY_ROUTER, RedisServer
 
 MESSAGE = (

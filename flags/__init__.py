@@ -1,6 +1,14 @@
-"""Flags: where each chat conversation goes, decided in memory from env, Redis and Unleash."""
+"""Flags: where each chat conversation goes, decided in memory from env, Redis and Unleash.
+Imports only `common`."""
 
 from flags._decision import BACKENDS, Backend, Decision, Reason, bucket, decide, percent_rollout
+from flags._env import (
+    ENV_FLAGS,
+    FlagSettings,
+    env_flag_defaults,
+    load_flag_settings,
+    load_unleash_settings,
+)
 from flags._flags import Flags
 from flags._model import (
     FLAG_NAMES,
@@ -9,8 +17,10 @@ from flags._model import (
     FlagSnapshot,
     FlagValue,
     FlagValues,
+    decode_value,
     encode_value,
     flag_name,
+    overlay,
     parse_value,
 )
 from flags._store import AuditEntry, Change, FlagStore, RuntimeFlags
@@ -25,6 +35,7 @@ from flags._watcher import (
 
 __all__ = [
     "BACKENDS",
+    "ENV_FLAGS",
     "FLAG_NAMES",
     "AuditEntry",
     "Backend",
@@ -32,6 +43,7 @@ __all__ = [
     "Decision",
     "FlagError",
     "FlagName",
+    "FlagSettings",
     "FlagSnapshot",
     "FlagStore",
     "FlagValue",
@@ -48,9 +60,14 @@ __all__ = [
     "bootstrap_features",
     "bucket",
     "decide",
+    "decode_value",
     "encode_value",
+    "env_flag_defaults",
     "flag_name",
     "live_instances",
+    "load_flag_settings",
+    "load_unleash_settings",
+    "overlay",
     "parse_value",
     "percent_rollout",
     "wait_for_version",

@@ -1,10 +1,17 @@
-"""Flag defaults from the environment (`ENABLE_NEW_CHAT`, `NEW_CHAT_PERCENT`, ...)."""
+"""Flag settings from the environment, read once by `load_flag_settings(environ)`: the defaults
+of the run-time flags (`ENABLE_NEW_CHAT`, `NEW_CHAT_PERCENT`, ...), the hard kill switch, the
+bucketing group and, when `UNLEASH_URL` is set, how to reach Unleash.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+import msgspec
+
+from common import SettingsError, env_http_url, env_number
 from flags._model import FlagError, FlagName, FlagValues, parse_value
+from flags._unleash import UnleashSettings
 
 ENV_FLAGS: dict[str, FlagName] = {
     "ENABLE_NEW_CHAT": "enable_new_chat",
@@ -14,14 +21,23 @@ ENV_FLAGS: dict[str, FlagName] = {
     "CHAT_TESTERS": "testers",
     "SHADOW_TO_LEGACY": "shadow_legacy",
 }
+"""Environment variable -> the run-time flag whose default it sets."""
 
 
-class EnvFlagError(ValueError):
-    """Names the variable and says what it accepts."""
+class FlagSettings(msgspec.Struct, frozen=True):
+    defaults: FlagValues = msgspec.field(default_factory=FlagValues)
+    """Values in force until an operator sets one at run time."""
+    kill_switch: bool = False
+    """`ENABLE_NEW_CHAT=false`: every request to legacy, whatever run-time flags say."""
+    group_id: str = "new-chat"
+    """Bucketing group (Unleash's flexibleRollout `groupId`; by default the toggle's name)."""
+    unleash: UnleashSettings | None = None
+    poll_interval_seconds: float = 1.0
+    """Longest a gateway runs on old flags when a change announcement was missed."""
 
 
-def env_flag_defaults(environ: Mapping[str, str]) -> tuple[FlagValues, bool]:
-    """The defaults, and whether `ENABLE_NEW_CHAT=false` makes a hard kill switch."""
+def env_flag_defaults(environ: Mapping[str, str]) -> FlagValues:
+    """The run-time flags' defaults; raises SettingsError naming the variable."""
     values: dict[str, object] = {}
     for variable, name in ENV_FLAGS.items():
         raw = environ.get(variable, "").strip()
@@ -29,6 +45,35 @@ def env_flag_defaults(environ: Mapping[str, str]) -> tuple[FlagValues, bool]:
             try:
                 values[name] = parse_value(name, raw)
             except FlagError as exc:
-                raise EnvFlagError(f"{variable}: {exc}") from None
-    defaults = FlagValues(**values)  # type: ignore[arg-type]
-    return defaults, not defaults.enable_new_chat
+                raise SettingsError(f"{variable}: {exc}") from None
+    return FlagValues(**values)  # type: ignore[arg-type]
+
+
+def load_unleash_settings(environ: Mapping[str, str]) -> UnleashSettings | None:
+    """`UNLEASH_URL` and its companions; None when Unleash is not used."""
+    url = env_http_url(environ, "UNLEASH_URL")
+    if not url:
+        return None
+    get = environ.get
+    return UnleashSettings(
+        url=url,
+        api_token=get("UNLEASH_API_TOKEN", ""),
+        app_name=get("UNLEASH_APP_NAME", "") or "chat-gateway",
+        rollout_toggle=get("UNLEASH_TOGGLE", "") or "new-chat",
+        shadow_toggle=get("UNLEASH_SHADOW_TOGGLE", "") or "new-chat-shadow",
+        refresh_interval_seconds=env_number(environ, "UNLEASH_REFRESH_INTERVAL", 15, int, 1),
+        cache_directory=get("UNLEASH_CACHE_DIR", ""),
+    )
+
+
+def load_flag_settings(environ: Mapping[str, str]) -> FlagSettings:
+    """Raises SettingsError naming the bad variable."""
+    defaults = env_flag_defaults(environ)
+    unleash = load_unleash_settings(environ)
+    return FlagSettings(
+        defaults=defaults,
+        kill_switch=not defaults.enable_new_chat,
+        group_id=environ.get("FLAG_GROUP_ID", "")
+        or (unleash.rollout_toggle if unleash else "new-chat"),
+        unleash=unleash,
+    )

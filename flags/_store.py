@@ -3,7 +3,7 @@ record and announcement, read the audit log back.
 
 A change is one Lua script: old value read, new value written, version bumped, audit entry
 appended and the new version published, so no reader ever sees a value without its version and
-no change escapes the audit log.
+no change escapes the audit log. Redis failures surface as `common.StoreUnavailable`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
+from common import as_text, keys, translates_redis_errors
 from flags._model import (
     FLAG_NAMES,
     FlagError,
@@ -23,8 +24,6 @@ from flags._model import (
     decode_value,
     encode_value,
 )
-from newchat import keys
-from newchat.redis_values import as_text
 
 AUDIT_MAX_ENTRIES = 10_000
 
@@ -77,6 +76,7 @@ class FlagStore:
         self._redis = redis
         self._change = redis.register_script(_CHANGE)
 
+    @translates_redis_errors
     async def load(self) -> RuntimeFlags:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hgetall(keys.FLAGS_RUNTIME)
@@ -95,9 +95,11 @@ class FlagStore:
                 unreadable.append(name)
         return RuntimeFlags(values, int(version or 0), tuple(sorted(unreadable)))
 
+    @translates_redis_errors
     async def version(self) -> int:
         return int(await self._redis.get(keys.FLAGS_VERSION) or 0)
 
+    @translates_redis_errors
     async def set(
         self, name: FlagName, value: FlagValue | None, *, actor: str, reason: str, source: str
     ) -> Change:
@@ -109,6 +111,7 @@ class FlagStore:
         )
         return Change(name, as_text(old), encoded, int(version))
 
+    @translates_redis_errors
     async def record(
         self, event: str, old: str, new: str, *, actor: str, reason: str, source: str
     ) -> None:
@@ -131,6 +134,7 @@ class FlagStore:
             approximate=True,
         )
 
+    @translates_redis_errors
     async def history(self, limit: int = 50) -> list[AuditEntry]:
         """Newest first."""
         entries: list[tuple[bytes, dict[bytes, bytes]]] = await self._redis.xrevrange(

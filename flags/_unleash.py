@@ -14,7 +14,6 @@ errors, so reachability is probed separately and shown in `/readyz` and `chatctl
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import tempfile
 import time
@@ -23,8 +22,8 @@ from typing import Any
 import aiohttp
 import msgspec
 
+from common import BackgroundTask, Stopping, get_logger
 from flags._model import FlagValues
-from newchat.logs import get_logger
 
 _log = get_logger("flags.unleash")
 
@@ -109,7 +108,7 @@ class UnleashRollout:
         self._reachable = False
         self._last_ok_at: float | None = None
         self._last_error: str | None = "not checked yet"
-        self._probe_task: asyncio.Task[None] | None = None
+        self._prober = BackgroundTask("unleash-probe", self._probe_forever)
 
     async def start(self) -> None:
         """Registers and fetches once (in a thread: the SDK is blocking), then polls in background."""
@@ -122,13 +121,10 @@ class UnleashRollout:
                 action="check UNLEASH_URL and UNLEASH_API_TOKEN",
             )
         await self.probe()
-        self._probe_task = asyncio.create_task(self._probe_forever(), name="unleash-probe")
+        self._prober.start()
 
     async def stop(self) -> None:
-        if self._probe_task is not None:
-            self._probe_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._probe_task
+        await self._prober.stop()
         await asyncio.to_thread(self._client.destroy)
 
     def in_rollout(self, bucket_id: str) -> bool:
@@ -174,7 +170,6 @@ class UnleashRollout:
         self._reachable, self._last_error = ok, error
         return ok
 
-    async def _probe_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self._settings.refresh_interval_seconds)
+    async def _probe_forever(self, stopping: Stopping) -> None:
+        while not await stopping.sleep(self._settings.refresh_interval_seconds):
             await self.probe()

@@ -20,12 +20,19 @@ from collections.abc import Callable
 
 import msgspec
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
+from common import (
+    REDIS_FAILURES,
+    STORE_FAILURES,
+    BackgroundTask,
+    Stopping,
+    StoreUnavailable,
+    get_logger,
+    keys,
+    translates_redis_errors,
+)
 from flags._model import FlagSnapshot, FlagValues, overlay
 from flags._store import FlagStore
-from newchat import keys
-from newchat.logs import get_logger
 
 _log = get_logger("flags.watcher")
 INSTANCE_TTL_SECONDS = 5
@@ -69,8 +76,7 @@ class FlagWatcher:
         self._instance_id = instance_id
         self._poll_interval = poll_interval
         self._on_change = on_change
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._task = BackgroundTask("flag-watcher", self._watch)
         self._started_at = time.time()
         self._redis_ok = False
         self._last_refresh_at: float | None = None
@@ -93,22 +99,18 @@ class FlagWatcher:
     async def start(self) -> None:
         """Loads flags once (a Redis outage leaves the environment defaults), then keeps watching."""
         await self.refresh()
-        self._task = asyncio.create_task(self._watch(), name="flag-watcher")
+        self._task.start()
 
     async def stop(self) -> None:
-        self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        with contextlib.suppress(RedisError, OSError):
+        await self._task.stop()
+        with contextlib.suppress(*REDIS_FAILURES):
             await self._redis.delete(keys.gateway_instance(self._instance_id))
 
     async def refresh(self) -> bool:
         """Reloads from Redis; True when the snapshot changed. Never raises for a Redis outage."""
         try:
             runtime = await self._store.load()
-        except (RedisError, OSError) as exc:
+        except StoreUnavailable as exc:
             self._mark_down(exc)
             return False
         self._redis_ok = True
@@ -141,25 +143,25 @@ class FlagWatcher:
         await self._report()
         return True
 
-    async def _watch(self) -> None:
-        task = asyncio.current_task()
-        while not self._stopping:
+    async def _watch(self, stopping: Stopping) -> None:
+        while not stopping.is_set():
             try:
-                await self._listen()
-            except (RedisError, OSError) as exc:
-                if self._stopping or (task is not None and task.cancelling()):
-                    raise asyncio.CancelledError from exc  # redis-py turned our cancel into this
+                await self._listen(stopping)
+            except STORE_FAILURES as exc:
+                if stopping.is_set():
+                    return  # redis-py may turn the stop's cancel into a connection error
                 self._mark_down(exc)
-                await asyncio.sleep(self._poll_interval)
+                if await stopping.sleep(self._poll_interval):
+                    return
                 await self.refresh()
 
-    async def _listen(self) -> None:
+    async def _listen(self, stopping: Stopping) -> None:
         """Wakes on an announcement or after `poll_interval`, whichever comes first."""
         pubsub = self._redis.pubsub()
         try:
             await pubsub.subscribe(keys.FLAGS_CHANNEL)
             await self.refresh()
-            while not self._stopping:
+            while not stopping.is_set():
                 await pubsub.get_message(
                     ignore_subscribe_messages=True, timeout=self._poll_interval
                 )
@@ -168,7 +170,7 @@ class FlagWatcher:
                 await self._report()
         finally:
             # Bounded: after a cancelled read, redis-py's close can wait on the read's lock.
-            with contextlib.suppress(RedisError, OSError, TimeoutError):
+            with contextlib.suppress(*REDIS_FAILURES):
                 async with asyncio.timeout(1.0):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
@@ -182,22 +184,18 @@ class FlagWatcher:
             seen_at=time.time(),
             redis_ok=self._redis_ok,
         )
-        try:
+        with contextlib.suppress(*REDIS_FAILURES):  # reported by the next refresh instead
             await self._redis.set(
                 keys.gateway_instance(self._instance_id),
                 msgspec.json.encode(report),
                 ex=INSTANCE_TTL_SECONDS,
             )
-        except (RedisError, OSError):
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise asyncio.CancelledError from None
 
     def _mark_down(self, exc: BaseException) -> None:
         if self._redis_ok or self._last_error is None:
             _log.error(
                 "Flag refresh failed: Redis unreachable; keeping the last good flags",
-                error=type(exc).__name__,
+                error=exc.kind if isinstance(exc, StoreUnavailable) else type(exc).__name__,
                 version=self.snapshot.version,
                 action="start redis-server or fix REDIS_URL; routing continues on the last flags",
             )
@@ -205,6 +203,7 @@ class FlagWatcher:
         self._last_error = f"{type(exc).__name__}: {exc}"[:200]
 
 
+@translates_redis_errors
 async def live_instances(redis: Redis) -> list[InstanceReport]:
     """Every gateway instance that reported in the last few seconds."""
     reports: list[InstanceReport] = []
@@ -217,6 +216,7 @@ async def live_instances(redis: Redis) -> list[InstanceReport]:
     return sorted(reports, key=lambda r: r.instance)
 
 
+@translates_redis_errors
 async def wait_for_version(
     redis: Redis, version: int, within: float
 ) -> tuple[list[InstanceReport], list[InstanceReport]]:

@@ -1,6 +1,84 @@
-"""The gateway: nginx sends chat traffic here; each request goes to the new engine or legacy PHP."""
+"""The gateway: nginx sends chat traffic here; each request goes to the new engine or legacy PHP,
+a share is mirrored to the other side and compared (shadow). Imports `common`, `flags` and
+`newchat`.
+"""
 
-from proxy._app import create_gateway_app
-from proxy._settings import GatewaySettings, UpstreamSettings, load_gateway_settings
+from proxy._app import GatewayApp, create_gateway_app
+from proxy._compare import Experiment, FieldResult, Observation, ShadowRules, load_rules, similarity
+from proxy._headers import Visitor, forwarding_headers, returned_headers
+from proxy._http1 import Http1Error, Http1Pool, Http1Reply
+from proxy._in_process import EngineUpstream
+from proxy._metrics import GatewayMetrics
+from proxy._pins import OVERRIDE_COOKIE, ROUTE_COOKIE, PinStore, RouteCookie, TokenSigner
+from proxy._pressure import LoopLag
+from proxy._route_hint import GATEWAY_UPSTREAM, LEGACY_UPSTREAM, ROUTE_HINT_PATH, RouteHint
+from proxy._services import GatewayServices, provide_gateway_services
+from proxy._settings import (
+    GatewaySettings,
+    ShadowSettings,
+    UpstreamSettings,
+    load_gateway_settings,
+    load_routing_secret,
+)
+from proxy._shadow import ShadowConfig, ShadowMirror, ShadowResult
+from proxy._shadow_report import (
+    DEFAULT_THRESHOLDS,
+    Example,
+    FieldAgreement,
+    ShadowReport,
+    build_report,
+    load_results,
+    wilson,
+)
+from proxy._upstream import ForwardRequest, HttpUpstream, Upstream, UpstreamError, UpstreamReply
 
-__all__ = ["GatewaySettings", "UpstreamSettings", "create_gateway_app", "load_gateway_settings"]
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "GATEWAY_UPSTREAM",
+    "LEGACY_UPSTREAM",
+    "OVERRIDE_COOKIE",
+    "ROUTE_COOKIE",
+    "ROUTE_HINT_PATH",
+    "EngineUpstream",
+    "Example",
+    "Experiment",
+    "FieldAgreement",
+    "FieldResult",
+    "ForwardRequest",
+    "GatewayApp",
+    "GatewayMetrics",
+    "GatewayServices",
+    "GatewaySettings",
+    "Http1Error",
+    "Http1Pool",
+    "Http1Reply",
+    "HttpUpstream",
+    "LoopLag",
+    "Observation",
+    "PinStore",
+    "RouteCookie",
+    "RouteHint",
+    "ShadowConfig",
+    "ShadowMirror",
+    "ShadowReport",
+    "ShadowResult",
+    "ShadowRules",
+    "ShadowSettings",
+    "TokenSigner",
+    "Upstream",
+    "UpstreamError",
+    "UpstreamReply",
+    "UpstreamSettings",
+    "Visitor",
+    "build_report",
+    "create_gateway_app",
+    "forwarding_headers",
+    "load_gateway_settings",
+    "load_results",
+    "load_routing_secret",
+    "load_rules",
+    "provide_gateway_services",
+    "returned_headers",
+    "similarity",
+    "wilson",
+]

@@ -12,19 +12,19 @@ import time
 from typing import Any, NamedTuple
 
 import msgspec
-from redis.exceptions import RedisError
 
-from flags import Backend, Decision, Flags
-from newchat.cookies import read_cookies
-from newchat.logs import get_logger
-from newchat.sessions import session_hash
-from proxy._headers import (
-    OVERRIDE_HEADER,
-    RawHeaders,
-    forwarding_headers,
+from common import (
+    NewEngineStats,
+    StoreUnavailable,
+    client_address,
+    get_logger,
     header_value,
-    header_values,
+    request_cookies,
+    session_hash,
+    set_cookie,
 )
+from flags import Backend, Decision, Flags
+from proxy._headers import OVERRIDE_HEADER, Visitor
 from proxy._metrics import GatewayMetrics
 from proxy._pins import (
     OVERRIDE_COOKIE,
@@ -35,7 +35,6 @@ from proxy._pins import (
     session_id_in,
 )
 from proxy._shadow import ShadowMirror
-from proxy._stats import NewEngineStats
 from proxy._upstream import ForwardRequest, Upstream, UpstreamError, UpstreamReply
 
 _log = get_logger("proxy.gateway")
@@ -60,6 +59,8 @@ class GatewayConfig(NamedTuple):
     max_body_bytes: int
     cookie_secure: bool
     cookie_max_age: int
+    session_cookie: str = "chat_sid"
+    """The engine's session cookie, read with the gateway's own in the same pass."""
 
 
 class Answer(NamedTuple):
@@ -77,7 +78,7 @@ class Routed(NamedTuple):
     new_pin: tuple[str, Backend] | None
     """(session id, backend) to record in Redis once the visitor has the reply."""
     session_id: str | None
-    """The conversation the reply names (a POST answered below 500), read once for all."""
+    """The conversation the reply names (a POST answered below 500)."""
 
 
 def error_reply(status: int, code: str, detail: str, action: str | None = None) -> UpstreamReply:
@@ -113,15 +114,18 @@ async def read_body(scope: Scope, receive: Any, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-_GATEWAY_COOKIES = (ROUTE_COOKIE, OVERRIDE_COOKIE)
-
-
-def request_cookies(headers: RawHeaders) -> dict[str, str]:
-    """The gateway's own cookies (`chat_route`, `chat_override`); others are not parsed."""
-    cookies = [
-        raw.decode("latin-1") for raw in header_values(headers, b"cookie") if b"chat_" in raw
-    ]
-    return read_cookies(cookies, _GATEWAY_COOKIES) if cookies else {}
+def read_visitor(scope: Scope, trusted: tuple[str, ...], cookie_names: tuple[str, ...]) -> Visitor:
+    """Who sent this request, read once: the peer, the visitor's address and the cookies."""
+    headers = scope["headers"]
+    client = scope.get("client")
+    peer = client[0] if client else None
+    return Visitor(
+        peer=peer,
+        scheme=scope.get("scheme", "http"),
+        address=client_address(peer, headers, trusted),
+        peer_trusted=(peer or "unknown") in trusted,
+        cookies=request_cookies(headers, cookie_names),
+    )
 
 
 async def send_reply(
@@ -163,6 +167,11 @@ class ChatGateway:
         self._signer = signer
         self._metrics = metrics
         self._config = config
+        self._cookie_names = (ROUTE_COOKIE, OVERRIDE_COOKIE, config.session_cookie)
+
+    @property
+    def config(self) -> GatewayConfig:
+        return self._config
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         started = time.perf_counter()
@@ -187,7 +196,8 @@ class ChatGateway:
 
     async def _route(self, scope: Scope, body: bytes) -> Routed:
         method = scope["method"]
-        cookies = request_cookies(scope["headers"])
+        visitor = read_visitor(scope, self._config.trusted_proxies, self._cookie_names)
+        cookies = visitor.cookies
         route = self._signer.read_route_cookie(cookies.get(ROUTE_COOKIE))
         body_sid = session_id_in(body) if method == "POST" else None
         session_id = body_sid or (route.session_id if route else None)
@@ -205,20 +215,11 @@ class ChatGateway:
             pin=pin, override=override, bucket_id=session_id or self._bucket_for(scope)
         )
         request = ForwardRequest(
-            method,
-            scope.get("query_string", b""),
-            forwarding_headers(
-                scope["headers"],
-                peer=scope["client"][0] if scope.get("client") else None,
-                scheme=scope.get("scheme", "http"),
-                trusted=self._config.trusted_proxies,
-            ),
-            body,
-            scope,
+            method, scope.get("query_string", b""), scope["headers"], body, visitor
         )
         answer = await self._dispatch(decision, request, started_on_new=pin == "new")
         status = answer.reply.status
-        answer_sid = session_id_in(answer.reply.body) if method == "POST" and status < 500 else None
+        answer_sid = answer.reply.session_id if status < 500 else None
         if answer_sid is None or status >= 400:
             return Routed(answer, decision, request, [], None, answer_sid)
         return Routed(
@@ -248,7 +249,7 @@ class ChatGateway:
     async def _stored_pin(self, session_id: str) -> Backend | None:
         try:
             return await self._pins.get(session_id)
-        except (RedisError, OSError):
+        except StoreUnavailable:
             self._metrics.pin_store_errors.labels(operation="read").inc()
             return None
 
@@ -306,7 +307,7 @@ class ChatGateway:
         for clients that send `sessionId` without cookies."""
         try:
             await self._pins.set(session_id, backend)
-        except (RedisError, OSError):
+        except StoreUnavailable:
             self._metrics.pin_store_errors.labels(operation="write").inc()
 
     def _route_cookie(
@@ -315,12 +316,12 @@ class ChatGateway:
         """A `chat_route` cookie, unless the visitor's one already says the same."""
         if route == RouteCookie(backend, session_id):
             return []
-        cookie = (
-            f"{ROUTE_COOKIE}={self._signer.route_cookie(backend, session_id)}; Path=/; "
-            f"Max-Age={self._config.cookie_max_age}; HttpOnly; SameSite=Lax"
+        cookie = set_cookie(
+            ROUTE_COOKIE,
+            self._signer.route_cookie(backend, session_id),
+            max_age=self._config.cookie_max_age,
+            secure=self._config.cookie_secure,
         )
-        if self._config.cookie_secure:
-            cookie += "; Secure"
         return [(b"set-cookie", cookie.encode())]
 
     def _record(self, scope: Scope, answer: Answer, decision: Decision, elapsed: float) -> None:
@@ -332,10 +333,8 @@ class ChatGateway:
         fields: dict[str, object] = {}
         if answer.failover:
             fields["failover"] = answer.failover
-        if status >= 500:
-            sid = session_id_in(answer.reply.body)
-            if sid:
-                fields["session_hash"] = session_hash(sid)
+        if status >= 500 and answer.reply.session_id:
+            fields["session_hash"] = session_hash(answer.reply.session_id)
         _log.info(
             "Performance: request served",
             method=scope["method"],

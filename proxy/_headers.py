@@ -13,10 +13,9 @@ hop-by-hop ones and `Content-Length`, which the server sets for the body it send
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
-from newchat.clientip import client_address
-
-RawHeaders = list[tuple[bytes, bytes]]
+from common import RawHeaders, header_value, header_values
 
 HOP_BY_HOP = frozenset(
     {
@@ -58,41 +57,38 @@ def _connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[byte
     return frozenset(tokens)
 
 
-def header_value(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
-    for key, value in headers:
-        if key == name:
-            return value
-    return None
+class Visitor(NamedTuple):
+    """Who sent a request, read once per request by the gateway."""
+
+    peer: str | None
+    """The address that opened the connection (nginx, or the visitor)."""
+    scheme: str
+    address: str
+    """The visitor's address: the peer's, or, from a trusted proxy, what it forwarded."""
+    peer_trusted: bool
+    """The peer is in `TRUSTED_PROXIES`: its forwarding headers are believed and extended."""
+    cookies: dict[str, str]
+    """The cookies the gateway and the in-process engine read (`common.request_cookies`)."""
 
 
-def header_values(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
-    """Every value of a header that may be repeated (HTTP/2 clients split `Cookie`)."""
-    return [value for key, value in headers if key == name]
-
-
-def forwarding_headers(
-    headers: RawHeaders, *, peer: str | None, scheme: str, trusted: tuple[str, ...]
-) -> RawHeaders:
+def forwarding_headers(headers: RawHeaders, visitor: Visitor) -> RawHeaders:
     """The headers a backend receives for this visitor request (ASGI's lower-case names)."""
     dropped = HOP_BY_HOP | _GATEWAY_OWNED | _connection_tokens(headers)
     out = [(k, v) for k, v in headers if k not in dropped]
-    address = peer or "unknown"
-    forwarding = {
-        k.decode("latin-1"): v.decode("latin-1")
-        for k, v in headers
-        if k in (b"x-forwarded-for", b"x-real-ip", b"x-forwarded-proto", b"host")
-    }
-    visitor = client_address(peer, forwarding, trusted)
-    if address in trusted and forwarding.get("x-forwarded-for"):
-        chain = f"{forwarding['x-forwarded-for']}, {address}"
+    forwarded_for = (
+        b", ".join(header_values(headers, b"x-forwarded-for")) if visitor.peer_trusted else None
+    )
+    if forwarded_for:
+        chain = forwarded_for + b", " + (visitor.peer or "unknown").encode("latin-1")
     else:
-        chain = visitor
-    proto = forwarding.get("x-forwarded-proto") if address in trusted else None
-    out.append((b"x-forwarded-for", chain.encode("latin-1")))
-    out.append((b"x-real-ip", visitor.encode("latin-1")))
-    out.append((b"x-forwarded-proto", (proto or scheme).encode("latin-1")))
-    if "host" in forwarding:
-        out.append((b"x-forwarded-host", forwarding["host"].encode("latin-1")))
+        chain = visitor.address.encode("latin-1")
+    proto = header_value(headers, b"x-forwarded-proto") if visitor.peer_trusted else None
+    out.append((b"x-forwarded-for", chain))
+    out.append((b"x-real-ip", visitor.address.encode("latin-1")))
+    out.append((b"x-forwarded-proto", proto or visitor.scheme.encode("latin-1")))
+    host = header_value(headers, b"host")
+    if host is not None:
+        out.append((b"x-forwarded-host", host))
     return out
 
 

@@ -2,7 +2,7 @@
 
 Why not aiohttp's client: measured alone against the legacy, aiohttp made about 5,600 requests/s
 and this client about 11,500; a minimal forwarding app under uvicorn ran at 30 % of nginx
-`proxy_pass` with the first and 62 % with the second (README, "Benchmarks"). The bytes are parsed
+`proxy_pass` with the first and 62 % with the second (docs/benchmarks.md). The bytes are parsed
 by llhttp (through httptools, the parser uvicorn serves with); this module only owns
 connections: a bounded LIFO pool of keep-alive sockets, one request per connection at a time,
 timeouts, replies bounded in size, and one resend when a kept-alive socket turns out closed.
@@ -26,8 +26,9 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from common import RawHeaders
+
 Http1ErrorKind = Literal["connect", "timeout", "bad_reply", "too_large"]
-RawHeaders = list[tuple[bytes, bytes]]
 
 
 class Http1Error(Exception):

@@ -1,48 +1,82 @@
 """The new engine running in the gateway's process, as an upstream.
 
-Chat turns (`POST` to the chat path) call `newchat.turn.chat_turn` directly: the same code the
-engine's own Litestar route runs, without Litestar's routing, dependency injection and response
-objects (about a third of the engine's CPU per turn). Anything else (`GET`/`HEAD` health probes,
-the cron endpoint) goes through the engine's ASGI app.
+It calls the engine's endpoints (`newchat.chat_turn`, `chat_health`, `cookie_probe`,
+`cron_status`, `cron_process`) with what the gateway has already read (the body, the session
+cookie, the visitor's address) and gets typed replies that carry the session id: no request
+header bytes are built for it, and its reply body is never parsed. The same endpoints serve the
+engine's own HTTP app, so a turn behaves the same in-process and remote.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from newchat.cookies import read_cookies
-from newchat.engine import Engine
-from newchat.turn import TurnRequest, chat_turn
-from proxy._upstream import ASGIApp, AsgiUpstream, ForwardRequest, UpstreamError, UpstreamReply
+from common import RawHeaders, header_value
+from newchat import (
+    CHAT_PATH,
+    CRON_PATH,
+    EngineReply,
+    Services,
+    TurnRequest,
+    chat_health,
+    chat_turn,
+    cookie_probe,
+    cron_process,
+    cron_status,
+    error_reply,
+    not_allowed,
+)
+from proxy._upstream import ForwardRequest, UpstreamError, UpstreamReply
 
-_TURN_HEADERS = frozenset({b"x-forwarded-for", b"x-real-ip", b"x-shadow-request", b"x-shadow-auth"})
 _JSON = (b"content-type", b"application/json")
 
 
-class InProcessEngine:
-    def __init__(self, engine: Engine, app: ASGIApp, timeout_seconds: float) -> None:
-        self._engine = engine
-        self._asgi = AsgiUpstream(app, timeout_seconds)
+def reply_headers(reply: EngineReply) -> RawHeaders:
+    """The engine reply's headers as the visitor gets them."""
+    headers = [_JSON]
+    if reply.set_cookie is not None:
+        headers.append((b"set-cookie", reply.set_cookie.encode("latin-1")))
+    if reply.retry_after is not None:
+        headers.append((b"retry-after", str(reply.retry_after).encode()))
+    if reply.allow is not None:
+        headers.append((b"allow", reply.allow.encode()))
+    return headers
+
+
+class EngineUpstream:
+    def __init__(self, services: Services, timeout_seconds: float) -> None:
+        self._services = services
         self._timeout = timeout_seconds
-        self._cookie_name = engine.settings.session.cookie_name
+        self.cookie_name = services.settings.session.cookie_name
+        """The engine's session cookie, which the gateway reads with its own."""
 
     async def send(self, request: ForwardRequest) -> UpstreamReply:
-        if request.method != "POST" or request.path is not None:
-            return await self._asgi.send(request)
-        headers: dict[str, str] = {}
-        cookie_headers: list[str] = []
-        for name, value in request.headers:
-            if name in _TURN_HEADERS:
-                headers[name.decode("latin-1")] = value.decode("latin-1")
-            elif name == b"cookie":
-                cookie_headers.append(value.decode("latin-1"))
-        cookie = read_cookies(cookie_headers, (self._cookie_name,)).get(self._cookie_name)
-        client = request.scope.get("client")
-        turn = TurnRequest(request.body, headers, cookie, client[0] if client else None)
         try:
             async with asyncio.timeout(self._timeout):
-                reply = await chat_turn(self._engine, turn)
+                reply = await self._call(request)
         except TimeoutError as exc:
             raise UpstreamError("timeout", f"no reply within {self._timeout:g}s") from exc
-        extra = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers]
-        return UpstreamReply(reply.status, [_JSON, *extra], reply.body)
+        return UpstreamReply(reply.status, reply_headers(reply), reply.body, reply.session_id)
+
+    async def _call(self, request: ForwardRequest) -> EngineReply:
+        services = self._services
+        cookie = request.visitor.cookies.get(self.cookie_name)
+        path = request.path or CHAT_PATH
+        method = request.method
+        if path == CHAT_PATH:
+            if method == "POST":
+                turn = TurnRequest(request.body, cookie, request.visitor.address, request.shadow)
+                return await chat_turn(services, turn)
+            if method == "GET":
+                return await chat_health(services, cookie)
+            if method == "HEAD":
+                return cookie_probe(services, cookie)
+            return not_allowed("GET, HEAD, POST")
+        if path == CRON_PATH:
+            if method in ("GET", "HEAD"):
+                return await cron_status(services)
+            if method == "POST":
+                secret = header_value(request.headers, b"x-cron-secret")
+                return await cron_process(services, secret.decode("latin-1") if secret else None)
+            return not_allowed("GET, POST")
+        return error_reply(LookupError(path), path)  # the gateway sends no other path

@@ -12,27 +12,19 @@ tampered, expired or revoked token is ignored: the visitor is routed like anyone
 
 from __future__ import annotations
 
-import base64
-import hmac
-import re
 import time
 from typing import NamedTuple
 
 import msgspec
 from redis.asyncio import Redis
 
+from common import Signer, is_session_id, keys, translates_redis_errors
 from flags import Backend
-from newchat import keys
 
 ROUTE_COOKIE = "chat_route"
 OVERRIDE_COOKIE = "chat_override"
-_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{8,128}")
 _BACKEND_CODE: dict[str, Backend] = {"n": "new", "l": "legacy"}
 _CODE_FOR: dict[Backend, str] = {"new": "n", "legacy": "l"}
-
-
-def valid_session_id(value: object) -> bool:
-    return isinstance(value, str) and _SESSION_ID.fullmatch(value) is not None
 
 
 class _SessionView(msgspec.Struct):
@@ -51,7 +43,7 @@ def session_id_in(body: bytes) -> str | None:
         found = _session_view.decode(body).sessionId
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
         return None
-    return found if valid_session_id(found) else None
+    return found if is_session_id(found) else None
 
 
 class RouteCookie(NamedTuple):
@@ -60,17 +52,17 @@ class RouteCookie(NamedTuple):
 
 
 class TokenSigner:
-    """HMAC-SHA256 over a purpose-tagged payload, truncated to 128 bits, compared in constant time."""
+    """Routing cookies and override tokens, each MAC'd with its purpose (`common.Signer`, 128
+    bits) under the routing secret."""
 
     def __init__(self, secret: str) -> None:
-        self._key = secret.encode()
+        self._signer = Signer(secret)
 
     def mac(self, purpose: str, payload: str) -> str:
-        digest = hmac.digest(self._key, f"{purpose}|{payload}".encode(), "sha256")
-        return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+        return self._signer.mac(payload, purpose=purpose)
 
     def check(self, purpose: str, payload: str, mac: str) -> bool:
-        return hmac.compare_digest(self.mac(purpose, payload).encode(), mac.encode())
+        return self._signer.verify(payload, mac, purpose=purpose)
 
     def route_cookie(self, backend: Backend, session_id: str) -> str:
         payload = f"{_CODE_FOR[backend]}.{session_id}"
@@ -80,7 +72,7 @@ class TokenSigner:
         if not value or len(value) > 200:
             return None
         parts = value.split(".")
-        if len(parts) != 3 or parts[0] not in _BACKEND_CODE or not valid_session_id(parts[1]):
+        if len(parts) != 3 or parts[0] not in _BACKEND_CODE or not is_session_id(parts[1]):
             return None
         if not self.check("route", f"{parts[0]}.{parts[1]}", parts[2]):
             return None
@@ -107,16 +99,19 @@ class TokenSigner:
 
 
 class PinStore:
-    """`route:pin:<session id>` -> backend, with a session's TTL (refreshed when read)."""
+    """`route:pin:<session id>` -> backend, with a session's TTL (refreshed when read). Redis
+    failures surface as `common.StoreUnavailable`."""
 
     def __init__(self, redis: Redis, ttl_seconds: int) -> None:
         self._redis = redis
         self._ttl = ttl_seconds
 
+    @translates_redis_errors
     async def get(self, session_id: str) -> Backend | None:
         raw = await self._redis.getex(keys.route_pin(session_id), ex=self._ttl)
         value = raw.decode() if isinstance(raw, bytes) else raw
         return value if value in ("new", "legacy") else None  # type: ignore[return-value]
 
+    @translates_redis_errors
     async def set(self, session_id: str, backend: Backend) -> None:
         await self._redis.set(keys.route_pin(session_id), backend, ex=self._ttl)

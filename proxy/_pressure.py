@@ -2,14 +2,15 @@
 
 A ticker sleeps `interval` and measures how late it wakes up. Lateness means the loop is busy
 with more ready work than it can run on time; while the smoothed lag is above `threshold`, the
-shadow mirror drops new turns (counted as `busy`) instead of competing with visitors for CPU.
+shadow mirror drops new turns (counted in `gateway_shadow_skipped_total{reason="cpu"}`) instead
+of competing with visitors for CPU.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
+
+from common import BackgroundTask, Stopping
 
 
 class LoopLag:
@@ -18,7 +19,7 @@ class LoopLag:
         self._threshold = threshold
         self.lag = 0.0
         """Exponentially smoothed lateness of the ticker, in seconds."""
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("loop-lag", self._tick)
 
     @property
     def under_pressure(self) -> bool:
@@ -28,16 +29,14 @@ class LoopLag:
         self.lag = 0.7 * self.lag + 0.3 * max(0.0, late_by)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._tick(), name="loop-lag")
+        self._task.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._task.stop()
 
-    async def _tick(self) -> None:
+    async def _tick(self, stopping: Stopping) -> None:
         while True:
             started = time.perf_counter()
-            await asyncio.sleep(self._interval)
+            if await stopping.sleep(self._interval):
+                return
             self.observe(time.perf_counter() - started - self._interval)

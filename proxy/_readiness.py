@@ -11,10 +11,10 @@ import time
 
 import msgspec
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
+from common import REDIS_FAILURES, Check, Status, overall, translate_redis_error
 from flags import Flags, FlagValues
-from newchat.health import Check, Status, redacted_url
+from proxy._headers import Visitor
 from proxy._upstream import ForwardRequest, HttpUpstream, UpstreamError
 
 
@@ -35,16 +35,21 @@ class ReadyReport(msgspec.Struct):
     flags: FlagReport
 
 
+_PROBE = Visitor(peer=None, scheme="http", address="127.0.0.1", peer_trusted=False, cookies={})
+"""The gateway itself, from its own host, asking legacy whether it answers."""
+
+
 async def _timed_redis_ping(redis: Redis, url: str) -> Check:
     started = time.perf_counter()
     try:
         await redis.ping()
-    except (RedisError, OSError) as exc:
+    except REDIS_FAILURES as exc:
+        failure = translate_redis_error(exc, url)
         return Check(
             ok=False,
-            detail=f"Redis unreachable at {redacted_url(url)} ({type(exc).__name__})",
-            action="start redis-server or fix REDIS_URL; routing continues on the last flags "
-            "and on routing cookies, the new engine cannot serve",
+            detail=failure.detail,
+            action=f"{failure.action}; routing continues on the last flags and on routing "
+            "cookies, the new engine cannot serve",
         )
     ms = round((time.perf_counter() - started) * 1000, 2)
     return Check(ok=True, detail=f"PONG in {ms} ms", latency_ms=ms)
@@ -52,7 +57,7 @@ async def _timed_redis_ping(redis: Redis, url: str) -> Check:
 
 async def _legacy_check(legacy: HttpUpstream) -> Check:
     started = time.perf_counter()
-    probe = ForwardRequest("GET", b"", [], b"", {})
+    probe = ForwardRequest("GET", b"", [], b"", _PROBE)
     try:
         reply = await legacy.send(probe)
     except UpstreamError as exc:
@@ -82,21 +87,18 @@ async def readiness(
         "legacy": await _legacy_check(legacy),
     }
     if flags.unleash is not None:
-        status = flags.unleash.status()
+        unleash = flags.unleash.status()
         checks["unleash"] = (
-            Check(ok=True, detail=f"reachable; toggles known: {', '.join(status.toggles_known)}")
-            if status.reachable
+            Check(ok=True, detail=f"reachable; toggles known: {', '.join(unleash.toggles_known)}")
+            if unleash.reachable
             else Check(
                 ok=False,
-                detail=f"unreachable ({status.last_error}); routing on the last good toggles",
+                detail=f"unreachable ({unleash.last_error}); routing on the last good toggles",
                 action="check the Unleash server, UNLEASH_URL and UNLEASH_API_TOKEN",
             )
         )
     watcher = flags.watcher.status()
-    failing = [name for name, check in checks.items() if not check.ok]
-    overall: Status = (
-        "down" if any(checks[n].critical for n in failing) else "degraded" if failing else "ok"
-    )
+    status, failing = overall(checks)
     snapshot = flags.snapshot
     report = FlagReport(
         version=snapshot.version,
@@ -107,4 +109,4 @@ async def readiness(
         redis_ok=watcher.redis_ok,
         instance=flags.watcher.instance_id,
     )
-    return ReadyReport(overall, failing, checks, report)
+    return ReadyReport(status, failing, checks, report)

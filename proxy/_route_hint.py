@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from common import header_value, request_cookies
 from flags import Flags
-from proxy._gateway import request_cookies
-from proxy._headers import OVERRIDE_HEADER, header_value
+from proxy._headers import OVERRIDE_HEADER
 from proxy._metrics import GatewayMetrics
 from proxy._pins import OVERRIDE_COOKIE, ROUTE_COOKIE, TokenSigner
 
 ROUTE_HINT_PATH = "/api/chat/route"
+_ROUTING_COOKIES = (ROUTE_COOKIE, OVERRIDE_COOKIE)
 LEGACY_UPSTREAM = "chat_legacy"
 GATEWAY_UPSTREAM = "chat_gateway"
 """Names of the upstream blocks in `nginx/chat-system.conf.template`."""
@@ -37,7 +38,7 @@ class RouteHint:
         }
 
     def upstream_for(self, headers: list[tuple[bytes, bytes]]) -> str:
-        cookies = request_cookies(headers)
+        cookies = request_cookies(headers, _ROUTING_COOKIES)
         route = self._signer.read_route_cookie(cookies.get(ROUTE_COOKIE))
         if route is None or route.backend != "legacy":
             return GATEWAY_UPSTREAM

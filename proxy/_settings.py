@@ -1,23 +1,15 @@
-"""Gateway settings, read from the environment by `load_gateway_settings(environ)`."""
+"""Gateway settings, read once from the environment by `load_gateway_settings(environ, base)`;
+a bad value raises `common.SettingsError` naming the variable."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 
 import msgspec
 
-from flags import FlagValues, UnleashSettings
-from flags._env import EnvFlagError, env_flag_defaults
-from newchat.settings import Settings, SettingsError, derive_secret, env_number
-
-__all__ = [
-    "GatewaySettings",
-    "ShadowSettings",
-    "UpstreamSettings",
-    "derive_secret",
-    "load_gateway_settings",
-]
+from common import SettingsError, derive_secret, env_http_url, env_number
+from flags import FlagSettings, load_flag_settings
+from newchat import Settings
 
 
 class UpstreamSettings(msgspec.Struct, frozen=True):
@@ -52,51 +44,27 @@ class GatewaySettings(msgspec.Struct, frozen=True):
     new_chat_url: str = ""
     """A remote new engine; empty means the engine runs inside the gateway process."""
     new_chat_timeout_seconds: float = 10.0
-    flag_defaults: FlagValues = msgspec.field(default_factory=FlagValues)
-    kill_switch: bool = False
-    """`ENABLE_NEW_CHAT=false`: every request to legacy, whatever run-time flags say."""
-    group_id: str = "new-chat"
-    """Bucketing group (Unleash's flexibleRollout groupId; by default the toggle's name)."""
+    flags: FlagSettings = msgspec.field(default_factory=FlagSettings)
     routing_secret: str = ""
     """Signs routing cookies and testers' override tokens."""
     cookie_secure: bool = False
     session_ttl_seconds: int = 604_800
-    flag_poll_interval_seconds: float = 1.0
-    unleash: UnleashSettings | None = None
     instance_id: str = ""
     shadow: ShadowSettings = msgspec.field(default_factory=ShadowSettings)
 
 
-def _http_url(environ: Mapping[str, str], name: str, default: str) -> str:
-    url = environ.get(name, "").strip() or default
-    if not url:
-        return ""
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise SettingsError(f"{name}={url!r} is not an http(s) URL")
-    return url
+def load_routing_secret(environ: Mapping[str, str]) -> str:
+    """`ROUTING_SECRET`, else one derived from `SESSION_SECRET` (so every gateway sharing that
+    secret agrees), else "" (the caller decides: a gateway uses its ephemeral session secret)."""
+    if environ.get("ROUTING_SECRET"):
+        return environ["ROUTING_SECRET"]
+    session_secret = environ.get("SESSION_SECRET", "")
+    return derive_secret(session_secret, "routing") if session_secret else ""
 
 
 def load_gateway_settings(environ: Mapping[str, str], base: Settings) -> GatewaySettings:
-    """Raises SettingsError naming the bad variable."""
-    get = environ.get
-    try:
-        defaults, kill_switch = env_flag_defaults(environ)
-    except EnvFlagError as exc:
-        raise SettingsError(str(exc)) from None
-    unleash_url = _http_url(environ, "UNLEASH_URL", "")
-    unleash = None
-    if unleash_url:
-        unleash = UnleashSettings(
-            url=unleash_url,
-            api_token=get("UNLEASH_API_TOKEN", ""),
-            app_name=get("UNLEASH_APP_NAME", "") or "chat-gateway",
-            rollout_toggle=get("UNLEASH_TOGGLE", "") or "new-chat",
-            shadow_toggle=get("UNLEASH_SHADOW_TOGGLE", "") or "new-chat-shadow",
-            refresh_interval_seconds=env_number(environ, "UNLEASH_REFRESH_INTERVAL", 15, int, 1),
-            cache_directory=get("UNLEASH_CACHE_DIR", ""),
-        )
-    legacy_url = _http_url(environ, "LEGACY_URL", "")
+    """The gateway's settings on top of the engine's (`base`: server, session and Redis)."""
+    legacy_url = env_http_url(environ, "LEGACY_URL")
     if not legacy_url:
         raise SettingsError(
             "LEGACY_URL is not set: the gateway needs the legacy chat endpoint "
@@ -110,21 +78,19 @@ def load_gateway_settings(environ: Mapping[str, str], base: Settings) -> Gateway
             pool_size=env_number(environ, "LEGACY_POOL_SIZE", 256, int, 1),
             keepalive_seconds=env_number(environ, "LEGACY_KEEPALIVE", 4.0, float, 0.1),
         ),
-        new_chat_url=_http_url(environ, "NEW_CHAT_URL", ""),
+        new_chat_url=env_http_url(environ, "NEW_CHAT_URL"),
         new_chat_timeout_seconds=env_number(environ, "NEW_CHAT_TIMEOUT", 10.0, float, 0.1),
-        flag_defaults=defaults,
-        kill_switch=kill_switch,
-        group_id=get("FLAG_GROUP_ID", "") or (unleash.rollout_toggle if unleash else "new-chat"),
-        routing_secret=get("ROUTING_SECRET", "") or derive_secret(base.session.secret, "routing"),
+        flags=load_flag_settings(environ),
+        routing_secret=load_routing_secret(environ)
+        or derive_secret(base.session.secret, "routing"),
         cookie_secure=base.session.cookie_secure,
         session_ttl_seconds=base.session.ttl_seconds,
-        unleash=unleash,
-        instance_id=get("GATEWAY_INSTANCE_ID", ""),
+        instance_id=environ.get("GATEWAY_INSTANCE_ID", ""),
         shadow=ShadowSettings(
             timeout_seconds=env_number(environ, "SHADOW_TIMEOUT", 5.0, float, 0.05),
             max_in_flight=env_number(environ, "SHADOW_MAX_IN_FLIGHT", 64, int, 1),
             noise_percent=min(100, env_number(environ, "SHADOW_NOISE_PERCENT", 10, int, 0)),
-            rules_file=get("SHADOW_RULES", ""),
+            rules_file=environ.get("SHADOW_RULES", ""),
             max_loop_lag_seconds=env_number(environ, "SHADOW_MAX_LOOP_LAG_MS", 3.0, float, 0.1)
             / 1000,
         ),

@@ -8,9 +8,11 @@ Guarantees:
 - Conversation-level: the shadow side keeps its own session for the conversation (ids in
   `shadow:conv:<primary session id>`), and turns of one conversation are mirrored in order
   within a gateway process.
-- Side-effect firewall: the new engine gets `X-Shadow-Request: 1` with the gateway's key and
-  answers from `shadow:sess:*` with a lead recorder; legacy is mirrored to only when the
-  operator set `shadow_legacy` (it must honour `X-Shadow-Request: 1`), never by default.
+- Side-effect firewall: a mirrored turn is marked `shadow` (in-process, the engine's typed
+  request says so; over HTTP, `X-Shadow-Request: 1`, with the gateway's key for a remote engine)
+  and the new engine answers it from `shadow:sess:*` with a lead recorder; legacy is mirrored to
+  only when the operator set `shadow_legacy` (it must honour `X-Shadow-Request: 1`), never by
+  default.
 - Noise: for a sample of conversations a twin (the new engine answering the same turn again, in
   its own shadow session) measures how much the new engine disagrees with itself.
 """
@@ -18,18 +20,14 @@ Guarantees:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from typing import Any, NamedTuple
 
 import msgspec
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
+from common import STORE_FAILURES, get_logger, keys, session_hash
 from flags import Backend, Flags, bucket
-from newchat import keys
-from newchat.logs import get_logger
-from newchat.sessions import session_hash
 from proxy._compare import Experiment, FieldResult, Observation, ShadowRules
 from proxy._metrics import GatewayMetrics
 from proxy._pressure import LoopLag
@@ -51,7 +49,6 @@ class ShadowConfig(NamedTuple):
     max_in_flight: int = 64
     timeout_seconds: float = 5.0
     noise_percent: int = 10
-    shadow_key: str = ""
 
 
 class ShadowResult(msgspec.Struct, frozen=True):
@@ -166,14 +163,15 @@ class ShadowMirror:
         reply: UpstreamReply,
     ) -> None:
         if previous is not None:
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await previous  # turn order within a conversation
+            # Turn order within a conversation. `wait` neither raises the previous turn's
+            # failure nor swallows a cancel of this one.
+            await asyncio.wait([previous])
         try:
             async with asyncio.timeout(self._config.timeout_seconds):
                 await self._mirror(primary, candidate, session_id, request, reply)
         except TimeoutError:
             self._metrics.shadow_requests.labels(backend=candidate, outcome="timeout").inc()
-        except (RedisError, OSError) as exc:
+        except STORE_FAILURES as exc:
             self._raised("redis", exc)
         except Exception as exc:
             self._raised("mirror", exc)
@@ -232,11 +230,8 @@ class ShadowMirror:
     async def _send(
         self, backend: Backend, message: str, session_id: str | None, visitor: ForwardRequest
     ) -> tuple[Observation, str | None]:
-        headers = [(b"content-type", b"application/json"), (b"x-shadow-request", b"1")]
-        if backend == "new":
-            headers.append((b"x-shadow-auth", self._config.shadow_key.encode()))
         body = msgspec.json.encode({"message": message, "sessionId": session_id})
-        request = ForwardRequest("POST", b"", headers, body, visitor.scope)
+        request = ForwardRequest("POST", b"", [], body, visitor.visitor, shadow=True)
         role: Any = "candidate"
         try:
             reply = await self._upstreams[backend].send(request)
@@ -245,11 +240,9 @@ class ShadowMirror:
             return Observation(role, backend, 0, None, exc.kind), session_id
         outcome = "ok" if reply.status < 500 else "status_5xx"
         self._metrics.shadow_requests.labels(backend=backend, outcome=outcome).inc()
-        decoded = _decode_json(reply.body)
-        new_sid = decoded.get("sessionId") if isinstance(decoded, dict) else None
         error = None if reply.status < 500 else f"status_{reply.status}"
-        observation = Observation(role, backend, reply.status, decoded, error)
-        return observation, new_sid if isinstance(new_sid, str) else session_id
+        observation = Observation(role, backend, reply.status, _decode_json(reply.body), error)
+        return observation, reply.session_id or session_id
 
     async def _publish(self, result: ShadowResult) -> None:
         differing = []

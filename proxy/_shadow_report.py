@@ -8,7 +8,6 @@ too are counted apart as noise, never as disagreement. Intervals are Wilson scor
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -16,21 +15,11 @@ from collections.abc import Iterable, Mapping
 import msgspec
 from redis.asyncio import Redis
 
-from newchat import keys
+from common import keys, percentile, translates_redis_errors
 from proxy._shadow import ShadowResult
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 DEFAULT_THRESHOLDS = {"status": 99.0, "category": 95.0, "step": 95.0, "done": 99.0}
 _decoder = msgspec.json.Decoder(ShadowResult)
-
-
-def parse_duration(text: str) -> float:
-    """'90s', '15m', '2h', '7d', '1h30m' -> seconds; ValueError otherwise."""
-    parts = _DURATION.findall(text.strip().lower())
-    if not parts or "".join(n + u for n, u in parts) != text.strip().lower():
-        raise ValueError(f"{text!r} is not a duration like 15m, 2h or 7d")
-    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
 
 
 class FieldAgreement(msgspec.Struct):
@@ -78,13 +67,7 @@ def wilson(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
     return (round(max(0.0, centre - margin) * 100, 1), round(min(1.0, centre + margin) * 100, 1))
 
 
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))]
-
-
+@translates_redis_errors
 async def load_results(redis: Redis, since_seconds: float | None) -> list[ShadowResult]:
     start = "-" if since_seconds is None else str(int((time.time() - since_seconds) * 1000))
     entries: list[tuple[bytes, dict[bytes, bytes]]] = await redis.xrange(  # type: ignore[assignment]
@@ -129,7 +112,7 @@ def build_report(
                 )
     noise_turns = sum(1 for r in items if r.twin)
     fields = [_agreement(name, counts, limits.get(name)) for name, counts in outcomes.items()]
-    median = _percentile(similarities, 0.5)
+    median = percentile(similarities, 0.5)
     verdict, reasons = _verdict(fields, median, min_similarity, len(items), min_turns)
     return ShadowReport(
         since_seconds=since_seconds,
@@ -139,9 +122,9 @@ def build_report(
         candidate_errors=sum(1 for r in items if r.candidate_error),
         fields=fields,
         similarity={
-            "p10": _percentile(similarities, 0.1),
+            "p10": percentile(similarities, 0.1),
             "p50": median,
-            "p90": _percentile(similarities, 0.9),
+            "p90": percentile(similarities, 0.9),
             "mean": round(sum(similarities) / len(similarities), 3) if similarities else None,
         },
         noise_baseline_pct={

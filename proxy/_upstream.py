@@ -1,26 +1,26 @@
 """Backends the gateway sends a request to. One method: `send(request) -> UpstreamReply`.
 
 `HttpUpstream` speaks HTTP/1.1 over a pool of keep-alive connections (`_http1`, chosen by
-measurement: see README "Gateway performance").
-`AsgiUpstream` calls the new engine's ASGI app in the same process, with no socket at all.
+measurement: see docs/benchmarks.md): legacy PHP, or a remote new engine. The new engine in the
+gateway's own process is `EngineUpstream` (`_in_process`), which calls its endpoints directly.
 
 Both raise only `UpstreamError`, whose `kind` says what went wrong (connect, timeout, bad_reply,
-too_large, failed); the gateway turns it into a clean 502/504 or a failover.
+too_large, failed); the gateway turns it into a clean 502/504 or a failover. Each reply carries
+the conversation it names (`session_id`), read once where the reply is received.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Literal, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
-from proxy._headers import RawHeaders, returned_headers
+from common import RawHeaders
+from proxy._headers import Visitor, forwarding_headers, returned_headers
 from proxy._http1 import Http1Error, Http1Pool
+from proxy._pins import session_id_in
 from proxy._settings import UpstreamSettings
 
 UpstreamErrorKind = Literal["connect", "timeout", "bad_reply", "too_large", "failed"]
-ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
 class UpstreamError(Exception):
@@ -34,32 +34,46 @@ class ForwardRequest(NamedTuple):
     method: str
     query: bytes
     headers: RawHeaders
-    """Lower-case names, already filtered for forwarding (see `_headers.forwarding_headers`)."""
+    """The visitor's headers as received; an HTTP backend gets them filtered
+    (`_headers.forwarding_headers`), the in-process engine never reads them."""
     body: bytes
-    scope: dict[str, Any]
-    """The visitor's ASGI scope (client address, scheme), for in-process backends."""
+    visitor: Visitor
     path: str | None = None
     """A path other than the backend's configured chat endpoint (e.g. the cron endpoint)."""
+    shadow: bool = False
+    """A mirrored turn: the backend is told (`X-Shadow-Request: 1`) and keeps no side effects.
+    Its `headers` are not forwarded: a mirrored turn carries its message only."""
 
 
 class UpstreamReply(NamedTuple):
     status: int
     headers: RawHeaders
     body: bytes
+    session_id: str | None = None
+    """The conversation a chat turn's reply names (validated: it names Redis keys), or None."""
 
 
 class Upstream(Protocol):
     async def send(self, request: ForwardRequest) -> UpstreamReply: ...
 
 
-class HttpUpstream:
-    """A backend reached over HTTP. The connection pool is opened in the running loop by `start()`."""
+_SHADOW_HEADERS: RawHeaders = [(b"content-type", b"application/json"), (b"x-shadow-request", b"1")]
 
-    def __init__(self, settings: UpstreamSettings) -> None:
+
+class HttpUpstream:
+    """A backend reached over HTTP. The connection pool is opened in the running loop by `start()`.
+
+    `shadow_key`, for a remote new engine, goes with mirrored turns in `X-Shadow-Auth`; legacy
+    gets none (it honours `X-Shadow-Request` only when the operator marked it safe)."""
+
+    def __init__(self, settings: UpstreamSettings, *, shadow_key: str = "") -> None:
         self._settings = settings
         parts = urlsplit(settings.url)
         self._path = parts.path or "/"
         self._query = parts.query.encode("latin-1")
+        self._shadow_headers = _SHADOW_HEADERS + (
+            [(b"x-shadow-auth", shadow_key.encode())] if shadow_key else []
+        )
         self._pool: Http1Pool | None = None
 
     async def start(self) -> None:
@@ -91,70 +105,21 @@ class HttpUpstream:
     async def send(self, request: ForwardRequest) -> UpstreamReply:
         if self._pool is None:
             raise UpstreamError("failed", "the gateway's HTTP client is not started")
+        headers = (
+            self._shadow_headers
+            if request.shadow
+            else forwarding_headers(request.headers, request.visitor)
+        )
         try:
             reply = await self._pool.request(
-                request.method,
-                self.target_for(request.query, request.path),
-                request.headers,
-                request.body,
+                request.method, self.target_for(request.query, request.path), headers, request.body
             )
         except Http1Error as exc:
             raise UpstreamError(exc.kind, exc.detail) from exc
-        return UpstreamReply(reply.status, returned_headers(reply.headers), reply.body)
-
-
-class AsgiUpstream:
-    """The new engine's ASGI app in this process: same HTTP semantics, no socket."""
-
-    def __init__(self, app: ASGIApp, timeout_seconds: float) -> None:
-        self._app = app
-        self._timeout = timeout_seconds
-
-    async def send(self, request: ForwardRequest) -> UpstreamReply:
-        visitor = request.scope
-        headers = [*request.headers]
-        headers.append((b"content-length", str(len(request.body)).encode()))
-        scope: dict[str, Any] = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.3"},
-            "http_version": visitor.get("http_version", "1.1"),
-            "method": request.method,
-            "scheme": visitor.get("scheme", "http"),
-            "path": request.path or visitor["path"],
-            "raw_path": (request.path or visitor["path"]).encode(),
-            "root_path": "",
-            "query_string": request.query,
-            "headers": headers,
-            "client": visitor.get("client"),
-            "server": visitor.get("server"),
-            "state": {},
-        }
-        sent_body = False
-
-        async def receive() -> dict[str, Any]:
-            nonlocal sent_body
-            if sent_body:
-                await asyncio.Event().wait()  # like a client that stays connected
-            sent_body = True
-            return {"type": "http.request", "body": request.body, "more_body": False}
-
-        status = 500
-        reply_headers: RawHeaders = []
-        chunks: list[bytes] = []
-
-        async def send(message: dict[str, Any]) -> None:
-            nonlocal status, reply_headers
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                reply_headers = returned_headers(message.get("headers", []))
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-
-        try:
-            async with asyncio.timeout(self._timeout):
-                await self._app(scope, receive, send)
-        except TimeoutError as exc:
-            raise UpstreamError("timeout", f"no reply within {self._timeout:g}s") from exc
-        except Exception as exc:
-            raise UpstreamError("failed", f"{type(exc).__name__}") from exc
-        return UpstreamReply(status, reply_headers, b"".join(chunks))
+        turn = request.method == "POST" and request.path is None
+        return UpstreamReply(
+            reply.status,
+            returned_headers(reply.headers),
+            reply.body,
+            session_id_in(reply.body) if turn else None,
+        )

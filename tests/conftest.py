@@ -10,12 +10,17 @@ import pytest
 import respx
 from redis.asyncio import Redis
 
-from newchat.engine import Engine, build_engine
-from newchat.settings import Settings, load_settings
+from newchat import Services, Settings, load_settings, provide_services
 from tests.support.processes import RedisServer
 
 LEADPROSPER_URL = "https://api.leadprosper.test/direct_post"
 OPENAI_URL = "https://api.openai.test/v1"
+
+
+@pytest.fixture(autouse=True)
+def no_dev_stack_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`chatctl` run in-process must not pick up a `make run` stack's var/stack.env."""
+    monkeypatch.setenv("CHATCTL_ENV_FILE", "/dev/null")
 
 
 @pytest.fixture(scope="session")
@@ -65,5 +70,6 @@ async def outside_http(outside: respx.MockRouter) -> AsyncIterator[httpx.AsyncCl
 
 
 @pytest.fixture
-async def engine(settings: Settings, redis: Redis, outside_http: httpx.AsyncClient) -> Engine:
-    return build_engine(settings, redis, outside_http)
+async def engine(settings: Settings, redis: Redis, outside_http: httpx.AsyncClient) -> Services:
+    """The engine's services on the test Redis, with respx for services outside the machine."""
+    return provide_services(settings, redis, outside_http)

@@ -9,7 +9,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from newchat.detection.offline import OfflineClassifier
+from newchat.detection._offline import OfflineClassifier
 
 
 def load_cases(path: Path) -> list[tuple[str, str]]:

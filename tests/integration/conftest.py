@@ -12,8 +12,7 @@ from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from flags import FlagStore, flag_name, parse_value
-from newchat.app import create_app
-from newchat.settings import Settings, load_settings
+from newchat import Settings, create_app, load_settings
 from proxy import create_gateway_app, load_gateway_settings
 from tests.support.processes import PhpLegacy
 

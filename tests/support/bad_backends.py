@@ -10,7 +10,7 @@ import asyncio
 import threading
 from typing import Literal
 
-from newchat.stack import free_port
+from chatctl import free_port
 
 Behaviour = Literal["garbage", "hang", "close"]
 

@@ -10,7 +10,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from newchat.stack import free_port
+from chatctl import free_port
 
 
 def rollout_feature(

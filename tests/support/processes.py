@@ -12,9 +12,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from newchat.stack import free_port, wait_for_port
+from chatctl import free_port, wait_for_port
 
-__all__ = ["ChatctlProcess", "PhpLegacy", "RedisServer", "free_port", "wait_for_port"]
+__all__ = ["ISOLATED", "ChatctlProcess", "PhpLegacy", "RedisServer", "free_port", "wait_for_port"]
+
+ISOLATED = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CHATCTL_ENV_FILE": "/dev/null"}
+"""The environment every `chatctl` process of the tests starts from: no settings of a `make run`
+stack that may be running in this folder (var/stack.env)."""
 
 
 class RedisServer:
@@ -105,7 +109,7 @@ class ChatctlProcess:
         self.port = port
         self.process = subprocess.Popen(
             [str(chatctl), *args],
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
+            env={**ISOLATED, **env},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
@@ -128,7 +132,7 @@ def run_chatctl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[
     """`chatctl <args>` to completion, with only `env` (and PATH) in its environment."""
     return subprocess.run(
         [str(Path(sys.executable).with_name("chatctl")), *args],
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
+        env={**ISOLATED, **env},
         capture_output=True,
         text=True,
         timeout=60,

@@ -1,0 +1,5 @@
+"""`python -m chatctl` runs the command line."""
+
+from chatctl import main
+
+main()

@@ -1,0 +1,237 @@
+"""`chatctl flags show|set|unset|history|token`: run-time flags, audited, verified on every gateway.
+
+`set` and `unset` validate before writing (a bad value changes nothing, exit 2), write the change
+and its audit record atomically, then wait until every live gateway instance reports the new flag
+version: exit 0 only when all have, 1 when one has not within `--wait` seconds.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Annotated
+
+import msgspec
+import typer
+from redis.asyncio import Redis
+
+from chatctl._support import (
+    Changes,
+    DryRunOpt,
+    JsonOpt,
+    ReasonOpt,
+    default_actor,
+    environment,
+    fail,
+    loaded,
+    with_redis,
+)
+from flags import (
+    FLAG_NAMES,
+    AuditEntry,
+    Change,
+    FlagError,
+    FlagName,
+    FlagStore,
+    FlagValue,
+    FlagValues,
+    InstanceReport,
+    encode_value,
+    flag_name,
+    live_instances,
+    load_flag_settings,
+    overlay,
+    parse_value,
+    wait_for_version,
+)
+from proxy import TokenSigner, load_routing_secret
+
+flags_app = typer.Typer(help="Show and change routing flags (audited).", no_args_is_help=True)
+ActorOpt = Annotated[
+    str | None, typer.Option("--actor", help="Who (default: $SUDO_USER or $USER @ host).")
+]
+WaitOpt = Annotated[
+    float, typer.Option("--wait", help="Seconds to wait for every gateway to apply it.")
+]
+
+
+class FlagsView(msgspec.Struct):
+    version: int
+    kill_switch: bool
+    effective: FlagValues
+    sources: dict[str, str]
+    instances: list[InstanceReport]
+    unreadable: tuple[str, ...]
+
+
+async def _view(redis: Redis) -> FlagsView:
+    settings = loaded(load_flag_settings)
+    runtime = await FlagStore(redis).load()
+    return FlagsView(
+        version=runtime.version,
+        kill_switch=settings.kill_switch,
+        effective=overlay(settings.defaults, runtime.values),
+        sources={name: "runtime" if name in runtime.values else "env" for name in FLAG_NAMES},
+        instances=await live_instances(redis),
+        unreadable=runtime.unreadable,
+    )
+
+
+@flags_app.command("show")
+def show(as_json: JsonOpt = False) -> None:
+    """Effective flags, where each comes from, and which flag version each gateway runs."""
+    view = with_redis(_view)
+    if as_json:
+        typer.echo(msgspec.json.encode(view).decode())
+        return
+    typer.echo(f"flag version {view.version}")
+    if view.kill_switch:
+        typer.echo("KILL SWITCH: ENABLE_NEW_CHAT=false in this environment: all traffic to legacy")
+    for name, value in msgspec.structs.asdict(view.effective).items():
+        typer.echo(f"  {name:>17} = {encode_value(value):<12} ({view.sources[name]})")
+    for name in view.unreadable:
+        typer.echo(f"  {name:>17}: stored value unreadable, default applies (fix with `set`)")
+    _print_instances(view.instances, view.version)
+
+
+def _print_instances(instances: list[InstanceReport], version: int) -> None:
+    if not instances:
+        typer.echo("no live gateway instance reports in Redis")
+    for report in instances:
+        state = "current" if report.version >= version else f"BEHIND (v{report.version})"
+        typer.echo(f"  gateway {report.instance} pid {report.pid}: {state}")
+
+
+@flags_app.command("set")
+def set_flag(
+    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(FLAG_NAMES)}.")],
+    value: Annotated[str, typer.Argument(help="true/false, 0-100, or a comma-separated list.")],
+    reason: ReasonOpt = "",
+    actor: ActorOpt = None,
+    dry_run: DryRunOpt = False,
+    wait: WaitOpt = 3.0,
+) -> None:
+    """Set a run-time flag on every gateway, without a restart."""
+    try:
+        flag = flag_name(name)
+        parsed = parse_value(flag, value)
+    except FlagError as exc:
+        raise fail(f"{exc}. Nothing was changed.", 2) from None
+    _apply(flag, parsed, reason, actor, dry_run, wait)
+
+
+@flags_app.command("unset")
+def unset_flag(
+    name: Annotated[str, typer.Argument(help="The flag to return to its environment default.")],
+    reason: ReasonOpt = "",
+    actor: ActorOpt = None,
+    dry_run: DryRunOpt = False,
+    wait: WaitOpt = 3.0,
+) -> None:
+    """Remove a run-time value, so the environment default applies again."""
+    try:
+        flag = flag_name(name)
+    except FlagError as exc:
+        raise fail(f"{exc}. Nothing was changed.", 2) from None
+    _apply(flag, None, reason, actor, dry_run, wait)
+
+
+def _apply(
+    flag: FlagName,
+    value: FlagValue | None,
+    reason: str,
+    actor: str | None,
+    dry_run: bool,
+    wait: float,
+) -> None:
+    shown = "(environment default)" if value is None else encode_value(value)
+    changes = Changes()
+
+    async def run(redis: Redis) -> int:
+        view = await _view(redis)
+        current = encode_value(msgspec.structs.asdict(view.effective)[flag])
+        if dry_run:
+            typer.echo(f"dry run: {flag}: {current} -> {shown} (version {view.version}); no change")
+            return 0
+        change = await FlagStore(redis).set(
+            flag, value, actor=actor or default_actor(), reason=reason, source="chatctl"
+        )
+        changes.record(f"{flag} set to {shown} (version {change.version})")
+        typer.echo(f"{flag}: {current} -> {shown} (version {change.version})")
+        if view.kill_switch:
+            typer.echo("note: ENABLE_NEW_CHAT=false here is a kill switch; legacy serves everyone")
+        return await _verify(redis, change, wait)
+
+    raise typer.Exit(with_redis(run, changes=changes))
+
+
+async def _verify(redis: Redis, change: Change, wait: float) -> int:
+    """Waits for every live instance to report the change's version."""
+    instances, behind = await wait_for_version(redis, change.version, wait)
+    if not instances:
+        typer.echo("no live gateway instance to verify (the change applies when one starts)")
+        return 0
+    _print_instances(instances, change.version)
+    if behind:
+        typer.echo(
+            f"error: {len(behind)} instance(s) did not apply version {change.version}", err=True
+        )
+        return 1
+    typer.echo(f"verified: {len(instances)} instance(s) on version {change.version}")
+    return 0
+
+
+@flags_app.command("history")
+def history(
+    limit: Annotated[int, typer.Option(help="How many changes, newest first.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """The audit log: who changed which flag, when, from what to what, and why."""
+
+    async def run(redis: Redis) -> list[AuditEntry]:
+        return await FlagStore(redis).history(limit)
+
+    entries = with_redis(run)
+    if as_json:
+        typer.echo(msgspec.json.encode(entries).decode())
+        return
+    if not entries:
+        typer.echo("no flag changes recorded")
+    for entry in entries:
+        at = datetime.fromtimestamp(entry.at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        new = entry.new or "(unset)"
+        old = entry.old or "(default)"
+        typer.echo(
+            f"{at}  v{entry.version:<4} {entry.flag}: {old} -> {new}  "
+            f"by {entry.actor}  reason: {entry.reason or '-'}"
+        )
+
+
+@flags_app.command("token")
+def token(
+    tester: Annotated[str, typer.Option(help="Tester name (must be on the `testers` flag).")],
+    backend: Annotated[str, typer.Option(help="new or legacy.")] = "new",
+    ttl_hours: Annotated[float, typer.Option(help="Validity in hours.")] = 8.0,
+) -> None:
+    """Mint a tester's override token (needs ROUTING_SECRET or SESSION_SECRET of the gateways)."""
+    if backend not in ("new", "legacy"):
+        raise fail("--backend must be new or legacy", 2)
+    try:
+        names = parse_value("testers", tester)
+    except FlagError as exc:
+        raise fail(str(exc), 2) from None
+    if not isinstance(names, tuple) or len(names) != 1 or not 0 < ttl_hours <= 24 * 30:
+        raise fail("give one tester name and a TTL of at most 30 days", 2)
+    secret = load_routing_secret(environment())
+    if not secret:
+        raise fail("set ROUTING_SECRET (or SESSION_SECRET) to the gateways' value", 2)
+    expires = int(time.time() + ttl_hours * 3600)
+    value = TokenSigner(secret).override_token(names[0], backend, expires)  # type: ignore[arg-type]
+    typer.echo(value)
+    print(
+        f"send it as header `X-Chat-Override: <token>` or cookie `chat_override=<token>`; valid "
+        f"until {datetime.fromtimestamp(expires, UTC):%Y-%m-%d %H:%M UTC} while `{names[0]}` is "
+        "in the testers flag",
+        file=sys.stderr,
+    )

@@ -1,0 +1,123 @@
+"""`chatctl health`: the runbook's health checks in one command.
+
+The engine's own checks (Redis, OpenAI, LeadProsper, worker heartbeat, stuck leads, backlog)
+plus what an operator checks from outside, over HTTP: the gateway's `/readyz`, legacy, and the
+OpenAI key against OpenAI's API.
+
+Exit status: 0 when every configured check passes (a feature that is not configured here, such
+as LeadProsper on a dev stack, is shown as such and is not a failure); 1 when a check fails
+(status `degraded` or `down`); 2 on bad settings.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+import httpx
+import msgspec
+import typer
+
+from chatctl._support import JsonOpt, loaded, quiet_logs, settings_or_exit, with_services
+from common import Check, env_http_url, overall
+from newchat import HealthReport, Services, Settings, health_report
+
+
+class OperatorTargets(msgspec.Struct, frozen=True):
+    gateway_url: str
+    """`GATEWAY_URL`, default `http://127.0.0.1:$PORT`: where `/readyz` is asked."""
+    legacy_url: str = ""
+    """`LEGACY_URL`: checked when set."""
+
+
+def load_operator_targets(environ: Mapping[str, str], settings: Settings) -> OperatorTargets:
+    return OperatorTargets(
+        gateway_url=env_http_url(environ, "GATEWAY_URL")
+        or f"http://127.0.0.1:{settings.server.port}",
+        legacy_url=env_http_url(environ, "LEGACY_URL"),
+    )
+
+
+async def _get(
+    client: httpx.AsyncClient, url: str, **headers: str
+) -> tuple[int | None, str, float]:
+    started = time.perf_counter()
+    try:
+        response = await client.get(url, headers=headers)
+    except httpx.HTTPError as exc:
+        return None, type(exc).__name__, 0.0
+    return response.status_code, "", round((time.perf_counter() - started) * 1000, 1)
+
+
+async def operator_checks(
+    settings: Settings, targets: OperatorTargets, client: httpx.AsyncClient
+) -> dict[str, Check]:
+    checks: dict[str, Check] = {}
+    gateway = targets.gateway_url.rstrip("/")
+    status, error, ms = await _get(client, f"{gateway}/readyz")
+    if status is None or status >= 500:
+        checks["gateway"] = Check(
+            ok=False,
+            critical=True,
+            detail=f"{gateway}/readyz: {error or f'HTTP {status}'}",
+            action="start the gateway (systemctl start chat-gateway, or chatctl serve); "
+            "nginx serves /api/chat from legacy meanwhile",
+        )
+    else:
+        checks["gateway"] = Check(ok=True, detail=f"ready in {ms} ms", latency_ms=ms)
+    if targets.legacy_url:
+        status, error, ms = await _get(client, targets.legacy_url)
+        checks["legacy"] = (
+            Check(ok=True, detail=f"HTTP {status} in {ms} ms", latency_ms=ms)
+            if status is not None and status < 500
+            else Check(
+                ok=False,
+                critical=True,
+                detail=f"{targets.legacy_url}: {error or f'HTTP {status}'}",
+                action="check the legacy PHP backend (php-fpm, its nginx) and LEGACY_URL",
+            )
+        )
+    if settings.openai.enabled:
+        url = f"{settings.openai.base_url.rstrip('/')}/models"
+        status, error, ms = await _get(
+            client, url, Authorization=f"Bearer {settings.openai.api_key}"
+        )
+        checks["openai_api"] = (
+            Check(ok=True, detail=f"reachable, key accepted ({ms} ms)", latency_ms=ms)
+            if status == 200
+            else Check(
+                ok=False,
+                detail=f"{url}: {error or f'HTTP {status}'}",
+                action="check OPENAI_API_KEY and network; the offline classifier answers meanwhile",
+            )
+        )
+    return checks
+
+
+def health(as_json: JsonOpt = False) -> None:
+    """The runbook's health checks in one command (gateway, Redis, legacy, OpenAI, LeadProsper,
+    queue, worker heartbeat). Exit 0 when every configured check passes, 1 when one fails."""
+    settings = settings_or_exit()
+    targets = loaded(lambda environ: load_operator_targets(environ, settings))
+    quiet_logs(settings)
+
+    async def run(services: Services) -> HealthReport:
+        report = await health_report(services)
+        async with httpx.AsyncClient(timeout=3.0) as client:
+            report.checks.update(await operator_checks(settings, targets, client))
+        report.status, report.failing = overall(report.checks)
+        return report
+
+    report = with_services(settings, run)
+    if as_json:
+        typer.echo(msgspec.json.encode(report).decode())
+    else:
+        typer.echo(f"status: {report.status}")
+        for name, check in report.checks.items():
+            mark = "ok  " if check.ok and check.configured else " -- " if check.ok else "FAIL"
+            typer.echo(f"  [{mark}] {name}: {check.detail}")
+            if check.action and (not check.ok or not check.configured):
+                typer.echo(f"         -> {check.action}")
+        for state, count in report.queue.items():
+            typer.echo(f"  queue {state}: {count}")
+    raise typer.Exit(0 if report.status == "ok" else 1)

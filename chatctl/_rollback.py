@@ -1,0 +1,276 @@
+"""`chatctl rollback flags|full|guard` (and `guard`), `backup create|verify|restore`,
+`nginx render`: the runbook's rollback, step by step.
+
+Every command that changes something has `--dry-run` (prints the plan, changes nothing), prints
+each step, writes what it did to the audit log, and exits 0 only when its verification passed.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+import typer
+from redis.asyncio import Redis
+
+from chatctl._support import (
+    Changes,
+    DryRunOpt,
+    default_actor,
+    fail,
+    loaded,
+    say,
+    with_redis,
+)
+from flags import FlagStore, load_flag_settings
+from rollback import (
+    MODES,
+    PATTERNS,
+    BackupError,
+    ConfigError,
+    Guardian,
+    GuardSettings,
+    Mode,
+    NginxTarget,
+    RestoreReport,
+    create_backup,
+    flag_rollback_plan,
+    load_rollback_settings,
+    mode_before_rollback,
+    nginx_test,
+    read_backup,
+    render,
+    restore_backup,
+    roll_back_flags,
+    site_mode,
+    switch,
+)
+
+rollback_app = typer.Typer(help="Scripted, verified rollback.", no_args_is_help=True)
+backup_app = typer.Typer(help="Back up and restore sessions and lead keys.", no_args_is_help=True)
+nginx_app = typer.Typer(help="The site's nginx config.", no_args_is_help=True)
+
+
+def _audit(event: str, old: str, new: str, reason: str) -> None:
+    """Appends to the audit log; a Redis outage is reported, not fatal (nginx already changed)."""
+
+    async def run(redis: Redis) -> None:
+        await FlagStore(redis).record(
+            event, old, new, actor=default_actor(), reason=reason, source="rollback"
+        )
+
+    try:
+        with_redis(run)
+    except typer.Exit:
+        typer.echo(f"warning: could not write the audit record for {event}", err=True)
+
+
+@rollback_app.command("flags")
+def rollback_flags(
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")],
+    drain: Annotated[
+        bool, typer.Option("--drain", help="Let conversations already on the new engine finish.")
+    ] = False,
+    deadline: Annotated[float, typer.Option(help="Seconds for every gateway to apply it.")] = 5.0,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Step 1: new chat off at run time (optionally draining), verified on every gateway."""
+    actor = default_actor()
+    settings = loaded(load_rollback_settings)
+    typer.echo(flag_rollback_plan(drain=drain, actor=actor, deadline=deadline))
+    if dry_run:
+        typer.echo("dry run: nothing changed")
+        raise typer.Exit(0)
+    changes = Changes()
+
+    async def run(redis: Redis) -> bool:
+        changes.record("the flag rollback was started (check `chatctl flags show`)")
+        return await roll_back_flags(
+            redis,
+            drain=drain,
+            reason=reason,
+            actor=actor,
+            deadline=deadline,
+            unleash=settings.unleash,
+            say=say,
+        )
+
+    raise typer.Exit(0 if with_redis(run, changes=changes) else 1)
+
+
+SiteFile = Annotated[str | None, typer.Option(help="Default: $NGINX_SITE_FILE.")]
+GatewayOpt = Annotated[str | None, typer.Option(help="Gateway host:port ($GATEWAY_UPSTREAM).")]
+LegacyOpt = Annotated[str | None, typer.Option(help="Legacy host:port ($LEGACY_UPSTREAM).")]
+
+
+def _target(
+    site_file: str | None, gateway: str | None, legacy: str | None, verify_url: str | None
+) -> NginxTarget:
+    """The configured nginx target with the command line's overrides."""
+    target = loaded(load_rollback_settings).nginx
+    site = msgspec.structs.replace(
+        target.site, gateway=gateway or target.site.gateway, legacy=legacy or target.site.legacy
+    )
+    return msgspec.structs.replace(
+        target,
+        site_file=site_file or target.site_file,
+        verify_url=verify_url or target.verify_url,
+        site=site,
+    )
+
+
+@rollback_app.command("full")
+def rollback_full(
+    undo: Annotated[bool, typer.Option("--undo", help="Back through the gateway.")] = False,
+    site_file: SiteFile = None,
+    gateway: GatewayOpt = None,
+    legacy: LegacyOpt = None,
+    verify_url: Annotated[str | None, typer.Option(help="Default: $NGINX_VERIFY_URL.")] = None,
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "",
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Step 2: nginx sends /api/chat straight to legacy PHP (`--undo` goes back to the mode the
+    site was in before, gateway or split)."""
+    target = _target(site_file, gateway, legacy, verify_url)
+    path = Path(target.site_file)
+    try:
+        old = site_mode(path) or "unknown"
+        mode: Mode = mode_before_rollback(path) if undo else "legacy"
+        passed = switch(mode, target, dry_run=dry_run, say=say)
+    except ConfigError as exc:
+        raise fail(str(exc), 2) from None
+    if not dry_run:
+        _audit("nginx./api/chat", old, mode if passed else f"{mode} (verification failed)", reason)
+    raise typer.Exit(0 if passed else 1)
+
+
+@rollback_app.command("guard")
+def guard(
+    window: Annotated[float, typer.Option(help="Sliding window, seconds.")] = 60.0,
+    min_samples: Annotated[int, typer.Option(help="New-engine requests needed to judge.")] = 50,
+    max_error_rate: Annotated[float, typer.Option(help="Trip above this (runbook: 0.10).")] = 0.10,
+    max_p95: Annotated[
+        float, typer.Option(help="Trip above this p95, seconds (runbook: 5).")
+    ] = 5.0,
+    cooldown: Annotated[float, typer.Option(help="Seconds after a trip before another.")] = 300.0,
+    interval: Annotated[float, typer.Option(help="Seconds between checks.")] = 1.0,
+    stop_after_trip: Annotated[
+        bool, typer.Option("--stop-after-trip", help="Exit 0 after the first trip.")
+    ] = False,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Watch the new engine's error rate and p95 on every gateway; switch it off when critical."""
+    settings = GuardSettings(window, min_samples, max_error_rate, max_p95, cooldown, interval)
+    flags = loaded(load_flag_settings)
+    typer.echo(f"guarding: trip when error rate > {max_error_rate:.0%} or p95 > {max_p95:g}s over "
+               f"{window:g}s with >= {min_samples} requests{' (dry run)' if dry_run else ''}")  # fmt: skip
+
+    async def run(redis: Redis) -> int:
+        guardian = Guardian(
+            redis,
+            settings,
+            dry_run=dry_run,
+            enabled_by_default=flags.defaults.enable_new_chat,
+            say=typer.echo,
+        )
+        return await guardian.run(stop_after_trip=stop_after_trip)
+
+    raise typer.Exit(with_redis(run))
+
+
+@nginx_app.command("render")
+def nginx_render(
+    mode: Annotated[str, typer.Option(help="gateway, split or legacy.")] = "gateway",
+    out: Annotated[Path | None, typer.Option(help="Write here (default: print).")] = None,
+    gateway: GatewayOpt = None,
+    legacy: LegacyOpt = None,
+    check: Annotated[bool, typer.Option("--check", help="Run nginx -t ($NGINX_CONF).")] = False,
+) -> None:
+    """Render the site config for the given ports and mode (no hand edits)."""
+    if mode not in MODES:
+        raise fail("--mode must be gateway, split or legacy", 2)
+    target = _target(None, gateway, legacy, None)
+    try:
+        text = render(mode, target.site)
+    except ConfigError as exc:
+        raise fail(str(exc), 2) from None
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.write_text(text)
+    typer.echo(f"wrote {out}")
+    if check:
+        ok, output = nginx_test(target.nginx_conf or None)
+        typer.echo(f"nginx -t: {'ok' if ok else 'FAILED'} {output}")
+        raise typer.Exit(0 if ok else 1)
+
+
+@backup_app.command("create")
+def backup_create(
+    out: Annotated[Path | None, typer.Option(help="Default: backups/chat-<time>.backup.")] = None,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Snapshot sessions, lead keys and routing pins with their TTLs (file mode 0600)."""
+    path = out or Path("backups") / time.strftime("chat-%Y%m%d-%H%M%S.backup")
+
+    async def run(redis: Redis) -> int:
+        if dry_run:
+            typer.echo(f"dry run: would back up {', '.join(PATTERNS)} to {path}")
+            return 0
+        header = await create_backup(redis, path)
+        typer.echo(f"backed up {header.keys} keys to {path} (sha256 {header.sha256[:16]}...)")
+        _, entries = read_backup(path)  # verified as written
+        typer.echo(f"verified: {len(entries)} keys readable, checksum ok")
+        return 0
+
+    raise typer.Exit(with_redis(run))
+
+
+@backup_app.command("verify")
+def backup_verify(file: Annotated[Path, typer.Argument(help="A backup file.")]) -> None:
+    """Check a backup file: format, checksum, every entry."""
+    try:
+        header, _ = read_backup(file)
+    except BackupError as exc:
+        typer.echo(f"INVALID: {exc}", err=True)
+        raise typer.Exit(1) from None
+    created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(header.created_at))
+    typer.echo(f"ok: {header.keys} keys, created {created}, checksum matches")
+
+
+@backup_app.command("restore")
+def backup_restore(
+    file: Annotated[Path, typer.Argument(help="A backup file.")],
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Overwrite keys that exist now (live data).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "",
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Restore a backup (values and TTLs). Refuses to overwrite live keys without --replace."""
+    try:
+        _, entries = read_backup(file)
+    except BackupError as exc:
+        typer.echo(f"INVALID: {exc}; nothing was restored", err=True)
+        raise typer.Exit(1) from None
+
+    async def run(redis: Redis) -> RestoreReport:
+        return await restore_backup(redis, entries, replace=replace, dry_run=dry_run)
+
+    report = with_redis(run)
+    if as_json:
+        typer.echo(msgspec.json.encode(report).decode())
+    elif dry_run:
+        typer.echo(f"dry run: {report.keys} keys; {len(report.conflicts)} exist now "
+                   f"({'would be replaced' if replace else 'would block the restore'})")  # fmt: skip
+    elif not report.applied:
+        typer.echo(f"REFUSED: {len(report.conflicts)} of {report.keys} keys exist now (e.g. "
+                   f"{', '.join(report.conflicts[:3])}); rerun with --replace to overwrite them. "
+                   "Nothing was changed.", err=True)  # fmt: skip
+    else:
+        typer.echo(f"restored {report.restored} keys ({len(report.conflicts)} replaced)")
+        _audit("data.restore", "", f"{file.name}: {report.restored} keys", reason)
+    raise typer.Exit(0 if dry_run or report.applied else 1)

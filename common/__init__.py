@@ -1,0 +1,92 @@
+"""What every package shares: Redis key names, logging, settings rules, the Redis client, HTTP
+details (headers, cookies, the visitor's address), ids and signing, health checks, statistics
+and background tasks. Imports nothing else of this project.
+"""
+
+from common import keys
+from common._durations import parse_duration
+from common._errors import SettingsError, StoreFailure, StoreUnavailable
+from common._health import Check, Status, overall
+from common._http import (
+    RawHeaders,
+    client_address,
+    header_value,
+    header_values,
+    read_cookies,
+    request_cookies,
+    set_cookie,
+)
+from common._ids import is_session_id, new_session_id, session_hash
+from common._logs import PERSONAL_FIELDS, LogPipeline, configure_logging, flush_logs, get_logger
+from common._redis import (
+    REDIS_FAILURES,
+    STORE_FAILURES,
+    as_bytes,
+    as_text,
+    open_redis,
+    redacted_url,
+    translate_redis_error,
+    translates_redis_errors,
+)
+from common._settings import (
+    LogSettings,
+    RedisSettings,
+    derive_secret,
+    env_bool,
+    env_http_url,
+    env_number,
+    load_log_settings,
+    load_redis_settings,
+)
+from common._signing import Signer
+from common._stats import LATENCY_BOUNDS, NewEngineStats, p95, percentile
+from common._tasks import BackgroundTask, Stopping
+
+__all__ = [
+    "LATENCY_BOUNDS",
+    "PERSONAL_FIELDS",
+    "REDIS_FAILURES",
+    "STORE_FAILURES",
+    "BackgroundTask",
+    "Check",
+    "LogPipeline",
+    "LogSettings",
+    "NewEngineStats",
+    "RawHeaders",
+    "RedisSettings",
+    "SettingsError",
+    "Signer",
+    "Status",
+    "Stopping",
+    "StoreFailure",
+    "StoreUnavailable",
+    "as_bytes",
+    "as_text",
+    "client_address",
+    "configure_logging",
+    "derive_secret",
+    "env_bool",
+    "env_http_url",
+    "env_number",
+    "flush_logs",
+    "get_logger",
+    "header_value",
+    "header_values",
+    "is_session_id",
+    "keys",
+    "load_log_settings",
+    "load_redis_settings",
+    "new_session_id",
+    "open_redis",
+    "overall",
+    "p95",
+    "parse_duration",
+    "percentile",
+    "read_cookies",
+    "redacted_url",
+    "request_cookies",
+    "session_hash",
+    "set_cookie",
+    "translate_redis_error",
+    "translates_redis_errors",
+]

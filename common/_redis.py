@@ -1,0 +1,143 @@
+"""The Redis client every process opens, and the translation of its errors into `StoreUnavailable`.
+
+redis-py bounds each write with `asyncio.wait_for` when `socket_timeout` is set, and on Python
+3.11 `wait_for` starts a Task for every command: about 25 µs, three times per chat turn. The
+connections here keep the same bound with `asyncio.timeout`, which starts none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, ParamSpec, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from redis import exceptions
+from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.connection import AbstractConnection
+
+from common._errors import StoreUnavailable
+from common._settings import RedisSettings
+
+REDIS_FAILURES: tuple[type[Exception], ...] = (exceptions.RedisError, OSError, TimeoutError)
+"""What a Redis call can raise when Redis (or the network to it) fails. `BrokenPipeError` of
+the caller's own stdout is an OSError too: catch these only around Redis calls."""
+
+STORE_FAILURES: tuple[type[Exception], ...] = (StoreUnavailable, *REDIS_FAILURES)
+"""What code that calls both stores (translated) and Redis itself may see fail."""
+
+
+class _TaskFreeWrites(AbstractConnection):
+    async def send_packed_command(
+        self, command: bytes | str | Iterable[bytes], check_health: bool = True
+    ) -> None:
+        limit, self.socket_timeout = self.socket_timeout, None  # no wait_for inside
+        try:
+            async with asyncio.timeout(limit):
+                await super().send_packed_command(command, check_health)
+        except TimeoutError:
+            # redis-py has already dropped the connection (a write may be half done)
+            raise exceptions.TimeoutError("Timeout writing to socket") from None
+        finally:
+            self.socket_timeout = limit
+
+
+_TASK_FREE: dict[type[AbstractConnection], type[AbstractConnection]] = {}
+
+
+def _task_free(connection_class: type[AbstractConnection]) -> type[AbstractConnection]:
+    if connection_class not in _TASK_FREE:
+        name = f"TaskFree{connection_class.__name__}"
+        _TASK_FREE[connection_class] = type(name, (_TaskFreeWrites, connection_class), {})
+    return _TASK_FREE[connection_class]
+
+
+def open_redis(settings: RedisSettings, **options: Any) -> Redis:
+    """A client for `settings.url` whose commands give up after `settings.socket_timeout`
+    seconds (connecting, writing or reading). Opening connects lazily: nothing is raised here."""
+    pool = ConnectionPool.from_url(
+        settings.url,
+        socket_timeout=settings.socket_timeout,
+        socket_connect_timeout=settings.socket_timeout,
+        health_check_interval=30,
+        **options,
+    )
+    pool.connection_class = _task_free(pool.connection_class)
+    return Redis.from_pool(pool)
+
+
+def as_text(value: bytes | str) -> str:
+    """redis-py types replies `bytes | str` (it depends on `decode_responses`); we use bytes."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def as_bytes(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else value
+
+
+def redacted_url(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def translate_redis_error(exc: BaseException, url: str = "") -> StoreUnavailable:
+    """What a redis-py (or socket) error means, and what an operator should do about it."""
+    where = f" at {redacted_url(url)}" if url else ""
+    name = type(exc).__name__
+    if isinstance(exc, exceptions.ReadOnlyError):
+        return StoreUnavailable(
+            "read_only",
+            f"Redis{where} is a read-only replica ({name})",
+            "point REDIS_URL at the primary (or at Sentinel); writes are refused",
+        )
+    if isinstance(exc, exceptions.ResponseError) and str(exc).startswith("OOM"):
+        return StoreUnavailable(
+            "out_of_memory",
+            f"Redis{where} is out of memory (maxmemory reached)",
+            "free memory or raise maxmemory; flags cannot be written meanwhile: use the "
+            "ENABLE_NEW_CHAT=false kill switch to move traffic to legacy",
+        )
+    if isinstance(exc, exceptions.BusyLoadingError) or str(exc).startswith("BUSY"):
+        return StoreUnavailable(
+            "busy",
+            f"Redis{where} is busy (loading its data or running a long script)",
+            "wait for Redis to finish loading; check SLOWLOG and running scripts",
+        )
+    if isinstance(exc, exceptions.TimeoutError | TimeoutError):
+        return StoreUnavailable(
+            "timeout",
+            f"Redis{where} did not answer in time ({name})",
+            "check Redis load (INFO, SLOWLOG) and the network; start redis-server if it is down",
+        )
+    if isinstance(exc, exceptions.ConnectionError | OSError):
+        return StoreUnavailable(
+            "unreachable",
+            f"Redis unreachable{where} ({name})",
+            "start redis-server or fix REDIS_URL",
+        )
+    return StoreUnavailable("error", f"Redis{where} failed ({name})", "check the Redis logs")
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def translates_redis_errors(
+    call: Callable[P, Coroutine[Any, Any, T]],
+) -> Callable[P, Coroutine[Any, Any, T]]:
+    """For a store's async methods: Redis failures leave them as `StoreUnavailable`. (Hot paths
+    write the same try/except inline, which costs nothing until something fails.)"""
+
+    @functools.wraps(call)
+    async def translated(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await call(*args, **kwargs)
+        except REDIS_FAILURES as exc:
+            raise translate_redis_error(exc) from exc
+
+    return translated

@@ -1,0 +1,172 @@
+"""The intake conversation: practice area, then name, phone, email and ZIP, then a queued lead.
+
+Steps are deterministic whatever produced the category; replies are templates. Several details
+in one message are all taken; an invalid detail is asked for again, saying what was wrong. A
+finished conversation queues exactly one lead (the session id is its idempotency key).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+import msgspec
+
+from common import is_session_id, session_hash
+from newchat._categories import GENERAL, LABELS, Category
+from newchat._contact import Field, extract, merge
+from newchat._metrics import Metrics
+from newchat._sessions import SessionState, SessionStore, Step
+from newchat.detection import CategoryDetector
+from newchat.leads import Lead
+
+CONTACT_ORDER: tuple[Field, ...] = ("name", "phone", "email", "zip")
+MAX_DESCRIBE_ASKS = 1
+"""How often `general` leads to "tell me more" before the intake goes on anyway."""
+
+
+class LeadSink(Protocol):
+    """Where a finished conversation's lead goes: the real queue, or a shadow recorder."""
+
+    async def enqueue(self, lead: Lead) -> str: ...
+
+
+class ChatReply(msgspec.Struct, frozen=True):
+    """The contract's reply body (field names are the widget's)."""
+
+    sessionId: str  # noqa: N815 - the public contract's spelling
+    reply: str
+    category: Category | None
+    step: Step
+    done: bool
+    collected: list[str] = msgspec.field(default_factory=list)
+    """Which contact details the conversation has so far (names only, never the values)."""
+
+
+_ASK: dict[Field, str] = {
+    "name": "May I have your full name (first and last)?",
+    "phone": "What's the best phone number to reach you?",
+    "email": "And your email address?",
+    "zip": "Last one: what's your ZIP code?",
+}
+
+
+def _next_missing(state: SessionState) -> Field | None:
+    return next((f for f in CONTACT_ORDER if not state.contact.has(f)), None)
+
+
+class Conversation:
+    def __init__(
+        self,
+        sessions: SessionStore,
+        detector: CategoryDetector,
+        leads: LeadSink,
+        metrics: Metrics,
+    ) -> None:
+        self._sessions = sessions
+        self._detector = detector
+        self._leads = leads
+        self._metrics = metrics
+
+    async def resume(self, *candidate_ids: str | None) -> SessionState:
+        """The first candidate id that names a live session, else a fresh session (new id)."""
+        for session_id in self.candidates(*candidate_ids):
+            state = await self._sessions.load(session_id)
+            if state is not None:
+                return state
+        return self._sessions.new()
+
+    @staticmethod
+    def candidates(*candidate_ids: str | None) -> list[str]:
+        """The well-formed ids, once each, in order of preference."""
+        return list(dict.fromkeys(i for i in candidate_ids if is_session_id(i)))  # type: ignore[misc]
+
+    def session_key(self, session_id: str) -> str:
+        return self._sessions.key(session_id)
+
+    def resume_read(self, read: Iterable[tuple[str, bytes | str | None]]) -> SessionState:
+        """`resume`, from sessions already read (id, raw value) in a round trip shared with
+        other work: the first that is live, else a fresh session."""
+        for session_id, raw in read:
+            state = self._sessions.decode(session_id, raw)
+            if state is not None:
+                return state
+        return self._sessions.new()
+
+    async def turn(self, state: SessionState, message: str) -> ChatReply:
+        state.turns += 1
+        reply = await self._advance(state, message)
+        await self._sessions.save(state)
+        self._metrics.turns.labels(step=state.step).inc()
+        collected: list[str] = [f for f in CONTACT_ORDER if state.contact.has(f)]
+        return ChatReply(state.id, reply, state.category, state.step, state.done, collected)
+
+    async def _advance(self, state: SessionState, message: str) -> str:
+        if state.done:
+            return self._closing(state, again=True)
+        expecting = next((f for f in CONTACT_ORDER if f == state.step), None)
+        findings = extract(message, expecting)
+        state.contact = merge(state.contact, findings.found)
+        opening = ""
+        if state.category is None:
+            if not await self._detect(state, message):
+                state.step = "describe"
+                return (
+                    "Thanks for reaching out. Could you tell me a little more about what "
+                    "happened, so I can connect you with the right attorney?"
+                )
+            opening = self._acknowledge(state.category or GENERAL)
+        if expecting and expecting in findings.invalid and not state.contact.has(expecting):
+            return f"Sorry, {findings.invalid[expecting]}. Could you enter it again?"
+        missing = _next_missing(state)
+        if missing is None:
+            await self._queue_lead(state)
+            return self._closing(state, again=False)
+        state.step = missing
+        greeting = ""
+        if missing != "name" and state.contact.first_name and expecting == "name":
+            greeting = f"Thanks, {state.contact.first_name}. "
+        return f"{opening}{greeting}{_ASK[missing]}"
+
+    async def _detect(self, state: SessionState, message: str) -> bool:
+        """Sets the category; False while more description is worth asking for."""
+        state.description = f"{state.description}\n{message}".strip()[:4000]
+        detection = await self._detector.detect(state.description)
+        if detection.category == GENERAL and state.describe_asks < MAX_DESCRIBE_ASKS:
+            state.describe_asks += 1
+            return False
+        state.category = detection.category
+        state.confidence = detection.confidence
+        state.detection_method = detection.method
+        return True
+
+    @staticmethod
+    def _acknowledge(category: Category) -> str:
+        if category == GENERAL:
+            return "Thank you. An attorney can review your situation. "
+        return f"I'm sorry you're dealing with this. That sounds like a {LABELS[category]} matter, and we can help. "
+
+    async def _queue_lead(self, state: SessionState) -> None:
+        contact = state.contact
+        lead = Lead(
+            idempotency_key=state.id,
+            first_name=contact.first_name or "",
+            last_name=contact.last_name or "",
+            email=contact.email or "",
+            phone=contact.phone or "",
+            zip=contact.zip or "",
+            category=state.category or GENERAL,
+            description=state.description,
+            session_hash=session_hash(state.id),
+        )
+        state.lead_id = await self._leads.enqueue(lead)
+        state.step = "done"
+        self._metrics.leads_enqueued.inc()
+
+    @staticmethod
+    def _closing(state: SessionState, *, again: bool) -> str:
+        name = state.contact.first_name or "there"
+        area = LABELS[state.category or GENERAL]
+        if again:
+            return f"Thanks, {name}, we already have your details. An attorney who handles {area} cases will contact you shortly."
+        return f"Thank you, {name}. An attorney who handles {area} cases will contact you shortly."

@@ -1,0 +1,243 @@
+"""The engine's endpoints with no web framework in between: typed requests in, `EngineReply` out.
+
+The engine's own Litestar routes (`newchat._web`) and the gateway's in-process hop both call
+these, so a turn runs the same code either way; in-process, the gateway hands over what it has
+already read (body, session cookie, visitor address) and gets back the session id it needs for
+routing, with no HTTP header bytes built and no reply body parsed in between.
+
+Every outcome is an `EngineReply`; domain errors become their JSON status in `error_reply`,
+the one place they meet HTTP. Nothing here raises for anything a request or a dependency causes.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import NamedTuple
+
+import msgspec
+
+from common import StoreUnavailable, get_logger, new_session_id
+from newchat._errors import (
+    ChatError,
+    DependencyDown,
+    Forbidden,
+    InvalidField,
+    InvalidRequest,
+    RateLimited,
+)
+from newchat._health import health_report
+from newchat._services import Services
+
+_log = get_logger("newchat.endpoints")
+_json = msgspec.json.Encoder()
+CHAT_PATH = "/api/chat"
+CRON_PATH = "/api/cron/process-leads"
+CRON_TIME_BUDGET_SECONDS = 20.0
+
+
+class ChatMessage(msgspec.Struct, forbid_unknown_fields=True):
+    """The contract's request body."""
+
+    message: str
+    sessionId: str | None = None  # noqa: N815 - the public contract's spelling
+
+
+class ErrorBody(msgspec.Struct, omit_defaults=True):
+    error: str
+    detail: str
+    action: str | None = None
+
+
+class TurnRequest(NamedTuple):
+    """One chat turn as the engine needs it."""
+
+    body: bytes
+    """The request body as the visitor sent it (JSON, parsed here once)."""
+    session_cookie: str | None
+    """The signed session cookie (`chat_sid`) as sent, if any."""
+    client: str
+    """The visitor's address (the rate limit's key), resolved by the caller."""
+    shadow: bool = False
+    """A mirrored turn: shadow sessions, no rate limit, no cookie, no real lead. Only the
+    gateway may ask for it (in-process, or with `X-Shadow-Auth` over HTTP)."""
+
+
+class EngineReply(NamedTuple):
+    """What the engine answers; `content-type: application/json` always applies."""
+
+    status: int
+    body: bytes
+    session_id: str | None = None
+    """The conversation this reply continues or starts (chat turns answered 200)."""
+    set_cookie: str | None = None
+    """The session cookie's `Set-Cookie` value."""
+    retry_after: int | None = None
+    """Seconds, with a 429."""
+    allow: str | None = None
+    """Methods allowed, with a 405."""
+
+
+def parse_chat_message(body: bytes, max_chars: int) -> ChatMessage:
+    """Raises InvalidRequest or InvalidField, saying what is wrong."""
+    if not body.strip():
+        raise InvalidRequest('the request body is empty; send JSON like {"message": "..."}')
+    try:
+        request = msgspec.json.decode(body, type=ChatMessage)
+    except msgspec.ValidationError as exc:
+        raise InvalidField(str(exc)) from None
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        raise InvalidRequest("the request body is not valid UTF-8 JSON") from None
+    message = request.message.strip()
+    if not message:
+        raise InvalidField("message must not be empty")
+    if len(message) > max_chars:
+        raise InvalidField(f"message is longer than {max_chars} characters")
+    if "\x00" in message:
+        raise InvalidField("message contains a NUL character")
+    return ChatMessage(message=message, sessionId=request.sessionId)
+
+
+def is_shadow_request(shadow_header: str | None, shadow_auth: str | None, key: str) -> bool:
+    """For HTTP callers: `X-Shadow-Request: 1` is honoured only with the gateway's key in
+    `X-Shadow-Auth` (constant-time compare); with a wrong or missing key it is Forbidden, so no
+    visitor can skip the rate limit or write outside the real namespace."""
+    if shadow_header != "1":
+        return False
+    if not hmac.compare_digest((shadow_auth or "").encode(), key.encode()):
+        raise Forbidden("shadow requests are accepted from the gateway only")
+    return True
+
+
+async def chat_turn(services: Services, request: TurnRequest) -> EngineReply:
+    """POST /api/chat."""
+    try:
+        return await _turn(services, request)
+    except Exception as exc:
+        return error_reply(exc, CHAT_PATH)
+
+
+async def _turn(services: Services, request: TurnRequest) -> EngineReply:
+    message = parse_chat_message(request.body, services.settings.session.max_message_chars)
+    if request.shadow:
+        shadow = services.shadow_conversation
+        state = await shadow.resume(message.sessionId)
+        reply = await shadow.turn(state, message.message)
+        return EngineReply(200, _json.encode(reply), reply.sessionId)
+    conversation = services.conversation
+    candidates = conversation.candidates(
+        message.sessionId, services.cookies.unsign(request.session_cookie)
+    )
+    # One round trip: count the visitor and read the conversation's session.
+    decision, sessions = await services.limiter.hit_and_read(
+        request.client, [conversation.session_key(session_id) for session_id in candidates]
+    )
+    if not decision.allowed:
+        services.metrics.rate_limited.labels(
+            mode="emergency" if decision.emergency else "normal"
+        ).inc()
+        raise RateLimited("too many messages; please wait a moment", decision.retry_after)
+    state = conversation.resume_read(zip(candidates, sessions, strict=True))
+    reply = await conversation.turn(state, message.message)
+    cookie = services.cookies.set_cookie(reply.sessionId)
+    return EngineReply(200, _json.encode(reply), reply.sessionId, cookie)
+
+
+async def chat_health(services: Services, session_cookie: str | None) -> EngineReply:
+    """GET /api/chat: the engine's dependencies; 503 when one it cannot serve without is down.
+    Sets the session cookie as `cookie_probe` does."""
+    try:
+        report = await health_report(services)
+    except Exception as exc:
+        return error_reply(exc, CHAT_PATH)
+    status = 503 if report.status == "down" else 200
+    cookie = cookie_probe(services, session_cookie).set_cookie
+    return EngineReply(status, _json.encode(report), set_cookie=cookie)
+
+
+def cookie_probe(services: Services, session_cookie: str | None) -> EngineReply:
+    """HEAD /api/chat (runbook: "check cookie configuration", `curl -I`): refreshes a valid
+    cookie, or shows the settings on a fresh id that no session uses yet."""
+    current = services.cookies.unsign(session_cookie)
+    return EngineReply(
+        200, b"", set_cookie=services.cookies.set_cookie(current or new_session_id())
+    )
+
+
+async def cron_status(services: Services) -> EngineReply:
+    """GET /api/cron/process-leads: queue counts and whether LeadProsper is configured."""
+    try:
+        status = await services.queue.status()
+    except Exception as exc:
+        return error_reply(exc, CRON_PATH)
+    body = msgspec.structs.asdict(status) | {
+        "leadprosper_configured": services.leadprosper.configured
+    }
+    return EngineReply(200, _json.encode(body))
+
+
+async def cron_process(services: Services, secret: str | None) -> EngineReply:
+    """POST /api/cron/process-leads (runbook: "Process stuck jobs manually"): with the right
+    `x-cron-secret` (constant-time compare; none configured refuses everyone), re-queues stuck
+    leads, promotes due retries, then drains the queue for up to 20 seconds."""
+    expected = services.settings.cron_secret
+    if not expected or not hmac.compare_digest((secret or "").encode(), expected.encode()):
+        detail = "missing or wrong x-cron-secret" if expected else "CRON_SECRET is not set"
+        return EngineReply(401, _json.encode(ErrorBody("unauthorized", detail)))
+    try:
+        requeued = await services.queue.requeue_stuck()
+        promoted = await services.queue.promote_due()
+        worker = services.worker(worker_id=f"cron:{new_session_id()[:8]}")
+        summary = await worker.run(burst=True, deadline=time.monotonic() + CRON_TIME_BUDGET_SECONDS)
+        status = await services.queue.status()
+    except Exception as exc:
+        return error_reply(exc, CRON_PATH)
+    body = {
+        "requeued_stuck": requeued,
+        "promoted_retries": promoted,
+        "processed": msgspec.structs.asdict(summary),
+        "queue": msgspec.structs.asdict(status),
+    }
+    return EngineReply(200, _json.encode(body))
+
+
+def not_allowed(allowed: str) -> EngineReply:
+    """A method the path does not take (405, with `Allow`)."""
+    body = _json.encode(ErrorBody("http_error", "Method Not Allowed"))
+    return EngineReply(405, body, allow=allowed)
+
+
+def error_reply(exc: Exception, path: str) -> EngineReply:
+    """The engine's errors as JSON replies: the one place they become HTTP."""
+    if isinstance(exc, StoreUnavailable):
+        _log.error(
+            "Dependency unavailable",
+            dependency="redis",
+            path=path,
+            error=exc.kind,
+            action=exc.action,
+        )
+        state = "unreachable" if exc.kind in ("unreachable", "timeout") else "unavailable"
+        body = ErrorBody(
+            DependencyDown.code,
+            f"the chat's session store (Redis) is {state}",
+            f"retry shortly; operators: {exc.action}",
+        )
+        return EngineReply(503, _json.encode(body))
+    if isinstance(exc, RateLimited):
+        return EngineReply(
+            429, _json.encode(ErrorBody(exc.code, exc.detail)), retry_after=exc.retry_after
+        )
+    if isinstance(exc, DependencyDown):
+        _log.error(
+            "Dependency unavailable", dependency=exc.dependency, path=path, action=exc.action
+        )
+        return EngineReply(503, _json.encode(ErrorBody(exc.code, exc.detail, exc.action)))
+    if isinstance(exc, ChatError):
+        status = (
+            422 if isinstance(exc, InvalidField) else 403 if isinstance(exc, Forbidden) else 400
+        )
+        return EngineReply(status, _json.encode(ErrorBody(exc.code, exc.detail)))
+    _log.exception("Unhandled error", path=path)
+    internal = ErrorBody("internal_error", "something went wrong on our side")
+    return EngineReply(500, _json.encode(internal))

@@ -1,0 +1,137 @@
+"""Chat sessions in Redis (`sess:<id>`, msgpack-encoded Structs, TTL refreshed on every save)
+and the signed session cookie.
+
+Session ids are 144-bit random tokens (`common.new_session_id`); the cookie carries the id with
+an HMAC-SHA256 (`common.Signer`, 192 bits over the bare id), checked in constant time. A
+tampered, unknown or unreadable session starts a fresh one. Redis failures surface as
+`common.StoreUnavailable`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Literal
+
+import msgspec
+from redis.asyncio import Redis
+
+from common import (
+    REDIS_FAILURES,
+    Signer,
+    as_bytes,
+    get_logger,
+    is_session_id,
+    keys,
+    new_session_id,
+    session_hash,
+    set_cookie,
+    translate_redis_error,
+)
+from newchat._categories import Category
+from newchat._contact import ContactDetails
+from newchat._settings import SessionSettings
+
+Step = Literal["describe", "name", "phone", "email", "zip", "done"]
+"""What the bot asks for next; `done` once the lead is queued."""
+
+STEPS: tuple[Step, ...] = ("describe", "name", "phone", "email", "zip", "done")
+_MAC_BYTES = 24
+_log = get_logger("newchat.sessions")
+
+
+class SessionCookies:
+    """The `chat_sid` cookie: `<session id>.<MAC>`, written with `common.set_cookie`."""
+
+    def __init__(self, settings: SessionSettings) -> None:
+        self._signer = Signer(settings.secret)
+        self._settings = settings
+
+    def sign(self, session_id: str) -> str:
+        return f"{session_id}.{self._signer.mac(session_id, size=_MAC_BYTES)}"
+
+    def unsign(self, cookie: str | None) -> str | None:
+        """The session id if the MAC is right, else None (never raises)."""
+        if not cookie or cookie.count(".") != 1:
+            return None
+        session_id, mac = cookie.split(".")
+        if not is_session_id(session_id):
+            return None
+        return session_id if self._signer.verify(session_id, mac, size=_MAC_BYTES) else None
+
+    def set_cookie(self, session_id: str) -> str:
+        """The `Set-Cookie` value that carries this session."""
+        s = self._settings
+        return set_cookie(
+            s.cookie_name, self.sign(session_id), max_age=s.ttl_seconds, secure=s.cookie_secure
+        )
+
+
+class SessionState(msgspec.Struct, kw_only=True):
+    id: str
+    created_at: float
+    updated_at: float
+    step: Step = "describe"
+    turns: int = 0
+    category: Category | None = None
+    confidence: float = 0.0
+    detection_method: str | None = None
+    description: str = ""
+    """The visitor's own account of the problem, sent with the lead (never logged)."""
+    describe_asks: int = 0
+    contact: ContactDetails = msgspec.field(default_factory=ContactDetails)
+    lead_id: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.step == "done"
+
+
+class SessionStore:
+    """Reads and writes session state under one key prefix (real or shadow namespace)."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        ttl_seconds: int = keys.SESSION_TTL_SECONDS,
+        key_for: Callable[[str], str] = keys.session,
+    ) -> None:
+        self._redis = redis
+        self._ttl = ttl_seconds
+        self._key_for = key_for
+        self._encoder = msgspec.msgpack.Encoder()
+        self._decoder = msgspec.msgpack.Decoder(SessionState)
+
+    def new(self, session_id: str | None = None) -> SessionState:
+        now = time.time()
+        return SessionState(id=session_id or new_session_id(), created_at=now, updated_at=now)
+
+    def key(self, session_id: str) -> str:
+        return self._key_for(session_id)
+
+    async def load(self, session_id: str) -> SessionState | None:
+        try:
+            raw = await self._redis.get(self.key(session_id))
+        except REDIS_FAILURES as exc:
+            raise translate_redis_error(exc) from exc
+        return self.decode(session_id, raw)
+
+    def decode(self, session_id: str, raw: bytes | str | None) -> SessionState | None:
+        """A session as read from Redis (by `load`, or in a round trip shared with other work)."""
+        if raw is None:
+            return None
+        try:
+            return self._decoder.decode(as_bytes(raw))
+        except msgspec.DecodeError:
+            _log.warning("Unreadable session ignored", session=session_hash(session_id))
+            return None
+
+    async def save(self, state: SessionState) -> None:
+        """Writes the state and renews the 7-day TTL (runbook: `expire sess:<id> 604800`)."""
+        state.updated_at = time.time()
+        try:
+            await self._redis.set(
+                self._key_for(state.id), self._encoder.encode(state), ex=self._ttl
+            )
+        except REDIS_FAILURES as exc:
+            raise translate_redis_error(exc) from exc

@@ -1,0 +1,38 @@
+"""The lead sink of shadow conversations: records what would have been submitted, submits nothing.
+
+Nothing here reaches `lead_queue`, so no worker and no LeadProsper call can ever see a shadow lead.
+Only the session hash and the practice area are kept, never contact details.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import msgspec
+from redis.asyncio import Redis
+
+from common import keys, translates_redis_errors
+from newchat.leads._models import Lead
+
+SHADOW_LEADS_KEPT = 1_000
+
+
+class ShadowLeadRecord(msgspec.Struct, frozen=True):
+    session_hash: str
+    category: str
+    at: float
+
+
+class ShadowLeadRecorder:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    @translates_redis_errors
+    async def enqueue(self, lead: Lead) -> str:
+        record = ShadowLeadRecord(lead.session_hash, lead.category, time.time())
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.lpush(keys.SHADOW_LEADS, msgspec.json.encode(record))
+            pipe.ltrim(keys.SHADOW_LEADS, 0, SHADOW_LEADS_KEPT - 1)
+            await pipe.execute()
+        return f"shadow-{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,147 @@
+"""A visitor's conversation through the HTTP API, against the real redis-server."""
+
+from __future__ import annotations
+
+import msgspec
+import respx
+from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
+
+from common import keys
+from newchat.leads import Lead
+from tests.conftest import LEADPROSPER_URL
+from tests.integration.conftest import say
+
+
+async def test_full_conversation_reaches_done_and_queues_one_lead_with_the_details(
+    client: AsyncTestClient,
+    redis: Redis,  # type: ignore[type-arg]
+) -> None:
+    first = (await say(client, "I was rear ended on the freeway and my neck hurts")).json()
+    assert first["category"] == "personal_injury"
+    assert first["step"] == "name"
+    assert first["done"] is False
+    session_id = first["sessionId"]
+
+    steps = []
+    for message in ["Ann Lee", "555-201-7788", "ann@example.com", "90210"]:
+        reply = (await say(client, message)).json()
+        assert reply["sessionId"] == session_id
+        steps.append(reply["step"])
+    assert steps == ["phone", "email", "zip", "done"]
+    assert reply["done"] is True
+
+    queued = await redis.lrange(keys.LEAD_QUEUE, 0, -1)
+    assert len(queued) == 1
+    lead = msgspec.json.decode(queued[0], type=Lead)
+    assert (lead.first_name, lead.last_name, lead.phone, lead.email, lead.zip) == (
+        "Ann",
+        "Lee",
+        "5552017788",
+        "ann@example.com",
+        "90210",
+    )
+    assert lead.category == "personal_injury"
+    assert "rear ended" in lead.description
+    assert lead.idempotency_key == session_id
+
+
+async def test_details_given_together_are_all_taken(client: AsyncTestClient, redis: Redis) -> None:  # type: ignore[type-arg]
+    await say(client, "my landlord won't give back my security deposit")
+    reply = (await say(client, "I'm Ann Lee, 555-201-7788, ann@example.com, 90210")).json()
+    assert (reply["step"], reply["done"], reply["category"]) == ("done", True, "real_estate")
+    assert await redis.llen(keys.LEAD_QUEUE) == 1
+
+
+async def test_a_vague_first_message_gets_one_request_for_more_detail(
+    client: AsyncTestClient,
+) -> None:  # type: ignore[type-arg]
+    first = (await say(client, "hi, I need a lawyer")).json()
+    assert (first["step"], first["category"]) == ("describe", None)
+    second = (await say(client, "my husband wants a divorce")).json()
+    assert (second["step"], second["category"]) == ("name", "family")
+
+
+async def test_still_vague_after_asking_goes_on_as_general(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    await say(client, "hello")
+    reply = (await say(client, "I just have a question")).json()
+    assert (reply["step"], reply["category"]) == ("name", "general")
+
+
+async def test_invalid_details_are_asked_for_again_politely(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    await say(client, "I got a DUI")
+    await say(client, "Ann Lee")
+    bad_phone = (await say(client, "123-456-7890")).json()
+    assert bad_phone["step"] == "phone"
+    assert bad_phone["reply"].startswith("Sorry")
+    assert (await say(client, "312-555-0199")).json()["step"] == "email"
+    bad_email = (await say(client, "ann@")).json()
+    assert (bad_email["step"], bad_email["reply"][:5]) == ("email", "Sorry")
+    assert (await say(client, "ann@example.com")).json()["step"] == "zip"
+    bad_zip = (await say(client, "123")).json()
+    assert (bad_zip["step"], bad_zip["reply"][:5]) == ("zip", "Sorry")
+
+
+async def test_messages_after_done_never_queue_a_second_lead(
+    client: AsyncTestClient,
+    redis: Redis,  # type: ignore[type-arg]
+) -> None:
+    await say(client, "I was fired for no reason")
+    await say(client, "Ann Lee, 555-201-7788, ann@example.com, 90210")
+    for _ in range(3):
+        reply = (await say(client, "90210")).json()
+        assert reply["done"] is True
+    assert await redis.llen(keys.LEAD_QUEUE) == 1
+
+
+async def test_session_ttl_is_seven_days_and_renewed_on_activity(
+    client: AsyncTestClient,
+    redis: Redis,  # type: ignore[type-arg]
+) -> None:
+    session_id = (await say(client, "I need help with my green card")).json()["sessionId"]
+    key = keys.session(session_id)
+    assert 604_790 <= await redis.ttl(key) <= 604_800
+    await redis.expire(key, 100)
+    await say(client, "Ann Lee")
+    assert await redis.ttl(key) > 604_790
+
+
+async def test_session_is_stored_as_msgpack_not_pickle(
+    client: AsyncTestClient,
+    redis: Redis,  # type: ignore[type-arg]
+) -> None:
+    session_id = (await say(client, "I need a will")).json()["sessionId"]
+    raw = await redis.get(keys.session(session_id))
+    assert not raw.startswith(b"\x80")  # pickle protocol marker
+    assert msgspec.msgpack.decode(raw)["category"] == "estate"
+
+
+async def test_lead_reaches_a_mocked_leadprosper_with_the_right_fields(
+    client: AsyncTestClient,
+    outside: respx.MockRouter,  # type: ignore[type-arg]
+) -> None:
+    route = outside.post(LEADPROSPER_URL).respond(200, json={"status": "ACCEPTED", "lead_id": 77})
+    await say(client, "my doctor misdiagnosed my cancer")
+    await say(client, "I'm Ann Lee, 555-201-7788, ann@example.com, 90210")
+    processed = await client.post(
+        "/api/cron/process-leads", headers={"x-cron-secret": "test-cron-secret"}
+    )
+    assert processed.status_code == 200
+    assert processed.json()["processed"]["accepted"] == 1
+    assert route.call_count == 1
+    sent = msgspec.json.decode(route.calls[0].request.content)
+    assert sent | {"description": "", "external_lead_id": ""} == {
+        "lp_campaign_id": "123",
+        "lp_supplier_id": "456",
+        "lp_key": "lp-key",
+        "first_name": "Ann",
+        "last_name": "Lee",
+        "email": "ann@example.com",
+        "phone": "5552017788",
+        "zip_code": "90210",
+        "practice_area": "medical_malpractice",
+        "description": "",
+        "external_lead_id": "",
+    }
+    status = (await client.get("/api/cron/process-leads")).json()
+    assert (status["queued"], status["processing"], status["failed"]) == (0, 0, 0)

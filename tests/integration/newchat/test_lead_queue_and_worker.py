@@ -1,0 +1,239 @@
+"""The lead queue and worker against the real redis-server (LeadProsper mocked with respx)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import msgspec
+import pytest
+import respx
+from redis.asyncio import Redis
+
+from common import keys
+from newchat import Services, load_settings, provide_http_client, provide_services
+from newchat.leads import FailedEnvelope, Lead, LeadProsperClient
+from tests.conftest import LEADPROSPER_URL
+from tests.support.bad_backends import BadBackend
+from tests.support.leads import make_lead
+from tests.support.processes import free_port
+
+
+async def retry_entries(redis: Redis) -> list[Lead]:
+    return [
+        msgspec.json.decode(raw, type=Lead) for raw in await redis.zrange(keys.LEAD_RETRY, 0, -1)
+    ]
+
+
+async def test_enqueue_is_idempotent_per_session(engine: Services, redis: Redis) -> None:
+    first = await engine.queue.enqueue(make_lead(1))
+    again = await asyncio.gather(*(engine.queue.enqueue(make_lead(1)) for _ in range(10)))
+    assert set(again) == {first}
+    assert await redis.llen(keys.LEAD_QUEUE) == 1
+
+
+async def test_accepted_lead_is_acknowledged_and_marked_done(
+    engine: Services, redis: Redis, outside: respx.MockRouter
+) -> None:
+    outside.post(LEADPROSPER_URL).respond(200, json={"status": "ACCEPTED", "lead_id": 9})
+    lead_id = await engine.queue.enqueue(make_lead())
+    summary = await engine.worker().run(burst=True)
+    assert summary.accepted == 1
+    assert await engine.queue.is_done(lead_id)
+    status = await engine.queue.status()
+    assert (status.queued, status.processing, status.failed) == (0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        httpx.Response(503, text="maintenance"),
+        httpx.Response(429, json={"status": "ERROR", "message": "slow down"}),
+        httpx.Response(200, text="<html>gateway</html>"),
+    ],
+)
+async def test_retryable_failure_goes_back_with_backoff(
+    engine: Services, redis: Redis, outside: respx.MockRouter, response: httpx.Response
+) -> None:
+    outside.post(LEADPROSPER_URL).mock(return_value=response)
+    await engine.queue.enqueue(make_lead())
+    before = time.time()
+    summary = await engine.worker().run(burst=True)
+    after = time.time()
+    assert summary.retried == 1
+    [waiting] = await retry_entries(redis)
+    assert waiting.attempts == 1
+    assert waiting.last_error
+    [(_, ready_at)] = await redis.zrange(keys.LEAD_RETRY, 0, -1, withscores=True)
+    assert before + 1.0 <= ready_at <= after + 2.0  # base 2 s, jittered to 50-100 %
+
+
+async def test_timeouts_are_retried(
+    engine: Services, redis: Redis, outside: respx.MockRouter
+) -> None:
+    outside.post(LEADPROSPER_URL).mock(side_effect=httpx.ReadTimeout("slow"))
+    await engine.queue.enqueue(make_lead())
+    assert (await engine.worker().run(burst=True)).retried == 1
+
+
+async def test_due_retry_is_resubmitted_and_succeeds(
+    engine: Services, redis: Redis, outside: respx.MockRouter
+) -> None:
+    route = outside.post(LEADPROSPER_URL)
+    route.side_effect = [httpx.Response(503), httpx.Response(200, json={"status": "ACCEPTED"})]
+    lead_id = await engine.queue.enqueue(make_lead())
+    await engine.worker().run(burst=True)
+    await redis.zadd(keys.LEAD_RETRY, dict.fromkeys(await redis.zrange(keys.LEAD_RETRY, 0, -1), 0))
+    summary = await engine.worker().run(burst=True)
+    assert summary.accepted == 1
+    assert route.call_count == 2
+    assert await engine.queue.is_done(lead_id)
+
+
+async def test_too_many_attempts_move_the_lead_to_lead_failed(
+    base_env: dict[str, str],
+    redis: Redis,
+    outside_http: httpx.AsyncClient,
+    outside: respx.MockRouter,
+) -> None:
+    engine = provide_services(
+        load_settings(base_env | {"LEAD_MAX_ATTEMPTS": "2"}), redis, outside_http
+    )
+    outside.post(LEADPROSPER_URL).respond(500)
+    lead_id = await engine.queue.enqueue(make_lead())
+    await engine.worker().run(burst=True)
+    await redis.zadd(keys.LEAD_RETRY, dict.fromkeys(await redis.zrange(keys.LEAD_RETRY, 0, -1), 0))
+    summary = await engine.worker().run(burst=True)
+    assert summary.failed == 1
+    failed = msgspec.json.decode(await redis.hget(keys.LEAD_FAILED, lead_id), type=FailedEnvelope)
+    assert "gave up after 2 attempts" in failed.error
+    assert failed.lead.email == "ann0@example.com"  # nothing lost
+
+
+async def test_leadprosper_error_is_permanent_at_once(
+    engine: Services, redis: Redis, outside: respx.MockRouter
+) -> None:
+    outside.post(LEADPROSPER_URL).respond(200, json={"status": "ERROR", "message": "invalid zip"})
+    lead_id = await engine.queue.enqueue(make_lead())
+    assert (await engine.worker().run(burst=True)).failed == 1
+    failed = msgspec.json.decode(await redis.hget(keys.LEAD_FAILED, lead_id), type=FailedEnvelope)
+    assert failed.error == "invalid zip"
+    assert await redis.zcard(keys.LEAD_RETRY) == 0
+
+
+async def test_duplicated_is_done_and_not_resent(
+    engine: Services, outside: respx.MockRouter
+) -> None:
+    route = outside.post(LEADPROSPER_URL).respond(200, json={"status": "DUPLICATED"})
+    await engine.queue.enqueue(make_lead())
+    summary = await engine.worker().run(burst=True)
+    assert (summary.duplicated, summary.failed, summary.retried) == (1, 0, 0)
+    assert route.call_count == 1
+
+
+async def test_retry_failed_puts_leads_back_with_attempts_reset(
+    engine: Services, redis: Redis, outside: respx.MockRouter
+) -> None:
+    route = outside.post(LEADPROSPER_URL)
+    route.side_effect = [
+        httpx.Response(200, json={"status": "ERROR", "message": "campaign off"}),
+        httpx.Response(200, json={"status": "ACCEPTED"}),
+    ]
+    lead_id = await engine.queue.enqueue(make_lead())
+    await engine.worker().run(burst=True)
+    assert await engine.queue.retry_failed() == 1
+    [raw] = await redis.lrange(keys.LEAD_QUEUE, 0, -1)
+    assert msgspec.json.decode(raw, type=Lead).attempts == 0
+    assert (await engine.worker().run(burst=True)).accepted == 1
+    assert await engine.queue.is_done(lead_id)
+
+
+async def test_stuck_lead_is_requeued_and_an_already_submitted_copy_is_not_resent(
+    engine: Services, redis: Redis, outside: respx.MockRouter
+) -> None:
+    route = outside.post(LEADPROSPER_URL).respond(200, json={"status": "ACCEPTED"})
+    lead_id = await engine.queue.enqueue(make_lead())
+    [claimed] = await engine.queue.claim("dead-worker", 1)
+    assert claimed.id == lead_id
+    assert await engine.queue.requeue_stuck(older_than=3600) == 0  # not stuck yet
+    assert await engine.queue.requeue_stuck(older_than=0) == 1
+    assert await redis.hlen(keys.LEAD_PROCESSING) == 0
+    assert (await engine.worker().run(burst=True)).accepted == 1
+    # A copy of the same lead re-queued again (a crash after success) is acknowledged, not sent.
+    await redis.rpush(keys.LEAD_QUEUE, msgspec.json.encode(claimed))
+    await engine.worker().run(burst=True)
+    assert route.call_count == 1
+    assert await redis.llen(keys.LEAD_QUEUE) == 0
+
+
+async def test_corrupt_queue_entry_is_set_aside_and_the_rest_processed(
+    engine: Services, redis: Redis, outside: respx.MockRouter
+) -> None:
+    outside.post(LEADPROSPER_URL).respond(200, json={"status": "ACCEPTED"})
+    await redis.lpush(keys.LEAD_QUEUE, b"{not json")
+    await engine.queue.enqueue(make_lead())
+    summary = await engine.worker().run(burst=True)
+    assert summary.accepted == 1
+    [corrupt_id] = await redis.hkeys(keys.LEAD_FAILED)
+    assert corrupt_id.startswith(b"corrupt-")
+
+
+async def test_stop_finishes_in_flight_leads_and_hands_back_the_rest(
+    base_env: dict[str, str],
+    redis: Redis,
+    outside_http: httpx.AsyncClient,
+    outside: respx.MockRouter,
+) -> None:
+    release = asyncio.Event()
+
+    async def slow(_: httpx.Request) -> httpx.Response:
+        await release.wait()
+        return httpx.Response(200, json={"status": "ACCEPTED"})
+
+    outside.post(LEADPROSPER_URL).mock(side_effect=slow)
+    settings = load_settings(base_env | {"WORKER_CONCURRENCY": "2"})
+    engine = provide_services(settings, redis, outside_http)
+    for n in range(3):
+        await engine.queue.enqueue(make_lead(n))
+    worker = engine.worker()
+    running = asyncio.create_task(worker.run())
+    while await redis.hlen(keys.LEAD_PROCESSING) < 2:
+        await asyncio.sleep(0.01)
+    worker.stop()
+    release.set()
+    summary = await asyncio.wait_for(running, timeout=10)
+    assert summary.accepted == 2  # in-flight ones finished
+    assert await redis.llen(keys.LEAD_QUEUE) == 1  # never claimed, still queued
+    assert await redis.hlen(keys.LEAD_PROCESSING) == 0
+
+
+async def test_worker_heartbeat_has_a_ttl_and_shows_in_status(
+    engine: Services, redis: Redis, outside: respx.MockRouter
+) -> None:
+    worker = engine.worker(worker_id="w1")
+    await worker.run(burst=True)
+    assert 0 < await redis.ttl(keys.worker_heartbeat("w1")) <= 30
+    assert (await engine.queue.status()).workers == ["w1"]
+
+
+async def test_production_http_client_names_a_refused_connection_and_a_timeout(
+    base_env: dict[str, str], redis: Redis
+) -> None:
+    """The worker's real client (httpx over aiohttp's pool), against real sockets."""
+    hanging = BadBackend("hang")
+    try:
+        async with provide_http_client() as http:
+            for url, expected in (
+                (f"http://127.0.0.1:{free_port()}/direct_post", "connection refused"),
+                (hanging.url, "timed out"),
+            ):
+                settings = load_settings(base_env | {"LEADPROSPER_API_URL": url})
+                client = LeadProsperClient(
+                    msgspec.structs.replace(settings.leadprosper, timeout_seconds=0.3), http
+                )
+                result = await client.submit(make_lead())
+                assert result.outcome == "retry"
+                assert expected in result.detail
+    finally:
+        hanging.stop()

@@ -1,0 +1,81 @@
+"""A real `chatctl worker` process killed mid-submission: the lead is submitted exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from common import keys
+from newchat import load_settings, provide_services
+from tests.support.fake_leadprosper import FakeLeadProsper
+from tests.support.leads import make_lead
+
+CHATCTL = str(Path(sys.executable).with_name("chatctl"))
+
+
+@pytest.fixture
+def fake_leadprosper() -> Iterator[FakeLeadProsper]:
+    fake = FakeLeadProsper()
+    yield fake
+    fake.stop()
+
+
+@pytest.mark.slow
+async def test_worker_killed_mid_submission_leads_to_exactly_one_accepted_submission(
+    base_env: dict[str, str], redis: Redis, fake_leadprosper: FakeLeadProsper
+) -> None:
+    env = base_env | {"LEADPROSPER_API_URL": fake_leadprosper.url, "LEAD_VISIBILITY_TIMEOUT": "1"}
+    async with httpx.AsyncClient() as http:
+        engine = provide_services(load_settings(env), redis, http)
+        lead_id = await engine.queue.enqueue(make_lead())
+
+        fake_leadprosper.hold.set()
+        worker = subprocess.Popen(
+            [CHATCTL, "worker"],
+            env=os.environ | env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            assert await asyncio.to_thread(fake_leadprosper.got_request.wait, 20)
+            assert await redis.hexists(keys.LEAD_PROCESSING, lead_id)
+        finally:
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(timeout=10)
+        fake_leadprosper.hold.clear()
+        fake_leadprosper.release.set()
+        assert await redis.hexists(keys.LEAD_PROCESSING, lead_id)  # left behind, not lost
+
+        await asyncio.sleep(1.2)  # past the visibility timeout
+        summary = await engine.worker().run(burst=True)
+
+    assert summary.requeued_stuck == 1
+    assert list(fake_leadprosper.accepted) == [lead_id]
+    assert await engine.queue.is_done(lead_id)
+    assert await redis.hlen(keys.LEAD_PROCESSING) == 0
+    assert await redis.llen(keys.LEAD_QUEUE) == 0
+
+
+@pytest.mark.slow
+async def test_worker_exits_cleanly_on_sigterm(base_env: dict[str, str], redis: Redis) -> None:
+    worker = subprocess.Popen(
+        [CHATCTL, "worker"],
+        env=os.environ | base_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(200):
+        if await redis.keys(keys.WORKER_HEARTBEAT_PREFIX + "*"):
+            break
+        await asyncio.sleep(0.05)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=15) == 0

@@ -1,0 +1,284 @@
+"""What crosses the gateway to legacy and back, and what happens when a backend misbehaves."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from tests.integration.conftest import GatewayOpener
+from tests.support.bad_backends import BadBackend, Behaviour
+from tests.support.processes import PhpLegacy, free_port
+
+FIRST = "I was rear-ended on the freeway and hurt my neck"
+
+
+@pytest.fixture
+def bad_backend(request: pytest.FixtureRequest) -> Iterator[BadBackend]:
+    behaviour: Behaviour = request.param
+    server = BadBackend(behaviour)
+    yield server
+    server.stop()
+
+
+async def test_legacy_request_and_reply_pass_through_unchanged(open_gateway: GatewayOpener) -> None:
+    async with open_gateway() as gw:
+        response = await gw.post(
+            "/api/chat?debug=echo&x=1&y=a%20b",
+            content=b'{"message": "hi", "extra": [1, 2]}',
+            headers={
+                "Content-Type": "application/json; charset=utf-8",
+                "Cookie": "legacy_chat=abc123; other=1",
+                "X-Custom": "kept",
+                "User-Agent": "widget/2.1",
+                "Connection": "keep-alive, X-Hop",
+                "X-Hop": "dropped because Connection names it",
+                "Keep-Alive": "timeout=5",
+                "TE": "trailers",
+                "X-Forwarded-For": "6.6.6.6",
+                "X-Real-IP": "6.6.6.6",
+                "X-Shadow-Request": "1",
+            },
+        )
+    assert response.status_code == 201  # legacy's own status comes back
+    assert response.headers["x-chat-backend"] == "legacy"
+    assert response.headers["x-legacy-backend"] == "php"
+    assert response.headers.get_list("set-cookie")[:2] == [
+        "first=1; Path=/",
+        "second=2; Path=/; HttpOnly",
+    ]
+    echo = response.json()
+    assert echo["method"] == "POST"
+    assert echo["path"] == "/api/chat"
+    assert echo["query"] == "debug=echo&x=1&y=a%20b"
+    assert echo["body"] == '{"message": "hi", "extra": [1, 2]}'
+    assert echo["cookies"] == {"legacy_chat": "abc123", "other": "1"}
+    seen = echo["headers"]
+    assert seen["x-custom"] == "kept"
+    assert seen["user-agent"] == "widget/2.1"
+    assert seen["content-type"] == "application/json; charset=utf-8"
+    for hop in ("x-hop", "keep-alive", "te", "x-shadow-request"):
+        assert hop not in seen, hop
+    # The test client is not a trusted proxy: its forwarding headers are replaced, not believed.
+    assert seen["x-forwarded-for"] == "testclient"
+    assert seen["x-real-ip"] == "testclient"
+
+
+async def test_forwarding_headers_from_a_trusted_proxy_are_kept(
+    open_gateway: GatewayOpener,
+) -> None:
+    async with open_gateway(TRUSTED_PROXIES="testclient") as gw:
+        response = await gw.post(
+            "/api/chat?debug=echo",
+            json={"message": "hi"},
+            headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"},
+        )
+    seen = response.json()["headers"]
+    assert seen["x-forwarded-for"] == "203.0.113.9, testclient"
+    assert seen["x-real-ip"] == "203.0.113.9"
+    assert seen["x-forwarded-proto"] == "https"
+
+
+async def test_get_and_head_are_routed_and_labelled(open_gateway: GatewayOpener) -> None:
+    async with open_gateway(NEW_CHAT_PERCENT="0") as gw:
+        get = await gw.get("/api/chat")
+        head = await gw.head("/api/chat")
+    assert get.status_code == 200
+    assert get.json() == {"status": "ok", "backend": "legacy"}
+    assert get.headers["x-chat-backend"] == "legacy"
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["x-chat-backend"] == "legacy"
+
+
+async def test_oversized_body_is_refused_before_any_backend(
+    open_gateway: GatewayOpener, legacy: PhpLegacy
+) -> None:
+    async with open_gateway(MAX_BODY_BYTES="1024", NEW_CHAT_PERCENT="0") as gw:
+        declared = await gw.post("/api/chat", json={"message": "x" * 5000})
+        bad_length = await gw.post("/api/chat", content=b"{}", headers={"Content-Length": "x"})
+        metrics = (await gw.get("/metrics")).text
+    assert declared.status_code == 413
+    assert declared.json()["error"] == "payload_too_large"
+    assert bad_length.status_code == 400
+    assert 'gateway_rejected_total{reason="payload_too_large"} 1.0' in metrics
+    assert "gateway_decisions_total{" not in metrics  # refused before routing: nothing forwarded
+
+
+@pytest.mark.parametrize("percent", ["0", "100"])
+async def test_malformed_chat_requests_get_a_clean_4xx_from_either_backend(
+    open_gateway: GatewayOpener, percent: str
+) -> None:
+    async with open_gateway(NEW_CHAT_PERCENT=percent) as gw:
+        for body in (b"not json", b"", b"[1,2]", b'{"message": 5}', b'{"message": "\xff\xfe"}'):
+            gw.cookies.clear()
+            response = await gw.post("/api/chat", content=body)
+            assert 400 <= response.status_code < 500, (body, response.status_code)
+            assert "error" in response.json()
+
+
+async def test_legacy_down_gives_a_clean_502(open_gateway: GatewayOpener) -> None:
+    async with open_gateway(LEGACY_URL=f"http://127.0.0.1:{free_port()}/api/chat") as gw:
+        response = await gw.post("/api/chat", json={"message": FIRST})
+        ready = await gw.get("/readyz")
+        metrics = (await gw.get("/metrics")).text
+    assert response.status_code == 502
+    assert response.headers["x-chat-backend"] == "legacy"
+    assert response.json()["error"] == "legacy_connect"
+    assert ready.status_code == 503
+    assert ready.json()["failing"] == ["legacy"]
+    assert 'gateway_upstream_errors_total{backend="legacy",kind="connect"} 1.0' in metrics
+
+
+async def test_slow_legacy_gives_a_clean_504(open_gateway: GatewayOpener) -> None:
+    async with open_gateway(LEGACY_TIMEOUT="0.3") as gw:
+        response = await gw.post("/api/chat?sleep_ms=2000", json={"message": FIRST})
+    assert response.status_code == 504
+    assert response.json()["error"] == "legacy_timeout"
+
+
+@pytest.mark.parametrize(
+    ("bad_backend", "status", "error"),
+    [("garbage", 502, "legacy_bad_reply"), ("hang", 504, "legacy_timeout")],
+    indirect=["bad_backend"],
+)
+async def test_legacy_answering_garbage_or_hanging_is_handled(
+    open_gateway: GatewayOpener, bad_backend: BadBackend, status: int, error: str
+) -> None:
+    async with open_gateway(LEGACY_URL=bad_backend.url, LEGACY_TIMEOUT="0.3") as gw:
+        response = await gw.post("/api/chat", json={"message": FIRST})
+    assert response.status_code == status
+    assert response.json()["error"] == error
+    assert bad_backend.connections >= 1
+
+
+@pytest.mark.parametrize(
+    ("bad_backend", "cause"),
+    [("garbage", "bad_reply"), ("hang", "timeout"), ("close", "bad_reply")],
+    indirect=["bad_backend"],
+)
+async def test_failing_new_engine_fails_over_to_legacy_for_new_conversations(
+    open_gateway: GatewayOpener, bad_backend: BadBackend, cause: str
+) -> None:
+    async with open_gateway(
+        NEW_CHAT_URL=bad_backend.url, NEW_CHAT_TIMEOUT="0.3", NEW_CHAT_PERCENT="100"
+    ) as gw:
+        response = await gw.post("/api/chat", json={"message": FIRST})
+        metrics = (await gw.get("/metrics")).text
+    assert response.status_code == 200
+    assert response.headers["x-chat-backend"] == "legacy"
+    assert response.json()["step"] == "name"
+    assert f'gateway_failovers_total{{reason="{cause}"}} 1.0' in metrics
+
+
+async def test_new_engine_with_redis_down_fails_over_then_errors_cleanly_once_started(
+    open_gateway: GatewayOpener, redis: Redis
+) -> None:
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    async with open_gateway(NEW_CHAT_PERCENT="100") as gw:
+        await gw.post("/api/chat", json={"message": FIRST})
+        on_new = dict(gw.cookies)
+    async with open_gateway(NEW_CHAT_PERCENT="100", REDIS_URL=dead_redis) as gw:
+        gw.cookies.clear()
+        fresh = await gw.post("/api/chat", json={"message": FIRST})
+        assert fresh.status_code == 200
+        assert fresh.headers["x-chat-backend"] == "legacy"  # failover: it had not started on new
+        gw.cookies.clear()
+        gw.cookies.update(on_new)
+        started = await gw.post("/api/chat", json={"message": "Ann Lee"})
+        assert started.status_code == 503  # its session is on the new engine: no silent move
+        assert started.headers["x-chat-backend"] == "new"
+        assert started.json()["error"] == "dependency_unavailable"
+        ready = await gw.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["status"] == "degraded"
+        assert ready.json()["failing"] == ["redis"]
+
+
+async def test_cron_endpoint_reaches_the_new_engine(open_gateway: GatewayOpener) -> None:
+    async with open_gateway(NEW_CHAT_PERCENT="0") as gw:
+        status = await gw.get("/api/cron/process-leads")
+        refused = await gw.post("/api/cron/process-leads", headers={"x-cron-secret": "wrong"})
+        allowed = await gw.post(
+            "/api/cron/process-leads", headers={"x-cron-secret": "test-cron-secret"}
+        )
+    assert status.status_code == 200
+    assert status.headers["x-chat-backend"] == "new"
+    assert status.json()["queued"] == 0
+    assert refused.status_code == 401
+    assert allowed.status_code == 200
+
+
+async def test_health_endpoints(open_gateway: GatewayOpener) -> None:
+    async with open_gateway() as gw:
+        live = await gw.get("/healthz")
+        ready = await gw.get("/readyz")
+        await gw.post("/api/chat", json={"message": FIRST})
+        metrics = await gw.get("/metrics")
+    assert live.json() == {"status": "alive"}
+    body = ready.json()
+    assert body["status"] == "ok"
+    assert set(body["checks"]) == {"redis", "legacy"}
+    assert body["flags"]["source"] == "env+redis"
+    text = metrics.text
+    assert 'gateway_decisions_total{backend="legacy",reason="rollout"} 1.0' in text
+    assert 'gateway_requests_total{backend="legacy",status="2xx"} 1.0' in text
+    assert 'gateway_request_seconds_count{backend="legacy"} 1.0' in text
+    assert "chat_turns_total" in text  # the in-process engine's metrics on the same page
+    assert 'chat_lead_queue_depth{state="queued"} 0.0' in text
+
+
+async def test_cookies_set_by_legacy_never_leak_into_another_visitors_request(
+    open_gateway: GatewayOpener, legacy: PhpLegacy
+) -> None:
+    # A host name, not an IP: a default client cookie jar would keep cookies for it.
+    async with open_gateway(LEGACY_URL=f"http://localhost:{legacy.port}/api/chat") as gw:
+        await gw.post("/api/chat?debug=echo", json={"message": "hi"})  # legacy sets two cookies
+        gw.cookies.clear()  # the next request is another visitor
+        echo = (await gw.post("/api/chat?debug=echo", json={"message": "hi"})).json()
+    assert not echo["cookies"]
+
+
+async def test_an_unexpected_gateway_error_is_a_clean_json_500_and_logged(
+    open_gateway: GatewayOpener, monkeypatch: pytest.MonkeyPatch, base_env: dict[str, str]
+) -> None:
+    async def broken(*_: object) -> None:
+        raise RuntimeError("a bug in the gateway")
+
+    monkeypatch.setattr("proxy._gateway.ChatGateway._route", broken)
+    async with open_gateway() as gw:
+        response = await gw.post("/api/chat", json={"message": FIRST})
+        alive = await gw.get("/healthz")
+    assert response.status_code == 500
+    assert response.json()["error"] == "internal_error"
+    assert "a bug" not in response.text
+    assert "Traceback" not in response.text
+    assert alive.status_code == 200  # the gateway keeps serving
+    log = Path(base_env["LOG_FILE"]).read_text()
+    assert "Unhandled error in the chat gateway" in log
+
+
+async def test_in_process_engine_turns_keep_the_engines_http_contract(
+    open_gateway: GatewayOpener,
+) -> None:
+    """Chat turns reach the in-process engine without Litestar; what the visitor sees is the
+    engine's own contract: its session cookie and its limits, per visitor address."""
+    async with open_gateway(NEW_CHAT_PERCENT="100", RATE_LIMIT_PER_MINUTE="2") as gw:
+        first = await gw.post("/api/chat", json={"message": FIRST})
+        session_cookie = next(c for c in first.headers.get_list("set-cookie") if "chat_sid=" in c)
+        second = await gw.post("/api/chat", json={"message": "Ann Lee"})
+        refused = await gw.post("/api/chat", json={"message": "555-201-7788"})
+        other_visitor = await gw.post(
+            "/api/chat", json={"message": FIRST}, headers={"X-Forwarded-For": "203.0.113.9"}
+        )
+    assert first.status_code == second.status_code == 200
+    assert second.json()["step"] == "phone"  # the cookie carried the conversation
+    attributes = {part.strip().lower() for part in session_cookie.split(";")[1:]}
+    assert attributes == {"httponly", "samesite=lax", "path=/", "max-age=604800"}
+    assert refused.status_code == 429
+    assert refused.headers["x-chat-backend"] == "new"
+    assert refused.json()["error"] == "rate_limited"
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert other_visitor.status_code == 429  # not a trusted proxy: same peer, same bucket

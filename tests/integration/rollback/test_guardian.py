@@ -1,0 +1,101 @@
+"""The guardian against real gateways' counters in the real Redis: it trips on injected errors,
+not on a small sample, and never flaps."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import msgspec
+import pytest
+from redis.asyncio import Redis
+
+from common import NewEngineStats
+from flags import FlagStore
+from rollback import Guardian, GuardSettings, judge, window_delta
+from tests.integration.conftest import GatewayOpener
+from tests.support.bad_backends import BadBackend
+
+FIRST = "I was rear-ended on the freeway and hurt my neck"
+SETTINGS = GuardSettings(window_seconds=60, min_samples=20, interval_seconds=0.1)
+
+
+@pytest.fixture
+def failing_engine() -> Iterator[BadBackend]:
+    server = BadBackend("garbage")
+    yield server
+    server.stop()
+
+
+async def published_attempts(redis: Redis, at_least: int) -> None:
+    for _ in range(100):
+        total = 0
+        async for key in redis.scan_iter(match="gateway:stats:*"):
+            raw = await redis.get(key)
+            if raw:
+                total += msgspec.json.decode(raw, type=NewEngineStats).attempts
+        if total >= at_least:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"gateways published fewer than {at_least} attempts")
+
+
+async def send_turns(
+    open_gateway: GatewayOpener, engine: BadBackend, count: int, redis: Redis
+) -> None:
+    async with open_gateway(NEW_CHAT_URL=engine.url, NEW_CHAT_PERCENT="100") as gw:
+        for _ in range(count):
+            gw.cookies.clear()
+            reply = await gw.post("/api/chat", json={"message": FIRST})
+            assert reply.headers["x-chat-backend"] == "legacy"  # failover: visitors are fine
+        await published_attempts(redis, count)
+
+
+async def test_guardian_trips_on_injected_errors_and_never_flaps(
+    open_gateway: GatewayOpener, redis: Redis, failing_engine: BadBackend
+) -> None:
+    said: list[str] = []
+    guardian = Guardian(redis, SETTINGS, say=said.append)
+    assert await guardian.step() is None  # the first look only opens the window
+    await send_turns(open_gateway, failing_engine, 30, redis)
+    trip = await guardian.step()
+    assert trip is not None
+    assert "error rate 100% > 10%" in trip.reason
+    runtime = await FlagStore(redis).load()
+    assert runtime.values["enable_new_chat"] is False
+    [entry] = await FlagStore(redis).history()
+    assert entry.actor.startswith("guardian@")
+    assert "error rate" in entry.reason
+    assert await redis.get("guardian:last_trip") is not None
+    assert await guardian.step() is None  # off already, and cooling down: nothing more
+    await FlagStore(redis).set("enable_new_chat", True, actor="ann", reason="fixed", source="t")
+    assert await guardian.step() is None  # a human re-enabled it: a fresh window, no old data
+    assert len(await FlagStore(redis).history()) == 2
+
+
+async def test_guardian_ignores_a_small_sample(
+    open_gateway: GatewayOpener, redis: Redis, failing_engine: BadBackend
+) -> None:
+    guardian = Guardian(redis, SETTINGS, say=lambda _: None)
+    await guardian.step()
+    await send_turns(open_gateway, failing_engine, 5, redis)
+    assert await guardian.step() is None
+    assert (await FlagStore(redis).load()).values == {}
+
+
+def test_window_arithmetic_handles_restarts_and_latency() -> None:
+    before = {"a": NewEngineStats(attempts=100, failures=1), "b": NewEngineStats(attempts=50)}
+    after_a = NewEngineStats(attempts=160, failures=2)
+    after_a.buckets[0] = 60
+    restarted_b = NewEngineStats(attempts=10, failures=10)  # counters reset by a restart
+    restarted_b.buckets[-1] = 10
+    delta = window_delta(before, {"a": after_a, "b": restarted_b})
+    assert (delta.attempts, delta.failures) == (70, 11)
+    state, reason = judge(delta, SETTINGS)
+    assert state.error_rate == pytest.approx(11 / 70)
+    assert reason is not None
+    assert "error rate 16%" in reason
+    slow = NewEngineStats(attempts=40)
+    slow.buckets[8] = 40  # all between 5 and 7.5 s
+    assert "p95 7.5s > 5s" in (judge(slow, SETTINGS)[1] or "")
+    assert judge(NewEngineStats(attempts=10, failures=10), SETTINGS)[1] is None  # too few

@@ -1,0 +1,55 @@
+"""INFO lines are batched off the request path; warnings and errors are written at once."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from common import LogSettings, configure_logging, flush_logs, get_logger
+
+
+def _events(path: Path) -> list[str]:
+    return [json.loads(line)["event"] for line in path.read_text().splitlines()]
+
+
+def test_info_lines_wait_for_the_batch_and_errors_go_at_once(tmp_path: Path) -> None:
+    log_file = tmp_path / "application.log"
+    configure_logging(LogSettings(file=str(log_file), stdout=False, flush_interval_seconds=60))
+    log = get_logger("test")
+    log.info("Performance: request served", latency_ms=1.0)
+    assert _events(log_file) == []  # batched, not yet written
+    log.error("Lead submission failed", action="check LeadProsper")
+    assert _events(log_file) == ["Performance: request served", "Lead submission failed"]
+    log.info("at shutdown")
+    flush_logs()
+    assert _events(log_file)[-1] == "at shutdown"
+
+
+def test_the_flusher_writes_batched_lines_within_the_interval(tmp_path: Path) -> None:
+    configure_logging(LogSettings(file=str(tmp_path / "a.log"), stdout=False,
+                                  flush_interval_seconds=60))  # fmt: skip
+    log_file = tmp_path / "application.log"
+    configure_logging(LogSettings(file=str(log_file), stdout=False, flush_interval_seconds=0.05))
+    started = time.monotonic()
+    get_logger("test").info("Category detection", method="offline")
+    while not _events(log_file) and time.monotonic() - started < 5:
+        time.sleep(0.01)
+    assert _events(log_file) == ["Category detection"]
+    assert time.monotonic() - started < 2  # not the 60 s of the set-up before
+
+
+def test_zero_interval_writes_every_line_at_once(tmp_path: Path) -> None:
+    log_file = tmp_path / "application.log"
+    configure_logging(LogSettings(file=str(log_file), stdout=False, flush_interval_seconds=0))
+    get_logger("test").info("Category detection", method="offline")
+    assert _events(log_file) == ["Category detection"]
+
+
+def test_a_new_set_up_first_writes_what_the_old_one_held(tmp_path: Path) -> None:
+    old, new = tmp_path / "old.log", tmp_path / "new.log"
+    configure_logging(LogSettings(file=str(old), stdout=False, flush_interval_seconds=60))
+    get_logger("test").info("for the old file")
+    configure_logging(LogSettings(file=str(new), stdout=False, flush_interval_seconds=60))
+    assert _events(old) == ["for the old file"]
+    assert not new.exists() or _events(new) == []

@@ -1,0 +1,100 @@
+"""The routing decision as a table, and bucketing checked against the UnleashClient SDK itself."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import pytest
+from UnleashClient.cache import FileCache
+from UnleashClient.clients.unleash_client import UnleashClient
+from UnleashClient.utils import InstanceAllowType, normalized_hash
+
+from flags import (
+    Backend,
+    Decision,
+    FlagSnapshot,
+    FlagValues,
+    UnleashSettings,
+    bootstrap_features,
+    bucket,
+    decide,
+    percent_rollout,
+)
+
+ON = FlagValues(enable_new_chat=True, new_chat_percent=0)
+OFF = FlagValues(enable_new_chat=False)
+DRAIN = FlagValues(enable_new_chat=False, drain=True)
+
+# (flags, kill switch, pin, override, in rollout) -> decision
+TABLE: list[tuple[FlagValues, bool, Backend | None, Backend | None, bool, Decision]] = [
+    (ON, True, "new", "new", True, Decision("legacy", "kill_switch")),
+    (DRAIN, True, "new", None, True, Decision("legacy", "kill_switch")),
+    (OFF, False, "new", "new", True, Decision("legacy", "master_off")),
+    (OFF, False, None, "new", True, Decision("legacy", "master_off")),
+    (DRAIN, False, "new", None, False, Decision("new", "drain")),
+    (DRAIN, False, "legacy", "new", True, Decision("legacy", "master_off")),
+    (DRAIN, False, None, "new", True, Decision("legacy", "master_off")),
+    (ON, False, "new", None, False, Decision("new", "pinned")),
+    (ON, False, "legacy", "new", True, Decision("legacy", "pinned")),
+    (ON, False, None, "new", False, Decision("new", "override")),
+    (ON, False, None, "legacy", True, Decision("legacy", "override")),
+    (ON, False, None, None, True, Decision("new", "rollout")),
+    (ON, False, None, None, False, Decision("legacy", "rollout")),
+]
+
+
+@pytest.mark.parametrize(("values", "kill", "pin", "override", "inside", "expected"), TABLE)
+def test_decision_table(
+    values: FlagValues,
+    kill: bool,
+    pin: Backend | None,
+    override: Backend | None,
+    inside: bool,
+    expected: Decision,
+) -> None:
+    snapshot = FlagSnapshot(values, version=3, kill_switch=kill)
+    result = decide(
+        snapshot, pin=pin, override=override, bucket_id="s", in_rollout=lambda _id: inside
+    )
+    assert result == expected
+
+
+def test_bucket_is_unleash_normalized_hash() -> None:
+    for _ in range(2000):
+        session_id = secrets.token_urlsafe(12)
+        assert bucket("new-chat", session_id) == normalized_hash(session_id, "new-chat")
+
+
+def test_percent_rollout_edges() -> None:
+    ids = [secrets.token_hex(8) for _ in range(500)]
+    assert not any(percent_rollout("g", 0)(i) for i in ids)
+    assert all(percent_rollout("g", 100)(i) for i in ids)
+    assert [percent_rollout("g", 37)(i) for i in ids] == [bucket("g", i) <= 37 for i in ids]
+
+
+@pytest.mark.parametrize("percent", [1, 30, 50, 99])
+def test_rollout_matches_the_unleash_sdk_on_many_ids(tmp_path: Path, percent: int) -> None:
+    """The SDK evaluates its own flexibleRollout on the same ids: no one would be reshuffled."""
+    settings = UnleashSettings(url="http://127.0.0.1:9/api")
+    cache = FileCache("bucket-test", directory=str(tmp_path))
+    cache.bootstrap_from_dict(
+        bootstrap_features(settings, "new-chat", FlagValues(new_chat_percent=percent))
+    )
+    client = UnleashClient(
+        url=settings.url,
+        app_name="bucket-test",
+        cache=cache,
+        disable_metrics=True,
+        disable_registration=True,
+        multiple_instance_mode=InstanceAllowType.SILENTLY_ALLOW,
+    )
+    client.initialize_client(fetch_toggles=False)
+    try:
+        ids = [secrets.token_urlsafe(16) for _ in range(3000)]
+        ours = percent_rollout("new-chat", percent)
+        theirs = [client.is_enabled("new-chat", {"sessionId": i}) for i in ids]
+        assert [ours(i) for i in ids] == theirs
+        assert abs(sum(theirs) / len(ids) * 100 - percent) < 4
+    finally:
+        client.destroy()

@@ -1,0 +1,158 @@
+"""Routing cookies, testers' override tokens, and which headers cross the gateway."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from common import RawHeaders, client_address, request_cookies
+from proxy import (
+    OVERRIDE_COOKIE,
+    ROUTE_COOKIE,
+    RouteCookie,
+    TokenSigner,
+    Visitor,
+    forwarding_headers,
+    returned_headers,
+)
+
+SIGNER = TokenSigner("routing-secret")
+
+
+def _visitor(headers: RawHeaders, peer: str, scheme: str, trusted: tuple[str, ...]) -> Visitor:
+    """As the gateway reads a request's sender, once."""
+    return Visitor(peer, scheme, client_address(peer, headers, trusted), peer in trusted, {})
+
+
+def test_route_cookie_round_trip_and_tampering() -> None:
+    value = SIGNER.route_cookie("new", "abcdefgh12345678")
+    assert SIGNER.read_route_cookie(value) == RouteCookie("new", "abcdefgh12345678")
+    flipped = "l" + value[1:]
+    other_session = value.replace("abcdefgh", "abcdefgx")
+    other_key = TokenSigner("another-secret").route_cookie("new", "abcdefgh12345678")
+    for bad in (flipped, other_session, other_key, "", "n.short.mac", "n.a b c.x", "x" * 300, None):
+        assert SIGNER.read_route_cookie(bad) is None, bad
+
+
+def test_override_token_needs_signature_expiry_and_allow_list() -> None:
+    now = time.time()
+    token = SIGNER.override_token("ann", "new", int(now + 60))
+    assert SIGNER.read_override(token, ("ann",), now) == "new"
+    assert SIGNER.read_override(token, ("bob",), now) is None  # revoked: not on the list
+    assert SIGNER.read_override(token, (), now) is None
+    assert SIGNER.read_override(token, ("ann",), now + 120) is None  # expired
+    tester, code, expiry, mac = token.split(".")
+    assert SIGNER.read_override(f"{tester}.l.{expiry}.{mac}", ("ann",), now) is None
+    assert SIGNER.read_override(f"{tester}.{code}.{int(expiry) + 999}.{mac}", ("ann",), now) is None
+    assert SIGNER.read_override(f"{tester}.{code}.{expiry}", ("ann",), now) is None
+    assert SIGNER.read_override(token + "\r\nX-Evil: 1", ("ann",), now) is None
+
+
+def _header_map(pairs: list[tuple[bytes, bytes]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name, value in pairs:
+        assert name == name.lower()  # ASGI's spelling, as the backend gets it
+        out.setdefault(name.decode(), []).append(value.decode())
+    return out
+
+
+def test_forwarding_drops_hop_by_hop_and_gateway_owned_headers() -> None:
+    incoming = [
+        (b"host", b"site.example"),
+        (b"content-length", b"12"),
+        (b"connection", b"keep-alive, x-private"),
+        (b"x-private", b"secret"),
+        (b"transfer-encoding", b"chunked"),
+        (b"upgrade", b"websocket"),
+        (b"x-shadow-request", b"1"),
+        (b"x-chat-override", b"token"),
+        (b"cookie", b"a=1"),
+        (b"cookie", b"b=2"),
+        (b"accept-language", b"es"),
+    ]
+    visitor = _visitor(incoming, "198.51.100.7", "https", ())
+    out = _header_map(forwarding_headers(incoming, visitor))
+    for gone in (
+        "content-length",
+        "connection",
+        "x-private",
+        "transfer-encoding",
+        "upgrade",
+        "x-shadow-request",
+        "x-chat-override",
+        "host",
+    ):
+        assert gone not in out, gone
+    assert out["cookie"] == ["a=1", "b=2"]
+    assert out["accept-language"] == ["es"]
+    assert out["x-forwarded-host"] == ["site.example"]
+    assert out["x-forwarded-proto"] == ["https"]
+
+
+@pytest.mark.parametrize(
+    ("peer", "sent_xff", "expected_xff", "expected_real_ip"),
+    [
+        ("198.51.100.7", "6.6.6.6", "198.51.100.7", "198.51.100.7"),  # visitor: spoof replaced
+        ("127.0.0.1", "203.0.113.5", "203.0.113.5, 127.0.0.1", "203.0.113.5"),  # nginx: kept
+        ("127.0.0.1", None, "6.6.6.6", "6.6.6.6"),  # nginx that sets X-Real-IP only
+    ],
+)
+def test_forwarded_for_is_believed_only_from_trusted_proxies(
+    peer: str, sent_xff: str | None, expected_xff: str, expected_real_ip: str
+) -> None:
+    incoming = [(b"x-real-ip", b"6.6.6.6")]
+    if sent_xff:
+        incoming.append((b"x-forwarded-for", sent_xff.encode()))
+    visitor = _visitor(incoming, peer, "http", ("127.0.0.1",))
+    out = _header_map(forwarding_headers(incoming, visitor))
+    assert out["x-forwarded-for"] == [expected_xff]
+    assert out["x-real-ip"] == [expected_real_ip]
+
+
+def test_reply_headers_come_back_unchanged_except_hop_by_hop() -> None:
+    reply = [
+        (b"Content-Type", b"application/json"),
+        (b"Set-Cookie", b"a=1; Path=/"),
+        (b"Set-Cookie", b"b=2; HttpOnly"),
+        (b"Connection", b"close, X-Internal"),
+        (b"X-Internal", b"1"),
+        (b"Transfer-Encoding", b"chunked"),
+        (b"Content-Length", b"99"),
+        (b"Date", b"Fri, 27 Nov 2026 12:00:00 GMT"),
+    ]
+    assert returned_headers(reply) == [
+        (b"content-type", b"application/json"),
+        (b"set-cookie", b"a=1; Path=/"),
+        (b"set-cookie", b"b=2; HttpOnly"),
+        (b"date", b"Fri, 27 Nov 2026 12:00:00 GMT"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ([(b"cookie", b"_ga=GA1.2.3; chat_route=l.abc.mac; other=1")], {"chat_route": "l.abc.mac"}),
+        ([(b"cookie", b'chat_route="n.abc.mac";chat_override=tok')],
+         {"chat_route": "n.abc.mac", "chat_override": "tok"}),
+        ([(b"cookie", b"chat_route=first; chat_route=second")], {"chat_route": "first"}),
+        ([(b"cookie", b"a=1"), (b"cookie", b"chat_override=tok")], {"chat_override": "tok"}),
+        ([(b"cookie", b"my_chat_route=x; chat_routex=y; broken; =z")], {}),
+        ([(b"cookie", b"legacy_chat=abc")], {}),
+        ([], {}),
+    ],
+    ids=["among others", "quoted, no space", "repeated", "two headers", "look-alikes", "none",
+         "no header"],
+)  # fmt: skip
+def test_only_the_gateways_cookies_are_read(
+    headers: list[tuple[bytes, bytes]], expected: dict[str, str]
+) -> None:
+    assert request_cookies(headers, (ROUTE_COOKIE, OVERRIDE_COOKIE)) == expected
+
+
+def test_mac_is_stable_for_tokens_already_issued() -> None:
+    """Cookies and tester tokens issued before a release must still verify after it."""
+    signer = TokenSigner("routing-secret")
+    assert (
+        signer.mac("route", "l.session0123456789") == "ZU1OvsqoLHTrqMQk2AGIbg"
+    )  # computed by the first implementation

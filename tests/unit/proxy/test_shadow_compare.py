@@ -1,0 +1,123 @@
+"""The comparison rules, similarity, noise and the report's arithmetic."""
+
+from __future__ import annotations
+
+import pytest
+
+from common import parse_duration
+from proxy import (
+    Experiment,
+    Observation,
+    ShadowResult,
+    build_report,
+    load_rules,
+    similarity,
+    wilson,
+)
+
+RULES = load_rules()
+
+
+def reply(**fields: object) -> dict[str, object]:
+    base: dict[str, object] = {"category": "family", "step": "name", "done": False, "reply": "x"}
+    return base | fields
+
+
+def test_default_rules_are_the_documented_fields() -> None:
+    assert [f.name for f in RULES.fields] == [
+        "status", "category", "step", "done", "collected", "reply",
+    ]  # fmt: skip
+
+
+def test_bad_rules_file_is_named(tmp_path: object) -> None:
+    bad = tmp_path / "rules.toml"  # type: ignore[operator]
+    bad.write_text('[[fields]]\nname = "x"\nkeys = ["x"]\nrule = "roughly"\n')
+    with pytest.raises(ValueError, match=r"rules\.toml"):
+        load_rules(bad)
+
+
+def test_similarity_is_word_level_and_symmetric() -> None:
+    assert similarity("May I have your name?", "may i have your NAME") == 1.0
+    assert similarity("", "") == 1.0
+    low = similarity("What is your phone number?", "Thank you, we will call.")
+    assert low < 0.3
+    assert similarity("a b c d", "a b x d") == similarity("a b x d", "a b c d")
+
+
+def test_fields_compare_by_their_rule_and_reply_text_is_never_kept() -> None:
+    errors: list[str] = []
+    experiment = Experiment(RULES, lambda op, exc: errors.append(op))
+    legacy = Observation("primary", "legacy", 200, reply(contact={"name": "Ann Lee"}))
+    new = Observation(
+        "candidate", "new", 200, reply(collected=["name"], reply="x", category="criminal")
+    )
+    fields = experiment.compare(legacy, new)
+    assert fields is not None
+    assert fields["collected"].outcome == "match"  # an object's keys vs a list of names
+    assert fields["category"].outcome == "mismatch"
+    assert (fields["category"].primary, fields["category"].candidate) == ("family", "criminal")
+    assert fields["reply"].outcome == "match"
+    assert (fields["reply"].primary, fields["reply"].candidate) == (None, None)
+    assert errors == []
+
+
+def test_twin_disagreement_turns_a_mismatch_into_noise() -> None:
+    experiment = Experiment(RULES, lambda op, exc: None)
+    legacy = Observation("primary", "legacy", 200, reply(category="family"))
+    new = Observation("candidate", "new", 200, reply(category="criminal", step="phone"))
+    twin = Observation("twin", "new", 200, reply(category="dui", step="phone"))
+    fields = experiment.compare(legacy, new, twin)
+    assert fields is not None
+    assert fields["category"].outcome == "noise"  # the new engine disagrees with itself
+    assert fields["step"].outcome == "mismatch"  # stable on the new side: a real difference
+
+
+def test_hook_failures_are_counted_not_raised() -> None:
+    raised: list[str] = []
+
+    def bad_ignore(_: Observation, __: Observation) -> bool:
+        raise RuntimeError("boom")
+
+    experiment = Experiment(RULES, lambda op, exc: raised.append(op), ignore=bad_ignore)
+    obs = Observation("primary", "legacy", 200, reply())
+    assert experiment.compare(obs, obs) is None
+    assert raised == ["ignore"]
+
+
+def test_wilson_interval() -> None:
+    assert wilson(0, 0) == (0.0, 100.0)
+    low, high = wilson(95, 100)
+    assert 88 < low < 95 < high < 98.5
+    assert wilson(10, 10)[1] == 100.0
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("15m", 900), ("2h", 7200),
+                                                ("7d", 604800), ("1h30m", 5400)])  # fmt: skip
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "5", "1h 30x"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(text)
+
+
+def test_report_verdict_and_thresholds() -> None:
+    experiment = Experiment(RULES, lambda op, exc: None)
+    same = Observation("primary", "legacy", 200, reply())
+    other = Observation("candidate", "new", 200, reply(category="criminal"))
+    results = []
+    for turn in range(40):
+        candidate = other if turn < 4 else Observation("candidate", "new", 200, reply())
+        fields = experiment.compare(same, candidate)
+        assert fields is not None
+        results.append(ShadowResult(0.0, f"c{turn % 8}", turn, "legacy", "new", fields, False))
+    report = build_report(results)
+    category = next(f for f in report.fields if f.field == "category")
+    assert (category.matches, category.mismatches, category.agreement_pct) == (36, 4, 90.0)
+    assert report.verdict == "not ready"
+    assert report.conversations == 8
+    relaxed = build_report(results, thresholds={"category": 85})
+    assert relaxed.verdict == "ready for more traffic"
+    assert build_report(results[:5]).verdict == "not enough data"
