@@ -9,10 +9,10 @@ from flags._env import (
     load_flag_settings,
     load_unleash_settings,
 )
+from flags._errors import FlagError
 from flags._flags import Flags
 from flags._model import (
     FLAG_NAMES,
-    FlagError,
     FlagName,
     FlagSnapshot,
     FlagValue,

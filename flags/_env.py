@@ -10,7 +10,8 @@ from collections.abc import Mapping
 import msgspec
 
 from common import SettingsError, env_http_url, env_number
-from flags._model import FlagError, FlagName, FlagValues, parse_value
+from flags._errors import FlagError
+from flags._model import FlagName, FlagValues, parse_value
 from flags._unleash import UnleashSettings
 
 ENV_FLAGS: dict[str, FlagName] = {

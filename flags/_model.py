@@ -8,6 +8,8 @@ from typing import Literal, get_args
 
 import msgspec
 
+from flags._errors import FlagError
+
 FlagName = Literal[
     "enable_new_chat", "new_chat_percent", "shadow_percent", "drain", "testers", "shadow_legacy"
 ]
@@ -15,10 +17,6 @@ FLAG_NAMES: tuple[FlagName, ...] = get_args(FlagName)
 FlagValue = bool | int | tuple[str, ...]
 
 _TESTER = re.compile(r"[a-z0-9][a-z0-9_.-]{0,31}")
-
-
-class FlagError(ValueError):
-    """An unknown flag or a value it cannot take; the message says what is accepted."""
 
 
 class FlagValues(msgspec.Struct, frozen=True):

@@ -16,9 +16,9 @@ import msgspec
 from redis.asyncio import Redis
 
 from common import as_text, keys, translates_redis_errors
+from flags._errors import FlagError
 from flags._model import (
     FLAG_NAMES,
-    FlagError,
     FlagName,
     FlagValue,
     decode_value,

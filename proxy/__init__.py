@@ -5,8 +5,9 @@ a share is mirrored to the other side and compared (shadow). Imports `common`, `
 
 from proxy._app import GatewayApp, create_gateway_app
 from proxy._compare import Experiment, FieldResult, Observation, ShadowRules, load_rules, similarity
+from proxy._errors import ClientGone, Http1Error, RequestRejected, UpstreamError
 from proxy._headers import Visitor, forwarding_headers, returned_headers
-from proxy._http1 import Http1Error, Http1Pool, Http1Reply
+from proxy._http1 import Http1Pool, Http1Reply
 from proxy._in_process import EngineUpstream
 from proxy._metrics import GatewayMetrics
 from proxy._pins import OVERRIDE_COOKIE, ROUTE_COOKIE, PinStore, RouteCookie, TokenSigner
@@ -30,7 +31,7 @@ from proxy._shadow_report import (
     load_results,
     wilson,
 )
-from proxy._upstream import ForwardRequest, HttpUpstream, Upstream, UpstreamError, UpstreamReply
+from proxy._upstream import ForwardRequest, HttpUpstream, Upstream, UpstreamReply
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -39,6 +40,7 @@ __all__ = [
     "OVERRIDE_COOKIE",
     "ROUTE_COOKIE",
     "ROUTE_HINT_PATH",
+    "ClientGone",
     "EngineUpstream",
     "Example",
     "Experiment",
@@ -56,6 +58,7 @@ __all__ = [
     "LoopLag",
     "Observation",
     "PinStore",
+    "RequestRejected",
     "RouteCookie",
     "RouteHint",
     "ShadowConfig",

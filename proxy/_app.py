@@ -19,10 +19,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from common import StoreUnavailable, configure_logging, flush_logs, get_logger
 from newchat import CRON_PATH, Metrics, Settings
+from proxy._errors import ClientGone, RequestRejected, UpstreamError
 from proxy._gateway import (
     ChatGateway,
-    ClientGone,
-    RequestRejected,
     error_reply,
     read_body,
     read_visitor,
@@ -33,7 +32,7 @@ from proxy._readiness import readiness
 from proxy._route_hint import ROUTE_HINT_PATH
 from proxy._services import GatewayServices, HttpFactory, provide_gateway_services
 from proxy._settings import GatewaySettings
-from proxy._upstream import ForwardRequest, UpstreamError
+from proxy._upstream import ForwardRequest
 
 _log = get_logger("proxy.app")
 _json = msgspec.json.Encoder()

@@ -24,6 +24,7 @@ from common import (
     set_cookie,
 )
 from flags import Backend, Decision, Flags
+from proxy._errors import ClientGone, RequestRejected, UpstreamError
 from proxy._headers import OVERRIDE_HEADER, Visitor
 from proxy._metrics import GatewayMetrics
 from proxy._pins import (
@@ -35,23 +36,13 @@ from proxy._pins import (
     session_id_in,
 )
 from proxy._shadow import ShadowMirror
-from proxy._upstream import ForwardRequest, Upstream, UpstreamError, UpstreamReply
+from proxy._upstream import ForwardRequest, Upstream, UpstreamReply
 
 _log = get_logger("proxy.gateway")
 Scope = dict[str, Any]
 
 
 _error_json = msgspec.json.Encoder()
-
-
-class RequestRejected(Exception):
-    def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
-
-
-class ClientGone(Exception):
-    """The visitor disconnected before sending the whole request."""
 
 
 class GatewayConfig(NamedTuple):

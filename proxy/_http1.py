@@ -21,21 +21,13 @@ import asyncio
 import collections
 import ssl
 import time
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import httptools
 
 from common import RawHeaders
-
-Http1ErrorKind = Literal["connect", "timeout", "bad_reply", "too_large"]
-
-
-class Http1Error(Exception):
-    def __init__(self, kind: Http1ErrorKind, detail: str) -> None:
-        super().__init__(f"{kind}: {detail}")
-        self.kind: Http1ErrorKind = kind
-        self.detail = detail
+from proxy._errors import Http1Error, Http1ErrorKind
 
 
 class _StaleConnection(Exception):

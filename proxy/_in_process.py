@@ -26,7 +26,8 @@ from newchat import (
     error_reply,
     not_allowed,
 )
-from proxy._upstream import ForwardRequest, UpstreamError, UpstreamReply
+from proxy._errors import UpstreamError
+from proxy._upstream import ForwardRequest, UpstreamReply
 
 _JSON = (b"content-type", b"application/json")
 

@@ -14,8 +14,9 @@ from redis.asyncio import Redis
 
 from common import REDIS_FAILURES, Check, Status, overall, translate_redis_error
 from flags import Flags, FlagValues
+from proxy._errors import UpstreamError
 from proxy._headers import Visitor
-from proxy._upstream import ForwardRequest, HttpUpstream, UpstreamError
+from proxy._upstream import ForwardRequest, HttpUpstream
 
 
 class FlagReport(msgspec.Struct):

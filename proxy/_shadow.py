@@ -29,9 +29,10 @@ from redis.asyncio import Redis
 from common import STORE_FAILURES, get_logger, keys, session_hash
 from flags import Backend, Flags, bucket
 from proxy._compare import Experiment, FieldResult, Observation, ShadowRules
+from proxy._errors import UpstreamError
 from proxy._metrics import GatewayMetrics
 from proxy._pressure import LoopLag
-from proxy._upstream import ForwardRequest, Upstream, UpstreamError, UpstreamReply
+from proxy._upstream import ForwardRequest, Upstream, UpstreamReply
 
 _log = get_logger("proxy.shadow")
 RESULTS_KEPT = 20_000

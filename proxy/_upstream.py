@@ -11,23 +11,15 @@ the conversation it names (`session_id`), read once where the reply is received.
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 from urllib.parse import urlsplit
 
 from common import RawHeaders
+from proxy._errors import Http1Error, UpstreamError
 from proxy._headers import Visitor, forwarding_headers, returned_headers
-from proxy._http1 import Http1Error, Http1Pool
+from proxy._http1 import Http1Pool
 from proxy._pins import session_id_in
 from proxy._settings import UpstreamSettings
-
-UpstreamErrorKind = Literal["connect", "timeout", "bad_reply", "too_large", "failed"]
-
-
-class UpstreamError(Exception):
-    def __init__(self, kind: UpstreamErrorKind, detail: str) -> None:
-        super().__init__(f"{kind}: {detail}")
-        self.kind = kind
-        self.detail = detail
 
 
 class ForwardRequest(NamedTuple):

@@ -23,6 +23,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from common import keys, translates_redis_errors
+from rollback._errors import BackupError
 
 FORMAT = "chat-backup"
 VERSION = 1
@@ -37,10 +38,6 @@ PATTERNS = (
     f"{keys.ROUTE_PIN_PREFIX}*",
 )
 """What a data rollback covers. Flags are not in it: they are operator decisions, audited."""
-
-
-class BackupError(ValueError):
-    """A file that is not a complete, unaltered backup; says what is wrong."""
 
 
 class Header(msgspec.Struct, frozen=True):

@@ -10,6 +10,8 @@ from typing import Literal
 
 import msgspec
 
+from rollback._errors import ConfigError
+
 Mode = Literal["gateway", "legacy", "split"]
 MODES: tuple[Mode, ...] = ("gateway", "legacy", "split")
 TEMPLATE = Path(__file__).resolve().parents[1] / "nginx" / "chat-system.conf.template"
@@ -66,10 +68,6 @@ class SiteConfig(msgspec.Struct, frozen=True):
     """Split mode: where nginx logs the chat turns it carries itself."""
     access_log: str = "/var/log/nginx/access.log"
     """Split mode: the site's usual access log, kept for /api/chat (`off`: none)."""
-
-
-class ConfigError(ValueError):
-    """A value that would not make a valid, safe nginx config; says which."""
 
 
 def render(mode: Mode, site: SiteConfig) -> str:

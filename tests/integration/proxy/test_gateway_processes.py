@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -134,9 +135,12 @@ async def test_real_http_edge_cases(gateways: list[ChatctlProcess], legacy: PhpL
 async def test_stack_runs_gateway_engine_worker_and_php_legacy(
     base_env: dict[str, str], redis: Redis, tmp_path: Path
 ) -> None:
-    """What `make run` runs: with LEGACY_URL unset it starts the PHP stand-in itself."""
+    """What `make run` runs: with LEGACY_URL unset it starts the PHP stand-in itself. While it
+    runs, `chatctl` in the same folder works against it with no settings of its own, and
+    `chatctl health` passes although LeadProsper is not configured on a dev stack."""
     port = free_port()
-    env = base_env | {"PORT": str(port), "LOG_LEVEL": "WARNING", "NEW_CHAT_PERCENT": "0"}
+    without_leadprosper = {k: v for k, v in base_env.items() if not k.startswith("LEADPROSPER")}
+    env = without_leadprosper | {"PORT": str(port), "LOG_LEVEL": "WARNING", "NEW_CHAT_PERCENT": "0"}
     stack = subprocess.Popen(
         [CHATCTL, "stack"],
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
@@ -155,11 +159,40 @@ async def test_stack_runs_gateway_engine_worker_and_php_legacy(
         assert legacy_turn.status_code == 200
         assert legacy_turn.headers["x-chat-backend"] == "legacy"
         assert (tmp_path / "var" / "legacy" / "sessions").is_dir()  # the stand-in's own state
+        stack_env = tmp_path / "var" / "stack.env"
+        assert stat.S_IMODE(stack_env.stat().st_mode) == 0o600
+        health = await _healthy_within(tmp_path, 15.0)
+        assert health.returncode == 0, health.stdout + health.stderr
+        report = json.loads(health.stdout)
+        assert report["checks"]["leadprosper"]["configured"] is False
+        assert report["checks"]["leadprosper"]["ok"] is True
+        assert report["checks"]["legacy"]["ok"] is True  # LEGACY_URL from var/stack.env
     finally:
         stack.send_signal(signal.SIGINT)
         output = stack.communicate(timeout=30)[0].decode()
     assert stack.returncode == 0, output
     assert "chat stack running" in output
+    assert not (tmp_path / "var" / "stack.env").exists()  # it describes a running stack only
+
+
+async def _healthy_within(folder: Path, seconds: float) -> subprocess.CompletedProcess[str]:
+    """`chatctl health --json` run in `folder` with no settings, until it passes (the worker's
+    first heartbeat takes a moment) or `seconds` have passed."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        result = await asyncio.to_thread(
+            subprocess.run,
+            [CHATCTL, "health", "--json"],
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        if result.returncode == 0 or asyncio.get_running_loop().time() > deadline:
+            return result
+        await asyncio.sleep(0.2)
 
 
 async def test_rollback_flags_switches_every_gateway_under_traffic(
