@@ -1,5 +1,6 @@
-"""Renders the site's nginx config for a mode (`gateway` or `legacy`) from `nginx/`'s template,
-and checks a rendered file with `nginx -t`. No hand edits: every change is a re-render."""
+"""Renders the site's nginx config for a mode (`gateway`, `split` or `legacy`) from `nginx/`'s
+template, and checks a rendered file with `nginx -t`. No hand edits: every change is a re-render.
+"""
 
 from __future__ import annotations
 

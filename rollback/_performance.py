@@ -1,5 +1,6 @@
-"""The performance report (`chatctl report performance`): latency, error rates and lead submission rate from the JSON log,
-judged against the runbook's targets (API p95 < 2 s, 5xx < 1 %, 4xx < 5 %, leads > 95 %)."""
+"""The performance report (`chatctl report performance`): latency, error rates and the lead
+submission rate from the JSON log, judged against the runbook's targets (API p95 < 2 s,
+5xx < 1 %, 4xx < 5 %, leads > 95 %)."""
 
 from __future__ import annotations
 
