@@ -98,11 +98,11 @@ def start_redis(port: int) -> subprocess.Popen[bytes]:
     )
 
 
-def start_legacy_php(port: int) -> subprocess.Popen[bytes]:
+def start_legacy_php(port: int, environ: Mapping[str, str]) -> subprocess.Popen[bytes]:
     """The demo legacy backend: the tests' PHP stand-in under `php -S` with four workers."""
     data = STATE_DIR / "legacy"
     data.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ) | {
+    env = dict(environ) | {
         "LEGACY_DATA_DIR": str(data.resolve()),
         "PHP_CLI_SERVER_WORKERS": "4",
     }
@@ -128,7 +128,7 @@ def run_stack(environ: Mapping[str, str]) -> int:
         env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
     if not env.get("LEGACY_URL"):
         legacy_port = 8080 if port_is_free(8080) else free_port()
-        children.append(("legacy PHP stand-in", start_legacy_php(legacy_port)))
+        children.append(("legacy PHP stand-in", start_legacy_php(legacy_port, environ)))
         if not wait_for_port(legacy_port):
             print("error: the PHP stand-in did not start; see var/legacy/php-server.log")
             _stop_all(children)
