@@ -14,9 +14,9 @@ import getpass
 import os
 import shlex
 import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 import typer
@@ -128,11 +128,11 @@ class Changes:
         return f"Already done: {'; '.join(self.made)} (see `chatctl flags history`)."
 
 
-def _run(settings: Settings, work: Awaitable[T], changes: Changes | None) -> T:
+def _run(settings: Settings, work: Coroutine[Any, Any, T], changes: Changes | None) -> T:
     """Runs `work`; a Redis failure becomes a clean message and exit 1. Output errors (a closed
     stdout in `chatctl ... | head -1`) are not Redis failures: they propagate to Click."""
     try:
-        return asyncio.run(work)  # type: ignore[arg-type]
+        return asyncio.run(work)
     except (StoreUnavailable, RedisError, TimeoutError) as exc:
         failure = exc if isinstance(exc, StoreUnavailable) else translate_redis_error(exc)
         where = redacted_url(settings.redis.url)

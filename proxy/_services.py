@@ -16,7 +16,7 @@ import httpx
 from redis.asyncio import Redis
 
 from common import NewEngineStats
-from flags import Flags, FlagSnapshot, FlagWatcher, UnleashRollout
+from flags import Backend, Flags, FlagSnapshot, FlagWatcher, UnleashRollout
 from newchat import Metrics, Services, Settings, provide_http_client, provide_redis, shadow_key
 from newchat import provide_services as provide_engine_services
 from proxy._compare import load_rules
@@ -141,7 +141,7 @@ async def provide_flags(
 async def provide_shadow(
     gateway: GatewaySettings,
     flags: Flags,
-    upstreams: dict[str, Upstream],
+    upstreams: dict[Backend, Upstream],
     redis: Redis,
     metrics: GatewayMetrics,
     stack: contextlib.AsyncExitStack,
@@ -151,7 +151,7 @@ async def provide_shadow(
     stack.push_async_callback(pressure.stop)
     shadow = ShadowMirror(
         flags=flags,
-        upstreams=upstreams,  # type: ignore[arg-type]
+        upstreams=upstreams,
         redis=redis,
         rules=load_rules(gateway.shadow.rules_file or None),
         metrics=metrics,
