@@ -52,7 +52,8 @@ ActorOpt = Annotated[
     str | None, typer.Option("--actor", help="Who (default: $SUDO_USER or $USER @ host).")
 ]
 WaitOpt = Annotated[
-    float, typer.Option("--wait", help="Seconds to wait for every gateway to apply it.")
+    float,
+    typer.Option("--wait", min=0, help="Seconds to wait for every gateway to apply it."),
 ]
 
 
@@ -184,7 +185,7 @@ async def _verify(redis: Redis, change: Change, wait: float) -> int:
 
 @flags_app.command("history")
 def history(
-    limit: Annotated[int, typer.Option(help="How many changes, newest first.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, help="How many changes, newest first.")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
     """The audit log: who changed which flag, when, from what to what, and why."""

@@ -38,15 +38,52 @@ def load_operator_targets(environ: Mapping[str, str], settings: Settings) -> Ope
     )
 
 
+class _Readiness(msgspec.Struct):
+    """What the gateway's `/readyz` says about itself (the fields read here)."""
+
+    status: str = ""
+    failing: list[str] = msgspec.field(default_factory=list)
+    checks: dict[str, Check] = msgspec.field(default_factory=dict)
+
+
 async def _get(
     client: httpx.AsyncClient, url: str, **headers: str
-) -> tuple[int | None, str, float]:
+) -> tuple[int | None, str, float, bytes]:
     started = time.perf_counter()
     try:
         response = await client.get(url, headers=headers)
     except httpx.HTTPError as exc:
-        return None, type(exc).__name__, 0.0
-    return response.status_code, "", round((time.perf_counter() - started) * 1000, 1)
+        return None, type(exc).__name__, 0.0, b""
+    ms = round((time.perf_counter() - started) * 1000, 1)
+    return response.status_code, "", ms, response.content
+
+
+def _gateway_check(gateway: str, status: int | None, error: str, ms: float, body: bytes) -> Check:
+    """The gateway is up when `/readyz` answers; it is ready only when that answer says so, and
+    when it is not, the answer names what fails and what to do (legacy down, say)."""
+    try:
+        readiness = msgspec.json.decode(body, type=_Readiness) if body else None
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        readiness = None
+    if status is not None and status < 500:
+        degraded = readiness.failing if readiness and readiness.status == "degraded" else []
+        shown = f"ready in {ms} ms" + (f" (degraded: {', '.join(degraded)})" if degraded else "")
+        return Check(ok=True, detail=shown, latency_ms=ms)
+    if readiness is not None and readiness.failing:
+        actions = [readiness.checks[n].action for n in readiness.failing if n in readiness.checks]
+        return Check(
+            ok=False,
+            critical=True,
+            detail=f"{gateway} is up but not ready: {', '.join(readiness.failing)} failing",
+            action="; ".join(a for a in actions if a) or "see the gateway's /readyz",
+        )
+    return Check(
+        ok=False,
+        critical=True,
+        detail=f"{gateway}/readyz: {error or f'HTTP {status}'}",
+        action="start the gateway (systemctl start chat-gateway, or chatctl serve); "
+        "nginx serves /api/chat from legacy meanwhile",
+    )
 
 
 async def operator_checks(
@@ -54,19 +91,9 @@ async def operator_checks(
 ) -> dict[str, Check]:
     checks: dict[str, Check] = {}
     gateway = targets.gateway_url.rstrip("/")
-    status, error, ms = await _get(client, f"{gateway}/readyz")
-    if status is None or status >= 500:
-        checks["gateway"] = Check(
-            ok=False,
-            critical=True,
-            detail=f"{gateway}/readyz: {error or f'HTTP {status}'}",
-            action="start the gateway (systemctl start chat-gateway, or chatctl serve); "
-            "nginx serves /api/chat from legacy meanwhile",
-        )
-    else:
-        checks["gateway"] = Check(ok=True, detail=f"ready in {ms} ms", latency_ms=ms)
+    checks["gateway"] = _gateway_check(gateway, *await _get(client, f"{gateway}/readyz"))
     if targets.legacy_url:
-        status, error, ms = await _get(client, targets.legacy_url)
+        status, error, ms, _ = await _get(client, targets.legacy_url)
         checks["legacy"] = (
             Check(ok=True, detail=f"HTTP {status} in {ms} ms", latency_ms=ms)
             if status is not None and status < 500
@@ -79,7 +106,7 @@ async def operator_checks(
         )
     if settings.openai.enabled:
         url = f"{settings.openai.base_url.rstrip('/')}/models"
-        status, error, ms = await _get(
+        status, error, ms, _ = await _get(
             client, url, Authorization=f"Bearer {settings.openai.api_key}"
         )
         checks["openai_api"] = (

@@ -60,7 +60,8 @@ def retry_failed(
 @queue_app.command("requeue-stuck")
 def requeue_stuck(
     older_than: Annotated[
-        float | None, typer.Option(help="Seconds since claim (default: the visibility timeout).")
+        float | None,
+        typer.Option(min=0, help="Seconds since claim (default: the visibility timeout)."),
     ] = None,
     dry_run: DryRunOpt = False,
 ) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 import msgspec
 import typer
 
-from chatctl._support import JsonOpt, fail, settings_or_exit
+from chatctl._support import JsonOpt, fail, settings_or_exit, shown
 from common import parse_duration
 from rollback import performance_report_from_files
 
@@ -41,11 +41,14 @@ def report_performance(
     if as_json:
         typer.echo(msgspec.json.encode(report).decode())
     else:
-        typer.echo(f"{report.requests} chat requests ({report.per_backend}); latency ms "
-                   f"{report.latency_ms}; status {report.status_classes}")  # fmt: skip
-        typer.echo(f"leads: {report.leads_final} (pending retry: {report.leads_pending_retry})")
+        typer.echo(f"{report.requests} chat requests (by backend: {shown(report.per_backend)}); "
+                   f"latency ms: {shown(report.latency_ms)}; status: "
+                   f"{shown(report.status_classes)}")  # fmt: skip
+        typer.echo(f"leads: {shown(report.leads_final)} (pending retry: "
+                   f"{report.leads_pending_retry})")  # fmt: skip
         for target in report.targets:
             state = "-" if target.met is None else "ok" if target.met else "MISSED"
-            typer.echo(f"  {target.name:<17} {target.value!s:>8}  target {target.limit:g}  {state}")
+            typer.echo(f"  {target.name:<17} {shown(target.value):>8}  target {target.limit:g}  "
+                       f"{state}")  # fmt: skip
         typer.echo(f"verdict: {report.verdict}")
     raise typer.Exit(1 if report.verdict == "targets missed" else 0)

@@ -8,21 +8,34 @@ import msgspec
 import typer
 from redis.asyncio import Redis
 
-from chatctl._support import JsonOpt, fail, with_redis
+from chatctl._support import JsonOpt, environment, fail, shown, with_redis
 from common import parse_duration
-from proxy import DEFAULT_THRESHOLDS, ShadowReport, build_report, load_results
+from proxy import DEFAULT_THRESHOLDS, ShadowReport, build_report, load_results, load_rules
 
 shadow_app = typer.Typer(help="Shadow traffic: compare the backends.", no_args_is_help=True)
 
 
 def _thresholds(given: list[str]) -> dict[str, float]:
+    """The default thresholds with the operator's, each a field the comparison rules know
+    (`SHADOW_RULES`, as the gateways use) and a percentage from 0 to 100."""
+    try:
+        rules = load_rules(environment().get("SHADOW_RULES") or None)
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
+    known = [rule.name for rule in rules.fields]
     limits = dict(DEFAULT_THRESHOLDS)
     for item in given:
-        name, _, value = item.partition("=")
+        name, _, value = (part.strip() for part in item.partition("="))
         try:
-            limits[name.strip()] = float(value.rstrip("%"))
+            percent = float(value.rstrip("%"))
         except ValueError:
-            raise typer.BadParameter(f"{item!r}: use FIELD=PERCENT, e.g. category=95") from None
+            percent = -1.0
+        if name not in known or not 0 <= percent <= 100:
+            raise typer.BadParameter(
+                f"{item!r}: use FIELD=PERCENT with a percentage from 0 to 100 and a field of "
+                f"{', '.join(known)}, e.g. category=95"
+            )
+        limits[name] = percent
     return limits
 
 
@@ -87,7 +100,7 @@ def _print(result: ShadowReport) -> None:
             f"{f.field:<10} {agree:>7} {ci:>14} {f.matches:>6} {f.mismatches:>5} "
             f"{f.noise:>6}  {limit}"
         )
-    s = result.similarity
+    s = {name: shown(value) for name, value in result.similarity.items()}
     typer.echo(
         f"reply similarity: p10 {s['p10']}  p50 {s['p50']}  p90 {s['p90']}  mean {s['mean']}"
     )

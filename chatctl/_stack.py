@@ -118,6 +118,13 @@ def start_legacy_php(port: int, environ: Mapping[str, str]) -> subprocess.Popen[
 
 def run_stack(environ: Mapping[str, str]) -> int:
     env = dict(environ)
+    gateway_port = env.get("PORT", "") or "3000"
+    if gateway_port.isdigit() and not port_is_free(int(gateway_port)):
+        print(
+            f"error: port {gateway_port} is in use (another `make run` in this folder?); nothing "
+            f"was started. Stop it first, or run on another port: PORT=3001 make run"
+        )
+        return 1
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     if not env.get("REDIS_URL"):
         port = 6379 if port_is_free(6379) else free_port()

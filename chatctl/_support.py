@@ -181,7 +181,18 @@ def emit(data: object, as_json: bool) -> None:
         typer.echo(msgspec.json.encode(data).decode())
         return
     for key, value in msgspec.to_builtins(data).items():
-        typer.echo(f"{key:>26}: {value}")
+        typer.echo(f"{key:>26}: {shown(value)}")
+
+
+def shown(value: object) -> str:
+    """A value as people read it: `-` for none, `a 1, b 2` for a mapping, `a, b` for a list."""
+    if value is None or value in ({}, []):
+        return "-"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {shown(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(shown(v) for v in value)
+    return str(value)
 
 
 def say(message: str, *, error: bool = False) -> None:

@@ -144,7 +144,9 @@ class Conversation:
     def _acknowledge(category: Category) -> str:
         if category == GENERAL:
             return "Thank you. An attorney can review your situation. "
-        return f"I'm sorry you're dealing with this. That sounds like a {LABELS[category]} matter, and we can help. "
+        label = LABELS[category]
+        article = "an" if label[0] in "aeiou" else "a"
+        return f"I'm sorry you're dealing with this. That sounds like {article} {label} matter, and we can help. "
 
     async def _queue_lead(self, state: SessionState) -> None:
         contact = state.contact

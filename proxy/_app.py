@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
-from litestar import Litestar, Response, get
+from litestar import Litestar, Request, Response, get
+from litestar.exceptions import HTTPException
 from litestar.handlers import asgi
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -148,6 +149,7 @@ class GatewayApp:
         return Litestar(
             route_handlers=[cron, healthz, readyz, prometheus_metrics],
             lifespan=[self._lifespan],
+            exception_handlers={HTTPException: _http_error},
             openapi_config=None,
             logging_config=None,
         )
@@ -178,6 +180,17 @@ class GatewayApp:
         except ClientGone:
             return
         await send_reply(send, scope, reply, "new")
+
+
+def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    """Litestar's own refusals (unknown path, wrong method) in the contract's error shape."""
+    body = {"error": "http_error", "detail": exc.detail}
+    return Response(
+        _json.encode(body),
+        status_code=exc.status_code,
+        media_type="application/json",
+        headers=exc.headers,
+    )
 
 
 async def _scrape_time_gauges(services: GatewayServices) -> None:

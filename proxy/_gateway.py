@@ -24,6 +24,7 @@ from common import (
     set_cookie,
 )
 from flags import Backend, Decision, Flags
+from newchat import SessionCookies
 from proxy._errors import ClientGone, RequestRejected, UpstreamError
 from proxy._headers import OVERRIDE_HEADER, Visitor
 from proxy._metrics import GatewayMetrics
@@ -148,8 +149,11 @@ class ChatGateway:
         metrics: GatewayMetrics,
         config: GatewayConfig,
         shadow: ShadowMirror | None = None,
+        session_cookies: SessionCookies | None = None,
     ) -> None:
         self._shadow = shadow
+        self._session_cookies = session_cookies
+        """Checks the engine's `chat_sid` (same SESSION_SECRET), the last evidence of a pin."""
         self.new_engine_stats = NewEngineStats()
         self._flags = flags
         self._legacy = legacy
@@ -192,6 +196,10 @@ class ChatGateway:
         route = self._signer.read_route_cookie(cookies.get(ROUTE_COOKIE))
         body_sid = session_id_in(body) if method == "POST" else None
         session_id = body_sid or (route.session_id if route else None)
+        if session_id is None and self._session_cookies is not None:
+            # The engine's own cookie outlives a routing cookie the browser lost or let
+            # expire (it is renewed every turn): its id finds the pin in Redis.
+            session_id = self._session_cookies.unsign(cookies.get(self._config.session_cookie))
         pin: Backend | None = None
         if route is not None and body_sid in (None, route.session_id):
             pin = route.backend

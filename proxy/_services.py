@@ -17,7 +17,15 @@ from redis.asyncio import Redis
 
 from common import NewEngineStats
 from flags import Backend, Flags, FlagSnapshot, FlagWatcher, UnleashRollout
-from newchat import Metrics, Services, Settings, provide_http_client, provide_redis, shadow_key
+from newchat import (
+    Metrics,
+    Services,
+    SessionCookies,
+    Settings,
+    provide_http_client,
+    provide_redis,
+    shadow_key,
+)
 from newchat import provide_services as provide_engine_services
 from proxy._compare import load_rules
 from proxy._gateway import ChatGateway, GatewayConfig
@@ -211,6 +219,7 @@ async def provide_gateway_services(
             session_cookie=settings.session.cookie_name,
         ),
         shadow=shadow,
+        session_cookies=SessionCookies(settings.session),
     )
     await provide_stats_publisher(redis, instance, chat.new_engine_stats, stack)
     return GatewayServices(

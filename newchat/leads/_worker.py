@@ -20,7 +20,7 @@ import time
 import msgspec
 from redis.asyncio import Redis
 
-from common import get_logger, keys, translates_redis_errors
+from common import StoreUnavailable, get_logger, keys, translates_redis_errors
 from newchat._metrics import Metrics
 from newchat._settings import WorkerSettings
 from newchat.leads._leadprosper import LeadProsperClient, SubmissionResult
@@ -107,8 +107,15 @@ class LeadWorker:
                 await self._wait_for_progress(claimed)
         finally:
             await self._drain()
+        with contextlib.suppress(StoreUnavailable):  # else it expires with its TTL
+            await self._forget_heartbeat()
         _log.info("Worker stopped", worker=self.worker_id, **msgspec.structs.asdict(self.summary))
         return self.summary
+
+    @translates_redis_errors
+    async def _forget_heartbeat(self) -> None:
+        """A worker that stops cleanly is no longer counted alive by `chatctl health`."""
+        await self._redis.delete(keys.worker_heartbeat(self.worker_id))
 
     @translates_redis_errors
     async def _heartbeat(self) -> None:

@@ -145,3 +145,11 @@ async def test_lead_reaches_a_mocked_leadprosper_with_the_right_fields(
     }
     status = (await client.get("/api/cron/process-leads")).json()
     assert (status["queued"], status["processing"], status["failed"]) == (0, 0, 0)
+
+
+async def test_the_acknowledgement_reads_as_english(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    employment = (await say(client, "I was fired after I reported harassment at work")).json()
+    assert "like an employment law matter" in employment["reply"]
+    client.cookies.clear()
+    family = (await say(client, "I want a divorce and custody of my kids")).json()
+    assert "like a family law matter" in family["reply"]

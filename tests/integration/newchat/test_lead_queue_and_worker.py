@@ -212,9 +212,15 @@ async def test_worker_heartbeat_has_a_ttl_and_shows_in_status(
     engine: Services, redis: Redis, outside: respx.MockRouter
 ) -> None:
     worker = engine.worker(worker_id="w1")
-    await worker.run(burst=True)
+    running = asyncio.create_task(worker.run())
+    async with asyncio.timeout(5):
+        while not await redis.exists(keys.worker_heartbeat("w1")):
+            await asyncio.sleep(0.01)
     assert 0 < await redis.ttl(keys.worker_heartbeat("w1")) <= 30
     assert (await engine.queue.status()).workers == ["w1"]
+    worker.stop()
+    await asyncio.wait_for(running, timeout=10)
+    assert (await engine.queue.status()).workers == []  # a clean stop is no longer alive
 
 
 async def test_production_http_client_names_a_refused_connection_and_a_timeout(

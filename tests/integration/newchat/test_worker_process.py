@@ -77,5 +77,7 @@ async def test_worker_exits_cleanly_on_sigterm(base_env: dict[str, str], redis: 
         if await redis.keys(keys.WORKER_HEARTBEAT_PREFIX + "*"):
             break
         await asyncio.sleep(0.05)
+    assert await redis.keys(keys.WORKER_HEARTBEAT_PREFIX + "*")  # it said it was alive
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=15) == 0
+    assert not await redis.keys(keys.WORKER_HEARTBEAT_PREFIX + "*")  # and no longer is

@@ -282,3 +282,16 @@ async def test_in_process_engine_turns_keep_the_engines_http_contract(
     assert refused.json()["error"] == "rate_limited"
     assert 1 <= int(refused.headers["retry-after"]) <= 60
     assert other_visitor.status_code == 429  # not a trusted proxy: same peer, same bucket
+
+
+async def test_the_gateways_own_refusals_keep_the_contracts_error_shape(
+    open_gateway: GatewayOpener,
+) -> None:
+    async with open_gateway() as gw:
+        unknown = await gw.get("/api/nowhere")
+        wrong_method = await gw.delete("/healthz")
+    assert unknown.status_code == 404
+    assert unknown.json()["error"] == "http_error"
+    assert wrong_method.status_code == 405
+    assert wrong_method.json() == {"error": "http_error", "detail": "Method Not Allowed"}
+    assert "GET" in wrong_method.headers["allow"]

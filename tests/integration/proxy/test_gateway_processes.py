@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -175,6 +176,29 @@ async def test_stack_runs_gateway_engine_worker_and_php_legacy(
     assert not (tmp_path / "var" / "stack.env").exists()  # it describes a running stack only
 
 
+def test_a_second_stack_on_a_taken_port_starts_nothing(tmp_path: Path) -> None:
+    """`make run` twice in one folder: the second says why and leaves the first alone."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        (tmp_path / "var").mkdir()
+        (tmp_path / "var" / "stack.env").write_text("REDIS_URL=redis://127.0.0.1:1/0\n")
+        result = subprocess.run(
+            [CHATCTL, "stack"],
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PORT": str(port)},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert f"port {port} is in use" in result.stdout
+    assert (tmp_path / "var" / "stack.env").read_text() == "REDIS_URL=redis://127.0.0.1:1/0\n"
+    assert not (tmp_path / "var" / "redis").exists()  # no redis-server was started
+
+
 async def _healthy_within(folder: Path, seconds: float) -> subprocess.CompletedProcess[str]:
     """`chatctl health --json` run in `folder` with no settings, until it passes (the worker's
     first heartbeat takes a moment) or `seconds` have passed."""
@@ -254,6 +278,26 @@ async def test_chatctl_health_checks_the_gateway_and_legacy(
     assert "status: down" in down.stdout
     assert "[FAIL] gateway" in down.stdout
     assert "systemctl start chat-gateway" in down.stdout
+
+
+async def test_chatctl_health_says_legacy_when_the_gateway_is_up_but_legacy_is_down(
+    process_env: dict[str, str],
+) -> None:
+    """The gateway answers /readyz 503 because legacy is down: health names legacy and its
+    action, never "start the gateway"."""
+    port = free_port()
+    dead_legacy = f"http://127.0.0.1:{free_port()}/api/chat"
+    env = process_env | {"PORT": str(port), "LEGACY_URL": dead_legacy}
+    gateway = ChatctlProcess(["serve"], env, port)
+    try:
+        result = await asyncio.to_thread(chatctl, env, "health", "--json")
+    finally:
+        gateway.stop()
+    report = json.loads(result.stdout)
+    assert result.returncode == 1
+    assert "up but not ready: legacy failing" in report["checks"]["gateway"]["detail"]
+    assert "legacy" in report["checks"]["gateway"]["action"]
+    assert "start the gateway" not in report["checks"]["gateway"]["action"]
 
 
 async def test_serve_with_two_workers_sharing_only_redis(

@@ -99,6 +99,30 @@ async def test_cookieless_client_is_pinned_by_session_id_in_redis(
         assert turn.json()["step"] == "phone"  # legacy's own conversation went on
 
 
+async def test_a_lost_routing_cookie_does_not_move_a_conversation(
+    open_gateway: GatewayOpener, redis: Redis
+) -> None:
+    """The browser keeps `chat_sid` (renewed every turn) longer than `chat_route` (set once):
+    with only the engine's cookie left, the conversation stays where it lives (found by the
+    Redis pin of that cookie's session id), with what the visitor already gave."""
+    async with open_gateway(NEW_CHAT_PERCENT="100") as gw:
+        first = await start_conversation(gw)
+        await gw.post("/api/chat", json={"message": "Ann Lee"})
+        session_cookie = gw.cookies["chat_sid"]
+        version = await set_flag(redis, "new_chat_percent", "0")
+        await wait_for_version(gw, version)
+        gw.cookies.clear()
+        gw.cookies.set("chat_sid", session_cookie)
+        turn = await gw.post("/api/chat", json={"message": "555-201-7788"})
+        assert backend(turn) == "new"
+        assert turn.json()["sessionId"] == first.json()["sessionId"]
+        assert turn.json()["step"] == "email"  # name and phone kept
+        gw.cookies.clear()
+        gw.cookies.set("chat_sid", session_cookie.split(".")[0] + ".forged")
+        forged = await gw.post("/api/chat", json={"message": "ann@example.com"})
+        assert backend(forged) == "legacy"  # an unsigned id is no evidence: a new visitor
+
+
 async def test_pin_survives_a_gateway_restart(open_gateway: GatewayOpener, redis: Redis) -> None:
     async with open_gateway(NEW_CHAT_PERCENT="100") as gw:
         first = await start_conversation(gw)

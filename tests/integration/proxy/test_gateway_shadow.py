@@ -237,3 +237,16 @@ async def test_report_figures_match_the_stored_records(
     too_few = await asyncio.to_thread(CliRunner().invoke, chatctl.app, args, env=base_env)
     assert too_few.exit_code == 1
     assert "NOT ENOUGH DATA" in too_few.output
+
+
+@pytest.mark.parametrize(
+    "threshold", ["foo=1", "category=150", "category=-1", "category=lots", "category"]
+)
+async def test_report_refuses_a_threshold_it_cannot_apply(
+    base_env: dict[str, str], threshold: str
+) -> None:
+    """A misspelt field or an impossible percentage is a usage error, never a silent pass."""
+    args = ["shadow", "report", "--min-agreement", threshold]
+    run = await asyncio.to_thread(CliRunner().invoke, chatctl.app, args, env=base_env)
+    assert run.exit_code == 2
+    assert "category=95" in run.output
