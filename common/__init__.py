@@ -25,8 +25,9 @@ from common._redis import (
     as_text,
     open_redis,
     redacted_url,
+    redis_errors,
+    redis_store,
     translate_redis_error,
-    translates_redis_errors,
 )
 from common._settings import (
     LogSettings,
@@ -84,9 +85,10 @@ __all__ = [
     "percentile",
     "read_cookies",
     "redacted_url",
+    "redis_errors",
+    "redis_store",
     "request_cookies",
     "session_hash",
     "set_cookie",
     "translate_redis_error",
-    "translates_redis_errors",
 ]

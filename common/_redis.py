@@ -8,8 +8,10 @@ connections here keep the same bound with `asyncio.timeout`, which starts none.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
-from collections.abc import Callable, Coroutine, Iterable
+import inspect
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -125,13 +127,13 @@ def translate_redis_error(exc: BaseException, url: str = "") -> StoreUnavailable
 
 P = ParamSpec("P")
 T = TypeVar("T")
+C = TypeVar("C", bound=type)
 
 
-def translates_redis_errors(
+def _translated(
     call: Callable[P, Coroutine[Any, Any, T]],
 ) -> Callable[P, Coroutine[Any, Any, T]]:
-    """For a store's async methods: Redis failures leave them as `StoreUnavailable`. (Hot paths
-    write the same try/except inline, which costs nothing until something fails.)"""
+    """An async function whose Redis failures leave it as `StoreUnavailable`."""
 
     @functools.wraps(call)
     async def translated(*args: P.args, **kwargs: P.kwargs) -> T:
@@ -141,3 +143,22 @@ def translates_redis_errors(
             raise translate_redis_error(exc) from exc
 
     return translated
+
+
+def redis_store(cls: C) -> C:
+    """Class decorator for a store: Redis failures of its public async methods surface as
+    `StoreUnavailable`. Applied to the class rather than to each method, the methods stay plain
+    functions, which the mutation tests can mutate (mutmut leaves decorated functions alone)."""
+    for name, member in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.iscoroutinefunction(member):
+            setattr(cls, name, _translated(member))
+    return cls
+
+
+@contextlib.contextmanager
+def redis_errors() -> Iterator[None]:
+    """Inside it (awaits included), Redis failures become `StoreUnavailable`."""
+    try:
+        yield
+    except REDIS_FAILURES as exc:
+        raise translate_redis_error(exc) from exc

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
-from common import as_text, keys, translates_redis_errors
+from common import as_text, keys, redis_store
 from flags._errors import FlagError
 from flags._model import (
     FLAG_NAMES,
@@ -69,6 +69,7 @@ class Change(msgspec.Struct, frozen=True):
     version: int
 
 
+@redis_store
 class FlagStore:
     """Flag values set by operators. Values are validated before they are written."""
 
@@ -76,7 +77,6 @@ class FlagStore:
         self._redis = redis
         self._change = redis.register_script(_CHANGE)
 
-    @translates_redis_errors
     async def load(self) -> RuntimeFlags:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hgetall(keys.FLAGS_RUNTIME)
@@ -95,11 +95,9 @@ class FlagStore:
                 unreadable.append(name)
         return RuntimeFlags(values, int(version or 0), tuple(sorted(unreadable)))
 
-    @translates_redis_errors
     async def version(self) -> int:
         return int(await self._redis.get(keys.FLAGS_VERSION) or 0)
 
-    @translates_redis_errors
     async def set(
         self, name: FlagName, value: FlagValue | None, *, actor: str, reason: str, source: str
     ) -> Change:
@@ -111,7 +109,6 @@ class FlagStore:
         )
         return Change(name, as_text(old), encoded, int(version))
 
-    @translates_redis_errors
     async def record(
         self, event: str, old: str, new: str, *, actor: str, reason: str, source: str
     ) -> None:
@@ -134,7 +131,6 @@ class FlagStore:
             approximate=True,
         )
 
-    @translates_redis_errors
     async def history(self, limit: int = 50) -> list[AuditEntry]:
         """Newest first."""
         entries: list[tuple[bytes, dict[bytes, bytes]]] = await self._redis.xrevrange(

@@ -29,7 +29,7 @@ from common import (
     StoreUnavailable,
     get_logger,
     keys,
-    translates_redis_errors,
+    redis_errors,
 )
 from flags._model import FlagSnapshot, FlagValues, overlay
 from flags._store import FlagStore
@@ -203,29 +203,29 @@ class FlagWatcher:
         self._last_error = f"{type(exc).__name__}: {exc}"[:200]
 
 
-@translates_redis_errors
 async def live_instances(redis: Redis) -> list[InstanceReport]:
     """Every gateway instance that reported in the last few seconds."""
-    reports: list[InstanceReport] = []
-    async for key in redis.scan_iter(match=f"{keys.GATEWAY_INSTANCE_PREFIX}*", count=200):
-        raw = await redis.get(key)
-        if raw is None:
-            continue
-        with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
-            reports.append(msgspec.json.decode(raw, type=InstanceReport))
-    return sorted(reports, key=lambda r: r.instance)
+    with redis_errors():
+        reports: list[InstanceReport] = []
+        async for key in redis.scan_iter(match=f"{keys.GATEWAY_INSTANCE_PREFIX}*", count=200):
+            raw = await redis.get(key)
+            if raw is None:
+                continue
+            with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
+                reports.append(msgspec.json.decode(raw, type=InstanceReport))
+        return sorted(reports, key=lambda r: r.instance)
 
 
-@translates_redis_errors
 async def wait_for_version(
     redis: Redis, version: int, within: float
 ) -> tuple[list[InstanceReport], list[InstanceReport]]:
     """Live instances and those still behind `version`, once all caught up or `within` passed."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        instances = await live_instances(redis)
-        behind = [i for i in instances if i.version < version]
-        if not behind or loop.time() >= deadline:
-            return instances, behind
-        await asyncio.sleep(0.05)
+    with redis_errors():
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            instances = await live_instances(redis)
+            behind = [i for i in instances if i.version < version]
+            if not behind or loop.time() >= deadline:
+                return instances, behind
+            await asyncio.sleep(0.05)

@@ -18,7 +18,7 @@ from typing import NamedTuple
 import msgspec
 from redis.asyncio import Redis
 
-from common import Signer, is_session_id, keys, translates_redis_errors
+from common import Signer, is_session_id, keys, redis_store
 from flags import Backend
 
 ROUTE_COOKIE = "chat_route"
@@ -98,6 +98,7 @@ class TokenSigner:
         return _BACKEND_CODE[code]
 
 
+@redis_store
 class PinStore:
     """`route:pin:<session id>` -> backend, with a session's TTL (refreshed when read). Redis
     failures surface as `common.StoreUnavailable`."""
@@ -106,12 +107,10 @@ class PinStore:
         self._redis = redis
         self._ttl = ttl_seconds
 
-    @translates_redis_errors
     async def get(self, session_id: str) -> Backend | None:
         raw = await self._redis.getex(keys.route_pin(session_id), ex=self._ttl)
         value = raw.decode() if isinstance(raw, bytes) else raw
         return value if value in ("new", "legacy") else None  # type: ignore[return-value]
 
-    @translates_redis_errors
     async def set(self, session_id: str, backend: Backend) -> None:
         await self._redis.set(keys.route_pin(session_id), backend, ex=self._ttl)

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 import msgspec
 from redis.asyncio import Redis
 
-from common import keys, percentile, translates_redis_errors
+from common import keys, percentile, redis_errors
 from proxy._shadow import ShadowResult
 
 DEFAULT_THRESHOLDS = {"status": 99.0, "category": 95.0, "step": 95.0, "done": 99.0}
@@ -67,22 +67,22 @@ def wilson(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
     return (round(max(0.0, centre - margin) * 100, 1), round(min(1.0, centre + margin) * 100, 1))
 
 
-@translates_redis_errors
 async def load_results(redis: Redis, since_seconds: float | None) -> list[ShadowResult]:
-    start = "-" if since_seconds is None else str(int((time.time() - since_seconds) * 1000))
-    entries: list[tuple[bytes, dict[bytes, bytes]]] = await redis.xrange(  # type: ignore[assignment]
-        keys.SHADOW_RESULTS, min=start, max="+"
-    )
-    results = []
-    for _, fields in entries:
-        raw = fields.get(b"result")
-        if raw is None:
-            continue
-        try:
-            results.append(_decoder.decode(raw))
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            continue
-    return results
+    with redis_errors():
+        start = "-" if since_seconds is None else str(int((time.time() - since_seconds) * 1000))
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = await redis.xrange(  # type: ignore[assignment]
+            keys.SHADOW_RESULTS, min=start, max="+"
+        )
+        results = []
+        for _, fields in entries:
+            raw = fields.get(b"result")
+            if raw is None:
+                continue
+            try:
+                results.append(_decoder.decode(raw))
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                continue
+        return results
 
 
 def build_report(

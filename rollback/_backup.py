@@ -22,7 +22,7 @@ from pathlib import Path
 import msgspec
 from redis.asyncio import Redis
 
-from common import keys, translates_redis_errors
+from common import keys, redis_errors
 from rollback._errors import BackupError
 
 FORMAT = "chat-backup"
@@ -61,43 +61,43 @@ class RestoreReport(msgspec.Struct):
     applied: bool
 
 
-@translates_redis_errors
 async def _matching_keys(redis: Redis) -> list[bytes]:
-    found: set[bytes] = set()
-    for pattern in PATTERNS:
-        if "*" in pattern:
-            found.update([k async for k in redis.scan_iter(match=pattern, count=1000)])
-        elif await redis.exists(pattern):
-            found.add(pattern.encode())
-    return sorted(found)
+    with redis_errors():
+        found: set[bytes] = set()
+        for pattern in PATTERNS:
+            if "*" in pattern:
+                found.update([k async for k in redis.scan_iter(match=pattern, count=1000)])
+            elif await redis.exists(pattern):
+                found.add(pattern.encode())
+        return sorted(found)
 
 
-@translates_redis_errors
 async def create(redis: Redis, path: Path) -> Header:
-    names = await _matching_keys(redis)
-    lines: list[bytes] = []
-    for start in range(0, len(names), 500):
-        batch = names[start : start + 500]
-        async with redis.pipeline(transaction=False) as pipe:
-            for name in batch:
-                pipe.dump(name)
-                pipe.pttl(name)
-            replies = await pipe.execute()
-        for index, name in enumerate(batch):
-            dumped, ttl = replies[2 * index], replies[2 * index + 1]
-            if dumped is None:  # expired between SCAN and DUMP
-                continue
-            entry = Entry(name.decode(), int(ttl), base64.b64encode(dumped).decode())
-            lines.append(msgspec.json.encode(entry))
-    body = b"\n".join(lines)
-    header = Header(FORMAT, VERSION, time.time(), len(lines), hashlib.sha256(body).hexdigest())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(msgspec.json.encode(header) + b"\n" + body)
-    temporary.replace(path)
-    return header
+    with redis_errors():
+        names = await _matching_keys(redis)
+        lines: list[bytes] = []
+        for start in range(0, len(names), 500):
+            batch = names[start : start + 500]
+            async with redis.pipeline(transaction=False) as pipe:
+                for name in batch:
+                    pipe.dump(name)
+                    pipe.pttl(name)
+                replies = await pipe.execute()
+            for index, name in enumerate(batch):
+                dumped, ttl = replies[2 * index], replies[2 * index + 1]
+                if dumped is None:  # expired between SCAN and DUMP
+                    continue
+                entry = Entry(name.decode(), int(ttl), base64.b64encode(dumped).decode())
+                lines.append(msgspec.json.encode(entry))
+        body = b"\n".join(lines)
+        header = Header(FORMAT, VERSION, time.time(), len(lines), hashlib.sha256(body).hexdigest())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(path.name + ".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(msgspec.json.encode(header) + b"\n" + body)
+        temporary.replace(path)
+        return header
 
 
 def read(path: Path) -> tuple[Header, list[Entry]]:
@@ -130,28 +130,28 @@ def _entries(body: bytes) -> Iterator[Entry]:
             raise BackupError(f"line {number} is not a backup entry") from None
 
 
-@translates_redis_errors
 async def restore(
     redis: Redis, entries: list[Entry], *, replace: bool, dry_run: bool
 ) -> RestoreReport:
     """All or nothing on conflicts: with live keys and no `replace`, nothing is written."""
-    conflicts: list[str] = []
-    for start in range(0, len(entries), 500):
-        batch = entries[start : start + 500]
-        async with redis.pipeline(transaction=False) as pipe:
-            for entry in batch:
-                pipe.exists(entry.key)
-            present = await pipe.execute()
-        conflicts += [e.key for e, live in zip(batch, present, strict=True) if live]
-    if dry_run or (conflicts and not replace):
-        return RestoreReport(len(entries), 0, conflicts, applied=False)
-    async with redis.pipeline(transaction=True) as pipe:
-        for entry in entries:
-            pipe.restore(
-                entry.key,
-                max(entry.ttl_ms, 0),
-                base64.b64decode(entry.dump),
-                replace=replace,
-            )
-        await pipe.execute()
-    return RestoreReport(len(entries), len(entries), conflicts, applied=True)
+    with redis_errors():
+        conflicts: list[str] = []
+        for start in range(0, len(entries), 500):
+            batch = entries[start : start + 500]
+            async with redis.pipeline(transaction=False) as pipe:
+                for entry in batch:
+                    pipe.exists(entry.key)
+                present = await pipe.execute()
+            conflicts += [e.key for e, live in zip(batch, present, strict=True) if live]
+        if dry_run or (conflicts and not replace):
+            return RestoreReport(len(entries), 0, conflicts, applied=False)
+        async with redis.pipeline(transaction=True) as pipe:
+            for entry in entries:
+                pipe.restore(
+                    entry.key,
+                    max(entry.ttl_ms, 0),
+                    base64.b64decode(entry.dump),
+                    replace=replace,
+                )
+            await pipe.execute()
+        return RestoreReport(len(entries), len(entries), conflicts, applied=True)

@@ -14,7 +14,7 @@ import time
 import msgspec
 from redis.asyncio import Redis
 
-from common import as_text, keys, translates_redis_errors
+from common import as_text, keys, redis_store
 from newchat.leads._models import FailedEnvelope, Lead, lead_decoder, lead_encoder
 
 DONE_MARKER_TTL = 30 * 86_400
@@ -119,6 +119,7 @@ class QueueStatus(msgspec.Struct, frozen=True):
     workers: list[str]
 
 
+@redis_store
 class LeadQueue:
     def __init__(self, redis: Redis, visibility_timeout: float = 120.0) -> None:
         self._redis = redis
@@ -133,7 +134,6 @@ class LeadQueue:
         self._requeue_stuck = register(_REQUEUE_STUCK)
         self._requeue_failed = register(_REQUEUE_FAILED)
 
-    @translates_redis_errors
     async def enqueue(self, lead: Lead) -> str:
         """Queues the lead unless its idempotency key was queued before; returns the lead id."""
         lead_id: bytes | str = await self._enqueue(
@@ -142,7 +142,6 @@ class LeadQueue:
         )
         return as_text(lead_id)
 
-    @translates_redis_errors
     async def claim(self, worker_id: str, count: int) -> list[Lead]:
         raws = await self._claim(
             keys=[keys.LEAD_QUEUE, keys.LEAD_PROCESSING, keys.LEAD_FAILED],
@@ -150,18 +149,15 @@ class LeadQueue:
         )
         return [lead_decoder.decode(raw) for raw in raws]
 
-    @translates_redis_errors
     async def is_done(self, lead_id: str) -> bool:
         return bool(await self._redis.exists(keys.lead_done(lead_id)))
 
-    @translates_redis_errors
     async def ack(self, lead_id: str, outcome: str) -> None:
         await self._ack(
             keys=[keys.LEAD_PROCESSING, keys.lead_done(lead_id)],
             args=[lead_id, outcome, DONE_MARKER_TTL],
         )
 
-    @translates_redis_errors
     async def retry_later(self, lead: Lead, error: str, delay: float) -> bool:
         updated = msgspec.structs.replace(lead, attempts=lead.attempts + 1, last_error=error)
         return bool(
@@ -171,7 +167,6 @@ class LeadQueue:
             )
         )
 
-    @translates_redis_errors
     async def fail(self, lead: Lead, error: str) -> bool:
         updated = msgspec.structs.replace(lead, attempts=lead.attempts + 1, last_error=error)
         envelope = FailedEnvelope(failed_at=time.time(), error=error, lead=updated)
@@ -182,7 +177,6 @@ class LeadQueue:
             )
         )
 
-    @translates_redis_errors
     async def promote_due(self, limit: int = 500) -> int:
         """Moves leads whose backoff has passed from `lead_retry` back to `lead_queue`."""
         moved: int = await self._promote(
@@ -190,7 +184,6 @@ class LeadQueue:
         )
         return moved
 
-    @translates_redis_errors
     async def requeue_stuck(self, older_than: float | None = None) -> int:
         """Returns leads claimed longer ago than the visibility timeout to the queue's head."""
         cutoff = time.time() - (self.visibility_timeout if older_than is None else older_than)
@@ -199,7 +192,6 @@ class LeadQueue:
         )
         return moved
 
-    @translates_redis_errors
     async def release(self, lead_id: str) -> bool:
         """Gives a claimed lead back at once (a worker shutting down before it could finish)."""
         return bool(
@@ -208,12 +200,10 @@ class LeadQueue:
             )
         )
 
-    @translates_redis_errors
     async def failed_ids(self) -> list[str]:
         """Ids of the leads in `lead_failed`."""
         return [as_text(k) for k in await self._redis.hkeys(keys.LEAD_FAILED)]
 
-    @translates_redis_errors
     async def retry_failed(self, lead_id: str | None = None) -> int:
         """Re-queues failed leads (all, or one) with their attempt count reset."""
         entries = await self._redis.hgetall(keys.LEAD_FAILED)
@@ -233,7 +223,6 @@ class LeadQueue:
             )
         return moved
 
-    @translates_redis_errors
     async def status(self) -> QueueStatus:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.llen(keys.LEAD_QUEUE)

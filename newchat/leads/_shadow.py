@@ -12,7 +12,7 @@ import uuid
 import msgspec
 from redis.asyncio import Redis
 
-from common import keys, translates_redis_errors
+from common import keys, redis_store
 from newchat.leads._models import Lead
 
 SHADOW_LEADS_KEPT = 1_000
@@ -24,11 +24,11 @@ class ShadowLeadRecord(msgspec.Struct, frozen=True):
     at: float
 
 
+@redis_store
 class ShadowLeadRecorder:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
 
-    @translates_redis_errors
     async def enqueue(self, lead: Lead) -> str:
         record = ShadowLeadRecord(lead.session_hash, lead.category, time.time())
         async with self._redis.pipeline(transaction=True) as pipe:

@@ -20,7 +20,7 @@ import time
 import msgspec
 from redis.asyncio import Redis
 
-from common import StoreUnavailable, get_logger, keys, translates_redis_errors
+from common import StoreUnavailable, get_logger, keys, redis_errors
 from newchat._metrics import Metrics
 from newchat._settings import WorkerSettings
 from newchat.leads._leadprosper import LeadProsperClient, SubmissionResult
@@ -112,18 +112,18 @@ class LeadWorker:
         _log.info("Worker stopped", worker=self.worker_id, **msgspec.structs.asdict(self.summary))
         return self.summary
 
-    @translates_redis_errors
     async def _forget_heartbeat(self) -> None:
         """A worker that stops cleanly is no longer counted alive by `chatctl health`."""
-        await self._redis.delete(keys.worker_heartbeat(self.worker_id))
+        with redis_errors():
+            await self._redis.delete(keys.worker_heartbeat(self.worker_id))
 
-    @translates_redis_errors
     async def _heartbeat(self) -> None:
-        await self._redis.set(
-            keys.worker_heartbeat(self.worker_id),
-            repr(time.time()),
-            ex=self._settings.heartbeat_ttl_seconds,
-        )
+        with redis_errors():
+            await self._redis.set(
+                keys.worker_heartbeat(self.worker_id),
+                repr(time.time()),
+                ex=self._settings.heartbeat_ttl_seconds,
+            )
 
     async def _maintenance(self) -> None:
         await self._queue.promote_due()
