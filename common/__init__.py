@@ -17,7 +17,8 @@ from common._http import (
     set_cookie,
 )
 from common._ids import is_session_id, new_session_id, session_hash
-from common._logs import PERSONAL_FIELDS, LogPipeline, configure_logging, flush_logs, get_logger
+from common._logs import LogPipeline, configure_logging, flush_logs, get_logger
+from common._redaction import PERSONAL_FIELDS, redact
 from common._redis import (
     REDIS_FAILURES,
     STORE_FAILURES,
@@ -84,6 +85,7 @@ __all__ = [
     "parse_duration",
     "percentile",
     "read_cookies",
+    "redact",
     "redacted_url",
     "redis_errors",
     "redis_store",

@@ -19,32 +19,8 @@ import msgspec
 import structlog
 from structlog.typing import EventDict, WrappedLogger
 
+from common._redaction import redact
 from common._settings import LogSettings
-
-PERSONAL_FIELDS = frozenset(
-    {
-        "message",
-        "text",
-        "reply",
-        "name",
-        "first_name",
-        "last_name",
-        "full_name",
-        "phone",
-        "email",
-        "zip",
-        "zip_code",
-        "description",
-        "body",
-        "cookie",
-        "authorization",
-        "token",
-        "api_key",
-        "secret",
-        "password",
-    }
-)
-"""Keys whose values never reach a log line, whatever the caller passes."""
 
 _encoder = msgspec.json.Encoder(enc_hook=str)
 
@@ -76,9 +52,7 @@ def _finish(_: WrappedLogger, method: str, event: EventDict) -> EventDict:
     """Level in capitals, timestamp, and personal data redacted, in one pass."""
     event["level"] = _LEVELS.get(method, method.upper())
     event["timestamp"] = _clock.now()
-    for key in PERSONAL_FIELDS.intersection(event):
-        event[key] = "[redacted]"
-    return event
+    return redact(event)
 
 
 def _serialize(event: EventDict, **_: Any) -> bytes:

@@ -196,9 +196,10 @@ class ChatGateway:
         route = self._signer.read_route_cookie(cookies.get(ROUTE_COOKIE))
         body_sid = session_id_in(body) if method == "POST" else None
         session_id = body_sid or (route.session_id if route else None)
-        if session_id is None and self._session_cookies is not None:
+        if session_id is None and method == "POST" and self._session_cookies is not None:
             # The engine's own cookie outlives a routing cookie the browser lost or let
-            # expire (it is renewed every turn): its id finds the pin in Redis.
+            # expire (it is renewed every turn): its id finds the pin in Redis. Turns only: a
+            # health probe's cookie names no conversation (the probe buckets by its client).
             session_id = self._session_cookies.unsign(cookies.get(self._config.session_cookie))
         pin: Backend | None = None
         if route is not None and body_sid in (None, route.session_id):

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from flags import FlagStore, flag_name, parse_value
 from newchat import Settings, create_app, load_settings
-from proxy import create_gateway_app, load_gateway_settings
+from proxy import GatewayApp, GatewayServices, create_gateway_app, load_gateway_settings
 from tests.support.processes import PhpLegacy
 
 
@@ -77,9 +77,23 @@ def open_gateway(
 
         app = create_gateway_app(settings, gateway, http_factory=http_factory)
         async with AsyncTestClient(app=app) as test_client:
-            yield test_client
+            _APPS[id(test_client)] = app
+            try:
+                yield test_client
+            finally:
+                del _APPS[id(test_client)]
 
     return opener
+
+
+_APPS: dict[int, GatewayApp] = {}
+
+
+def gateway_services(client: AsyncTestClient) -> GatewayServices:  # type: ignore[type-arg]
+    """The running services of the gateway behind a client from `open_gateway`."""
+    services = _APPS[id(client)].services
+    assert services is not None, "the gateway has not started"
+    return services
 
 
 async def set_flag(redis: Redis, name: str, value: str) -> int:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import respx
@@ -99,7 +100,23 @@ async def test_queue_commands(base_env: dict[str, str], redis: Redis) -> None:
     assert await redis.hlen(keys.LEAD_FAILED) == 1  # dry run changed nothing
     assert run(["queue", "retry-failed"], base_env).returncode == 0
     assert (await redis.hlen(keys.LEAD_FAILED), await redis.llen(keys.LEAD_QUEUE)) == (0, 1)
-    assert run(["queue", "requeue-stuck"], base_env).returncode == 0
+    lead = json.dumps({"id": "stuck", "idempotency_key": "k2", "first_name": "A", "last_name": "B",
+                       "email": "a@b.co", "phone": "5552017788", "zip": "90210", "category": "dui"})  # fmt: skip
+    await redis.hset(
+        keys.LEAD_PROCESSING, "stuck", f'{{"claimed_at":1.0,"worker":"gone","lead":{lead}}}'
+    )
+    await redis.hset(
+        keys.LEAD_PROCESSING, "fresh", f'{{"claimed_at":{time.time()},"worker":"w","lead":{lead}}}'
+    )
+    dry = run(["queue", "requeue-stuck", "--dry-run"], base_env)
+    assert dry.returncode == 0
+    assert "1 lead(s)" in dry.stdout
+    assert await redis.hlen(keys.LEAD_PROCESSING) == 2  # the dry run moved nothing
+    moved = run(["queue", "requeue-stuck"], base_env)
+    assert moved.returncode == 0
+    assert "re-queued 1 stuck lead(s)" in moved.stdout
+    assert await redis.hkeys(keys.LEAD_PROCESSING) == [b"fresh"]  # a live claim stays
+    assert await redis.llen(keys.LEAD_QUEUE) == 2
 
 
 def test_health_exit_codes(base_env: dict[str, str]) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
+import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from common import keys
+from newchat import cron_process, load_settings, provide_services
 from tests.integration.conftest import say
 
 JSON = {"content-type": "application/json"}
@@ -89,3 +93,14 @@ async def test_a_visitor_cannot_ask_for_shadow_mode(client: AsyncTestClient, red
         assert response.status_code == 403
         assert response.json()["error"] == "forbidden"
     assert [k async for k in redis.scan_iter(match="*sess:*")] == []
+
+
+@pytest.mark.parametrize("secret", [None, "", "anything"])
+async def test_without_a_cron_secret_configured_nobody_processes_leads(
+    base_env: dict[str, str], redis: Redis, outside_http: httpx.AsyncClient, secret: str | None
+) -> None:
+    """An unset `CRON_SECRET` refuses everyone (an empty one must never match an empty header)."""
+    settings = load_settings(base_env | {"CRON_SECRET": ""})
+    reply = await cron_process(provide_services(settings, redis, outside_http), secret)
+    assert reply.status == 401
+    assert json.loads(reply.body) == {"error": "unauthorized", "detail": "CRON_SECRET is not set"}

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from common import keys
+from proxy import TokenSigner
 from tests.integration.conftest import GatewayOpener
 from tests.support.bad_backends import BadBackend, Behaviour
 from tests.support.processes import PhpLegacy, free_port
@@ -160,17 +162,29 @@ async def test_legacy_answering_garbage_or_hanging_is_handled(
     indirect=["bad_backend"],
 )
 async def test_failing_new_engine_fails_over_to_legacy_for_new_conversations(
-    open_gateway: GatewayOpener, bad_backend: BadBackend, cause: str
+    open_gateway: GatewayOpener, bad_backend: BadBackend, cause: str, redis: Redis
 ) -> None:
+    """...and the conversation is pinned where it was answered (legacy), in the cookie and in
+    Redis, so its next turn goes on there rather than to a new engine that never saw it."""
     async with open_gateway(
-        NEW_CHAT_URL=bad_backend.url, NEW_CHAT_TIMEOUT="0.3", NEW_CHAT_PERCENT="100"
+        NEW_CHAT_URL=bad_backend.url,
+        NEW_CHAT_TIMEOUT="0.3",
+        NEW_CHAT_PERCENT="100",
+        ROUTING_SECRET="failover-secret",
     ) as gw:
         response = await gw.post("/api/chat", json={"message": FIRST})
         metrics = (await gw.get("/metrics")).text
+        route = gw.cookies["chat_route"]
+        following = await gw.post("/api/chat", json={"message": "Ann Lee"})
     assert response.status_code == 200
     assert response.headers["x-chat-backend"] == "legacy"
     assert response.json()["step"] == "name"
     assert f'gateway_failovers_total{{reason="{cause}"}} 1.0' in metrics
+    session_id = response.json()["sessionId"]
+    assert await redis.get(keys.route_pin(session_id)) == b"legacy"
+    assert TokenSigner("failover-secret").read_route_cookie(route) == ("legacy", session_id)
+    assert following.headers["x-chat-backend"] == "legacy"
+    assert following.json()["step"] == "phone"
 
 
 async def test_new_engine_with_redis_down_fails_over_then_errors_cleanly_once_started(

@@ -7,6 +7,7 @@ import secrets
 import time
 
 import httpx
+import pytest
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
@@ -256,9 +257,14 @@ async def test_forged_routing_cookie_is_ignored(open_gateway: GatewayOpener) -> 
 
 
 async def test_health_probe_sees_the_same_backend_on_every_try(open_gateway: GatewayOpener) -> None:
-    async with open_gateway(NEW_CHAT_PERCENT="50") as gw:
-        seen = {(await gw.get("/api/chat")).headers["x-chat-backend"] for _ in range(20)}
-    assert len(seen) == 1
+    """A probe buckets by its client. The rollout here puts this client's probe on the new
+    engine, whose health reply sets a session cookie: that cookie names no conversation and
+    must not move the next probe (a random id lands outside the rollout about half the time)."""
+    percent = bucket("new-chat", "probe:testclient")  # the test client's address
+    async with open_gateway(NEW_CHAT_PERCENT=str(percent)) as gw:
+        seen = [(await gw.get("/api/chat")).headers["x-chat-backend"] for _ in range(20)]
+        assert "chat_sid" in gw.cookies
+    assert set(seen) == {"new"}
 
 
 async def test_header_injection_through_ids_and_tokens_goes_nowhere(
@@ -277,3 +283,15 @@ async def test_header_injection_through_ids_and_tokens_goes_nowhere(
             assert "evil" not in response.headers.get("set-cookie", "")
             assert "x-evil" not in response.headers
     assert [k async for k in redis.scan_iter(match="route:pin:*\r*")] == []
+
+
+@pytest.mark.parametrize(("secure", "extra"), [("false", set()), ("true", {"secure"})])
+async def test_the_routing_cookie_is_httponly_lax_and_secure_when_asked(
+    open_gateway: GatewayOpener, secure: str, extra: set[str]
+) -> None:
+    """Scripts on the page never read where a conversation is pinned."""
+    async with open_gateway(NEW_CHAT_PERCENT="0", COOKIE_SECURE=secure) as gw:
+        first = await start_conversation(gw)
+    route = next(c for c in first.headers.get_list("set-cookie") if c.startswith("chat_route="))
+    attributes = {part.strip().lower() for part in route.split(";")[1:]}
+    assert attributes == {"httponly", "samesite=lax", "path=/", "max-age=604800"} | extra

@@ -4,7 +4,6 @@ directions, the side-effect firewall, a misbehaving shadow, noise, and the repor
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -177,10 +176,16 @@ async def test_slow_or_failing_shadow_adds_no_error_and_no_waiting_for_the_visit
 async def test_noise_baseline_suppresses_a_field_that_varies_by_itself(
     open_gateway: GatewayOpener, redis: Redis, outside: respx.MockRouter
 ) -> None:
-    answers = itertools.cycle(["criminal", "family"])
+    """OpenAI answers the same text differently on each asking (as a model may): the twin
+    disagrees with the candidate, so their difference from legacy is noise, not a mismatch.
+    Counted per text, so concurrent conversations cannot hand both sides the same answer."""
+    asked: dict[str, int] = {}
 
-    def varying(_: httpx.Request) -> httpx.Response:
-        content = json.dumps({"category": next(answers), "confidence": 0.9})
+    def varying(request: httpx.Request) -> httpx.Response:
+        text = json.loads(request.content)["messages"][-1]["content"]
+        asked[text] = asked.get(text, 0) + 1
+        category = ("criminal", "family")[asked[text] % 2]
+        content = json.dumps({"category": category, "confidence": 0.9})
         return httpx.Response(200, json={
             "id": "c", "object": "chat.completion", "created": 1, "model": "m",
             "choices": [{"index": 0, "finish_reason": "stop",
@@ -189,12 +194,17 @@ async def test_noise_baseline_suppresses_a_field_that_varies_by_itself(
 
     outside.post(f"{OPENAI_URL}/chat/completions").mock(side_effect=varying)
     env = {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": OPENAI_URL}
+    firsts = [
+        "I was rear-ended on the freeway and hurt my neck",
+        "A truck hit my car at a red light and my back hurts",
+        "I slipped on a wet floor at the grocery store and got injured",
+    ]
     async with open_gateway(
         NEW_CHAT_PERCENT="0", **(SHADOW_ALL | {"SHADOW_NOISE_PERCENT": "100"}), **env
     ) as gw:
-        for _ in range(3):
-            await converse(gw, INTAKE[:1])
-        results = await stored(redis, 3)
+        for first in firsts:
+            await converse(gw, [first])
+    results = await stored(redis, 3)
     for result in results:
         assert result.twin is True
         category = result.fields["category"]

@@ -304,6 +304,31 @@ async def test_backend_dropping_a_kept_alive_connection_as_it_is_reused_is_retri
     assert server.connections == 2
 
 
+async def test_a_kept_alive_connection_closing_mid_reply_is_never_sent_again() -> None:
+    """Once a byte of reply has come back, the backend has the request: sending it again would
+    run the visitor's chat turn twice. It is a bad_reply, and the backend saw it once."""
+
+    def make(owner: Backend) -> Handler:
+        async def handler(reader: Reader, writer: Writer, _: int) -> None:
+            await owner.read_request(reader)
+            writer.write(OK)
+            await writer.drain()
+            await owner.read_request(reader)  # the reused connection gets the second turn...
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-le")  # ...and dies mid-reply
+            await writer.drain()
+
+        return handler
+
+    async with serving(make) as (server, pool):
+        assert (await post(pool))[0] == 200
+        with pytest.raises(Http1Error) as failed:
+            await post(pool, b'{"message": "Ann Lee"}')
+    assert failed.value.kind == "bad_reply"
+    assert "mid-reply" in failed.value.detail
+    assert [body for _, body in server.requests].count(b'{"message": "Ann Lee"}') == 1
+    assert server.connections == 1
+
+
 async def test_backend_closing_an_idle_connection_is_noticed_before_reuse() -> None:
     def make(owner: Backend) -> Handler:
         async def handler(reader: Reader, writer: Writer, _: int) -> None:

@@ -53,3 +53,36 @@ def test_a_new_set_up_first_writes_what_the_old_one_held(tmp_path: Path) -> None
     configure_logging(LogSettings(file=str(new), stdout=False, flush_interval_seconds=60))
     assert _events(old) == ["for the old file"]
     assert not new.exists() or _events(new) == []
+
+
+def test_personal_fields_are_redacted_whatever_the_caller_passes(tmp_path: Path) -> None:
+    """The redaction step itself: a caller that logs contact details by their usual names
+    (a bug elsewhere) still writes none of them."""
+    log_file = tmp_path / "application.log"
+    configure_logging(LogSettings(file=str(log_file), stdout=False, flush_interval_seconds=0))
+    personal = {
+        "name": "Zelda Quixote",
+        "first_name": "Zelda",
+        "last_name": "Quixote",
+        "full_name": "Zelda Quixote",
+        "phone": "5552017788",
+        "email": "zelda.q@example.com",
+        "zip": "90210",
+        "zip_code": "90210",
+        "message": "my neck hurts",
+        "text": "my neck hurts",
+        "reply": "Thanks, Zelda",
+        "description": "rear ended on the 405",
+        "cookie": "chat_sid=abc.def",
+        "authorization": "Bearer sk-live",
+        "token": "ann.n.1.mac",
+        "api_key": "lp-key",
+        "secret": "s3cr3t",
+        "password": "hunter2",
+    }
+    get_logger("test").warning("Lead submission", lead_id="L1", **personal)
+    line = json.loads(log_file.read_text().splitlines()[-1])
+    assert line["lead_id"] == "L1"
+    for key, value in personal.items():
+        assert line[key] == "[redacted]", key
+        assert value not in log_file.read_text(), key

@@ -156,3 +156,15 @@ def test_mac_is_stable_for_tokens_already_issued() -> None:
     assert (
         signer.mac("route", "l.session0123456789") == "ZU1OvsqoLHTrqMQk2AGIbg"
     )  # computed by the first implementation
+
+
+def test_an_empty_or_shortened_mac_never_passes() -> None:
+    """A MAC compared only up to the length the client sent would let `n.<id>.` through."""
+    cookie = SIGNER.route_cookie("new", "abcdefgh12345678")
+    payload, mac = cookie.rsplit(".", 1)
+    for forged in (f"{payload}.", f"{payload}.{mac[:1]}", f"{payload}.{mac[:-1]}"):
+        assert SIGNER.read_route_cookie(forged) is None, forged
+    token = SIGNER.override_token("ann", "new", int(time.time() + 60))
+    fields, token_mac = token.rsplit(".", 1)
+    for forged in (f"{fields}.", f"{fields}.{token_mac[:4]}"):
+        assert SIGNER.read_override(forged, ("ann",)) is None, forged
