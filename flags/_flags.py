@@ -23,9 +23,8 @@ class Flags:
         self.unleash = unleash
         self._group_id = group_id
         self._shadow_group_id = shadow_group_id
-        self._checks_for: FlagSnapshot | None = None
-        self._rollout: RolloutCheck = percent_rollout(group_id, 0)
-        self._shadow: RolloutCheck = percent_rollout(group_id, 0)
+        self._checks: tuple[FlagSnapshot, RolloutCheck, RolloutCheck] | None = None
+        """The rollout and shadow checks, built once per snapshot."""
 
     @property
     def snapshot(self) -> FlagSnapshot:
@@ -38,7 +37,7 @@ class Flags:
             pin=pin,
             override=override,
             bucket_id=bucket_id,
-            in_rollout=self._checks(snapshot)[0],
+            in_rollout=self._checks_for(snapshot)[1],
         )
 
     def shadowed(self, bucket_id: str) -> bool:
@@ -47,16 +46,19 @@ class Flags:
         snapshot = self.watcher.snapshot
         if snapshot.kill_switch:
             return False
-        return self._checks(snapshot)[1](bucket_id)
+        return self._checks_for(snapshot)[2](bucket_id)
 
-    def _checks(self, snapshot: FlagSnapshot) -> tuple[RolloutCheck, RolloutCheck]:
-        if snapshot is not self._checks_for:
+    def _checks_for(
+        self, snapshot: FlagSnapshot
+    ) -> tuple[FlagSnapshot, RolloutCheck, RolloutCheck]:
+        if self._checks is None or self._checks[0] is not snapshot:
             if self.unleash is not None:
-                self._rollout, self._shadow = self.unleash.in_rollout, self.unleash.in_shadow
+                self._checks = (snapshot, self.unleash.in_rollout, self.unleash.in_shadow)
             else:
-                self._rollout = percent_rollout(self._group_id, snapshot.values.new_chat_percent)
-                self._shadow = percent_rollout(
-                    self._shadow_group_id, snapshot.values.shadow_percent
+                values = snapshot.values
+                self._checks = (
+                    snapshot,
+                    percent_rollout(self._group_id, values.new_chat_percent),
+                    percent_rollout(self._shadow_group_id, values.shadow_percent),
                 )
-            self._checks_for = snapshot
-        return self._rollout, self._shadow
+        return self._checks

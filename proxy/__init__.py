@@ -10,7 +10,14 @@ from proxy._headers import Visitor, forwarding_headers, returned_headers
 from proxy._http1 import Http1Pool, Http1Reply
 from proxy._in_process import EngineUpstream
 from proxy._metrics import GatewayMetrics
-from proxy._pins import OVERRIDE_COOKIE, ROUTE_COOKIE, PinStore, RouteCookie, TokenSigner
+from proxy._pins import (
+    OVERRIDE_COOKIE,
+    ROUTE_COOKIE,
+    PinStore,
+    RouteCookie,
+    TokenSigner,
+    session_id_in,
+)
 from proxy._pressure import LoopLag
 from proxy._route_hint import GATEWAY_UPSTREAM, LEGACY_UPSTREAM, ROUTE_HINT_PATH, RouteHint
 from proxy._services import GatewayServices, provide_gateway_services
@@ -82,6 +89,7 @@ __all__ = [
     "load_rules",
     "provide_gateway_services",
     "returned_headers",
+    "session_id_in",
     "similarity",
     "wilson",
 ]

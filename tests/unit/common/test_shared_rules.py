@@ -4,6 +4,9 @@ errors by kind, settings values, and the background-task lifecycle."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import json
 from pathlib import Path
 
@@ -26,6 +29,7 @@ from common import (
     new_session_id,
     percentile,
     read_cookies,
+    session_hash,
     set_cookie,
     translate_redis_error,
 )
@@ -188,3 +192,31 @@ async def test_a_crashing_task_is_logged_with_its_name(tmp_path: Path) -> None:
     assert crash["task"] == "crasher"
     assert crash["action"]
     await task.stop()
+
+
+def test_session_ids_are_144_bits_and_their_log_tag_is_12_hex() -> None:
+    ids = {new_session_id() for _ in range(50)}
+    assert len(ids) == 50
+    assert {len(session_id) for session_id in ids} == {24}  # 18 random bytes, base64
+    assert session_hash("abcdefgh12345678") == hashlib.sha256(b"abcdefgh12345678").hexdigest()[:12]
+
+
+def test_both_mac_formats_are_hmac_sha256_as_issued() -> None:
+    """An independent computation of the two formats in browsers today: cookies issued before a
+    release must verify after it. Payloads are tried until a MAC ends in `X`, the one letter a
+    careless strip of `=` padding would also eat."""
+    key = b"secret"
+    signer = Signer("secret")
+    ends_in_x = False
+    for n in range(2000):
+        payload = f"payload{n:04d}"
+        bare = base64.urlsafe_b64encode(hmac.digest(key, payload.encode(), "sha256")[:24])
+        tagged = hmac.digest(key, f"route|{payload}".encode(), "sha256")[:16]
+        assert signer.mac(payload, size=24) == bare.decode().rstrip("=")
+        assert signer.mac(payload, purpose="route") == (
+            base64.urlsafe_b64encode(tagged).decode().rstrip("=")
+        )
+        ends_in_x |= signer.mac(payload, size=24).endswith("X")
+        if ends_in_x and n > 100:
+            break
+    assert ends_in_x

@@ -21,6 +21,7 @@ from flags import (
     decide,
     percent_rollout,
 )
+from tests.support.static_flags import static_flags
 
 ON = FlagValues(enable_new_chat=True, new_chat_percent=0)
 OFF = FlagValues(enable_new_chat=False)
@@ -98,3 +99,27 @@ def test_rollout_matches_the_unleash_sdk_on_many_ids(tmp_path: Path, percent: in
         assert abs(sum(theirs) / len(ids) * 100 - percent) < 4
     finally:
         client.destroy()
+
+
+@pytest.mark.parametrize("percent", [0, 30, 100])
+def test_flags_roll_out_and_shadow_in_their_own_groups(percent: int) -> None:
+    """The rollout buckets in the toggle's group and shadow in `new-chat-shadow`, so the two
+    samples are independent; each follows the snapshot's percentage."""
+    values = FlagValues(new_chat_percent=percent, shadow_percent=percent)
+    flags = static_flags(values, group_id="chat-rollout")
+    ids = [f"session-{n:04d}-abcdefgh" for n in range(400)]
+    for session_id in ids:
+        in_rollout = bucket("chat-rollout", session_id) <= percent
+        shadowed = bucket("new-chat-shadow", session_id) <= percent
+        decided = flags.decide(pin=None, override=None, bucket_id=session_id)
+        assert decided == Decision("new" if in_rollout else "legacy", "rollout"), session_id
+        assert flags.shadowed(session_id) is shadowed, session_id
+
+
+def test_flags_follow_a_new_snapshot() -> None:
+    flags = static_flags(FlagValues(new_chat_percent=0, shadow_percent=0))
+    assert flags.decide(pin=None, override=None, bucket_id="abcdefgh12345678").backend == "legacy"
+    assert not flags.shadowed("abcdefgh12345678")
+    flags.watcher.snapshot = FlagSnapshot(FlagValues(new_chat_percent=100, shadow_percent=100), 2)
+    assert flags.decide(pin=None, override=None, bucket_id="abcdefgh12345678").backend == "new"
+    assert flags.shadowed("abcdefgh12345678")

@@ -15,6 +15,7 @@ from proxy import (
     Visitor,
     forwarding_headers,
     returned_headers,
+    session_id_in,
 )
 
 SIGNER = TokenSigner("routing-secret")
@@ -168,3 +169,45 @@ def test_an_empty_or_shortened_mac_never_passes() -> None:
     fields, token_mac = token.rsplit(".", 1)
     for forged in (f"{fields}.", f"{fields}.{token_mac[:4]}"):
         assert SIGNER.read_override(forged, ("ann",)) is None, forged
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["n.abcdefgh12345678", "n.abcdefgh12345678.mac.extra", "x.abcdefgh12345678.mac", "n"],
+)
+def test_a_route_cookie_of_the_wrong_shape_is_ignored_without_an_error(value: str) -> None:
+    assert SIGNER.read_route_cookie(value) is None
+
+
+def test_an_override_token_of_the_wrong_shape_is_ignored_without_an_error() -> None:
+    for value in ("ann.n.soon.mac", "ann.x.1999999999.mac", "ann.n.1999999999", ".."):
+        assert SIGNER.read_override(value, ("ann",), now=1.0) is None, value
+
+
+def test_an_override_token_is_valid_through_its_expiry_second() -> None:
+    expires = 1_900_000_000
+    token = SIGNER.override_token("ann", "legacy", expires)
+    assert SIGNER.read_override(token, ("ann",), now=float(expires)) == "legacy"
+    assert SIGNER.read_override(token, ("ann",), now=expires + 1.0) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"sessionId": "abcdefgh12345678"}', "abcdefgh12345678"),
+        (b' {"sessionId": "abcdefgh12345678"}', "abcdefgh12345678"),
+        (b'\n{"sessionId": "abcdefgh12345678"}', "abcdefgh12345678"),
+        (b'\t{"sessionId": "abcdefgh12345678"}', "abcdefgh12345678"),
+        (b'\r\n{"sessionId": "abcdefgh12345678"}', "abcdefgh12345678"),
+        (b'{"sessionId": "short"}', None),
+        (b'{"sessionId": "abcdefgh\\r\\nX-Evil: 1"}', None),
+        (b'{"sessionId": null}', None),
+        (b'{"message": "hi"}', None),
+        (b"sessionId=abcdefgh12345678", None),
+        (b"", None),
+        (b"[1, 2]", None),
+    ],
+)
+def test_the_conversation_a_chat_body_names(body: bytes, expected: str | None) -> None:
+    """JSON may start with whitespace; an id that is not well formed names nothing."""
+    assert session_id_in(body) == expected
