@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 import respx
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
-from common import keys
-from newchat import create_app, load_settings
+from common import RedisSettings, StoreUnavailable, keys, open_redis
+from newchat import SessionStore, create_app, load_settings
 from tests.integration.conftest import say
+from tests.support.processes import free_port
 
 
 async def test_reply_sets_a_signed_httponly_samesite_cookie(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
@@ -90,3 +92,35 @@ async def test_expired_session_starts_over(client: AsyncTestClient, redis: Redis
     await redis.delete(keys.session(session_id))
     reply = (await say(client, "Ann Lee")).json()
     assert reply["sessionId"] != session_id
+
+
+async def test_a_session_store_without_redis_says_redis_is_unreachable() -> None:
+    dead = open_redis(RedisSettings(url=f"redis://127.0.0.1:{free_port()}/0", socket_timeout=0.5))
+    store = SessionStore(dead)
+    try:
+        with pytest.raises(StoreUnavailable) as loading:
+            await store.load("abcdefgh12345678")
+        with pytest.raises(StoreUnavailable) as saving:
+            await store.save(store.new())
+    finally:
+        await dead.aclose()
+    assert loading.value.kind == saving.value.kind == "unreachable"
+
+
+async def test_an_unreadable_session_starts_over_without_an_error(redis: Redis) -> None:
+    store = SessionStore(redis)
+    await redis.set(keys.session("abcdefgh12345678"), b"\xc1 not msgpack")
+    assert await store.load("abcdefgh12345678") is None
+
+
+async def test_a_saved_session_loads_back_with_its_ttl(redis: Redis) -> None:
+    store = SessionStore(redis, ttl_seconds=600)
+    state = store.new()
+    state.description = "rear ended"
+    await store.save(state)
+    loaded = await store.load(state.id)
+    assert loaded is not None
+    assert (loaded.id, loaded.description) == (state.id, "rear ended")
+    assert loaded.updated_at >= loaded.created_at
+    assert 590 < await redis.ttl(keys.session(state.id)) <= 600
+    assert await store.load("somebodyelse0001") is None

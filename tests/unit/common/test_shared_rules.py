@@ -29,6 +29,7 @@ from common import (
     new_session_id,
     percentile,
     read_cookies,
+    request_cookies,
     session_hash,
     set_cookie,
     translate_redis_error,
@@ -220,3 +221,33 @@ def test_both_mac_formats_are_hmac_sha256_as_issued() -> None:
         if ends_in_x and n > 100:
             break
     assert ends_in_x
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        (["chat_sid=abc=def=="], {"chat_sid": "abc=def=="}),  # only the first `=` splits
+        (['chat_sid=""'], {"chat_sid": ""}),  # an empty quoted value
+        (['chat_sid="'], {"chat_sid": '"'}),  # a lone quote is not a quoted value
+        (["chat_sid"], {}),
+    ],
+)
+def test_cookie_values_are_read_exactly(headers: list[str], expected: dict[str, str]) -> None:
+    assert read_cookies(headers, ("chat_sid",)) == expected
+
+
+def test_only_cookie_headers_carry_cookies() -> None:
+    """A header that merely mentions a cookie's name is not a cookie (`X-Note: chat_sid=x`)."""
+    headers = [(b"x-note", b"chat_sid=forged.mac"), (b"referer", b"https://e.test/?chat_sid=y")]
+    assert request_cookies(headers, ("chat_sid",)) == {}
+    assert request_cookies([*headers, (b"cookie", b"chat_sid=real.mac")], ("chat_sid",)) == {
+        "chat_sid": "real.mac"
+    }
+
+
+def test_a_forwarded_address_is_cut_to_64_characters() -> None:
+    long_hop = "2001:db8::" + "a" * 100
+    found = client_address("127.0.0.1", [(b"x-forwarded-for", long_hop.encode())], ("127.0.0.1",))
+    assert found == long_hop[:64]
+    real_ip = client_address("127.0.0.1", [(b"x-real-ip", long_hop.encode())], ("127.0.0.1",))
+    assert real_ip == long_hop[:64]

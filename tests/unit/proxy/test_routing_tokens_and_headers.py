@@ -211,3 +211,33 @@ def test_an_override_token_is_valid_through_its_expiry_second() -> None:
 def test_the_conversation_a_chat_body_names(body: bytes, expected: str | None) -> None:
     """JSON may start with whitespace; an id that is not well formed names nothing."""
     assert session_id_in(body) == expected
+
+
+def test_connection_named_headers_are_dropped_however_the_list_is_spaced() -> None:
+    incoming = [(b"connection", b"x-a,x-b ,  X-C"), (b"x-a", b"1"), (b"x-b", b"2"), (b"x-c", b"3")]
+    visitor = _visitor(incoming, "198.51.100.7", "http", ())
+    names = {name for name, _ in forwarding_headers(incoming, visitor)}
+    assert not names & {b"x-a", b"x-b", b"x-c", b"connection"}
+
+
+def test_several_forwarded_for_headers_from_a_proxy_are_one_chain() -> None:
+    incoming = [(b"x-forwarded-for", b"203.0.113.5"), (b"x-forwarded-for", b"10.0.0.2")]
+    visitor = _visitor(incoming, "127.0.0.1", "http", ("127.0.0.1", "10.0.0.2"))
+    out = _header_map(forwarding_headers(incoming, visitor))
+    assert out["x-forwarded-for"] == ["203.0.113.5, 10.0.0.2, 127.0.0.1"]
+    assert out["x-real-ip"] == ["203.0.113.5"]
+
+
+def test_a_trusted_peer_without_an_address_is_named_unknown_in_the_chain() -> None:
+    incoming = [(b"x-forwarded-for", b"203.0.113.5")]
+    visitor = Visitor(None, "http", "203.0.113.5", True, {})
+    out = _header_map(forwarding_headers(incoming, visitor))
+    assert out["x-forwarded-for"] == ["203.0.113.5, unknown"]
+
+
+@pytest.mark.parametrize(("peer", "expected"), [("198.51.100.7", "http"), ("127.0.0.1", "https")])
+def test_forwarded_proto_is_believed_only_from_a_trusted_proxy(peer: str, expected: str) -> None:
+    """A visitor claiming `X-Forwarded-Proto: https` over plain HTTP is not believed."""
+    incoming = [(b"x-forwarded-proto", b"https")]
+    visitor = _visitor(incoming, peer, "http", ("127.0.0.1",))
+    assert _header_map(forwarding_headers(incoming, visitor))["x-forwarded-proto"] == [expected]
