@@ -33,7 +33,7 @@ from pathlib import Path
 
 from chatctl import free_port, wait_for_port
 from common import derive_secret
-from proxy import Http1Pool, TokenSigner
+from proxy import Http1Pool, TokenSigner, UpstreamSettings
 from rollback import SiteConfig, render
 from tests.support.processes import LEGACY_ROUTER, RedisServer
 
@@ -304,7 +304,15 @@ async def _client_rate(kind: str, url: str, seconds: int) -> float:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
             await asyncio.gather(*(with_aiohttp(session) for _ in range(32)))
     elif kind == "ours (proxy._http1)":
-        pool = Http1Pool(url, pool_size=64)
+        defaults = UpstreamSettings(url=url)
+        pool = Http1Pool(
+            url,
+            pool_size=64,
+            connect_timeout=defaults.connect_timeout_seconds,
+            read_timeout=defaults.read_timeout_seconds,
+            max_reply_bytes=defaults.max_reply_bytes,
+            idle_seconds=defaults.keepalive_seconds,
+        )
         await asyncio.gather(*(with_ours(pool) for _ in range(32)))
         await pool.close()
     else:

@@ -7,7 +7,7 @@ from proxy._app import GatewayApp, create_gateway_app
 from proxy._compare import Experiment, FieldResult, Observation, ShadowRules, load_rules, similarity
 from proxy._errors import ClientGone, Http1Error, RequestRejected, UpstreamError
 from proxy._headers import Visitor, forwarding_headers, returned_headers
-from proxy._http1 import Http1Pool, Http1Reply
+from proxy._http1 import Http1Pool, Http1Reply, Origin, parse_origin
 from proxy._in_process import EngineUpstream
 from proxy._metrics import GatewayMetrics
 from proxy._pins import (
@@ -64,6 +64,7 @@ __all__ = [
     "HttpUpstream",
     "LoopLag",
     "Observation",
+    "Origin",
     "PinStore",
     "RequestRejected",
     "RouteCookie",
@@ -87,6 +88,7 @@ __all__ = [
     "load_results",
     "load_routing_secret",
     "load_rules",
+    "parse_origin",
     "provide_gateway_services",
     "returned_headers",
     "session_id_in",

@@ -41,6 +41,30 @@ class Http1Reply(NamedTuple):
     body: bytes
 
 
+class Origin(NamedTuple):
+    """Where a pool connects, and the `Host` header it sends (RFC 9110 section 7.2: the port
+    only when it is not the scheme's default; an IPv6 literal in brackets; IDNA for names)."""
+
+    host: str
+    port: int
+    tls: bool
+    host_header: bytes
+
+
+def parse_origin(url: str) -> Origin:
+    """Raises ValueError naming `url` when it is not an http(s) URL with a host."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    tls = parts.scheme == "https"
+    default_port = 443 if tls else 80
+    port = parts.port or default_port
+    netloc = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    if port != default_port:
+        netloc += f":{port}"
+    return Origin(parts.hostname, port, tls, netloc.encode("idna"))
+
+
 class _Connection(asyncio.Protocol):
     """One socket to the backend and the parser of the reply in progress on it."""
 
@@ -171,23 +195,17 @@ class Http1Pool:
         self,
         url: str,
         *,
-        pool_size: int = 256,
-        connect_timeout: float = 1.0,
-        read_timeout: float = 10.0,
-        max_reply_bytes: int = 1_048_576,
-        idle_seconds: float = 4.0,
+        pool_size: int,
+        connect_timeout: float,
+        read_timeout: float,
+        max_reply_bytes: int,
+        idle_seconds: float,
     ) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not an http(s) URL: {url!r}")
-        self._host = parts.hostname
-        default_port = 443 if parts.scheme == "https" else 80
-        self._port = parts.port or default_port
-        self._ssl = ssl.create_default_context() if parts.scheme == "https" else None
-        netloc = f"[{self._host}]" if ":" in self._host else self._host
-        if self._port != default_port:
-            netloc += f":{self._port}"
-        self._host_header = netloc.encode("idna")
+        """Limits in connections, seconds and bytes (their defaults live in
+        `proxy.UpstreamSettings`). Raises ValueError when `url` is not an http(s) URL."""
+        origin = parse_origin(url)
+        self._host, self._port, self._host_header = origin.host, origin.port, origin.host_header
+        self._ssl = ssl.create_default_context() if origin.tls else None
         self._size = pool_size
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout

@@ -51,6 +51,28 @@ class Backend:
         return head, body
 
 
+LIMITS: dict[str, float] = {
+    "pool_size": 256,
+    "connect_timeout": 1.0,
+    "read_timeout": 10.0,
+    "max_reply_bytes": 1_048_576,
+    "idle_seconds": 4.0,
+}
+"""The tests' limits, unless a test sets its own."""
+
+
+def make_pool(url: str, **limits: float) -> Http1Pool:
+    chosen = LIMITS | limits
+    return Http1Pool(
+        url,
+        pool_size=int(chosen["pool_size"]),
+        connect_timeout=chosen["connect_timeout"],
+        read_timeout=chosen["read_timeout"],
+        max_reply_bytes=int(chosen["max_reply_bytes"]),
+        idle_seconds=chosen["idle_seconds"],
+    )
+
+
 @contextlib.asynccontextmanager
 async def backend(handler: Handler) -> AsyncIterator[Backend]:
     scripted = Backend(handler)
@@ -88,7 +110,7 @@ async def serving(
 
     async with backend(handler) as scripted:
         holder["backend"] = scripted
-        pool = Http1Pool(scripted.url, **pool_options)  # type: ignore[arg-type]
+        pool = make_pool(scripted.url, **pool_options)
         try:
             yield scripted, pool
         finally:
@@ -277,7 +299,7 @@ async def test_broken_replies_are_bad_reply(answer: bytes, detail: str) -> None:
 async def test_refused_connection_is_connect() -> None:
     async with serving(keep_alive_server(OK)) as (server, _):
         url = server.url
-    pool = Http1Pool(url)  # the server above is closed now
+    pool = make_pool(url)  # the server above is closed now
     with pytest.raises(Http1Error) as refused:
         await post(pool)
     assert refused.value.kind == "connect"
@@ -463,13 +485,13 @@ async def test_https_backend_is_verified_against_trusted_certificates(
     server = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=context)
     url = f"https://localhost:{server.sockets[0].getsockname()[1]}/api/chat"
     async with server:
-        untrusted = Http1Pool(url)
+        untrusted = make_pool(url)
         with pytest.raises(Http1Error) as refused:
             await post(untrusted)
         assert refused.value.kind == "connect"
         assert "CERTIFICATE_VERIFY_FAILED" in refused.value.detail
         await untrusted.close()
         monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # as an operator trusts a private CA
-        trusted = Http1Pool(url)
+        trusted = make_pool(url)
         assert (await post(trusted))[::2] == (200, b'{"ok": true}')
         await trusted.close()
