@@ -44,6 +44,7 @@ from newchat._services import (
 )
 from newchat._sessions import STEPS, SessionCookies, SessionState, SessionStore, Step
 from newchat._settings import (
+    CronSettings,
     LeadProsperSettings,
     OpenAISettings,
     RateLimitSettings,
@@ -66,6 +67,7 @@ __all__ = [
     "ChatError",
     "ChatMessage",
     "ContactDetails",
+    "CronSettings",
     "DependencyDown",
     "EngineReply",
     "ErrorBody",

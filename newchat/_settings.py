@@ -93,6 +93,14 @@ class RateLimitSettings(msgspec.Struct, frozen=True):
     """Applies while Redis key `emergency_rate_limit` is `1`, at once, with no restart."""
 
 
+class CronSettings(msgspec.Struct, frozen=True):
+    secret: str = ""
+    """`POST /api/cron/process-leads` needs it in `x-cron-secret`; unset refuses everyone."""
+    budget_seconds: float = 8.0
+    """How long one cron call drains the queue: less than the gateway's hop timeout
+    (`NEW_CHAT_TIMEOUT`, 10 s), so the caller gets its counts rather than a 504."""
+
+
 class Settings(msgspec.Struct, frozen=True):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     redis: RedisSettings = msgspec.field(default_factory=RedisSettings)
@@ -102,8 +110,7 @@ class Settings(msgspec.Struct, frozen=True):
     worker: WorkerSettings = msgspec.field(default_factory=WorkerSettings)
     rate_limit: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
-    cron_secret: str = ""
-    """POST /api/cron/process-leads needs it in `x-cron-secret`; unset means the POST is refused."""
+    cron: CronSettings = msgspec.field(default_factory=CronSettings)
     ops_token: str = ""
 
 
@@ -152,7 +159,10 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             emergency_limit=env_number(environ, "EMERGENCY_RATE_LIMIT_PER_MINUTE", 5, int, 1),
         ),
         log=load_log_settings(environ),
-        cron_secret=get("CRON_SECRET", ""),
+        cron=CronSettings(
+            secret=get("CRON_SECRET", ""),
+            budget_seconds=env_number(environ, "CRON_BUDGET", 8.0, float, 0.1),
+        ),
         ops_token=get("OPS_TOKEN", ""),
     )
 

@@ -77,7 +77,9 @@ class LeadWorker:
             loop.add_signal_handler(sig, self.stop)
 
     async def run(self, *, burst: bool = False, deadline: float | None = None) -> RunSummary:
-        """Work until stopped; with `burst`, until nothing is queued or due (or the deadline)."""
+        """Work until stopped; with `burst`, until nothing is queued or due. With a `deadline`
+        (monotonic seconds), claiming stops then and leads still in flight get only what is left
+        of it before they are handed back."""
         if not self._client.configured:
             _log.warning(
                 "LeadProsper not configured: leads stay queued",
@@ -106,7 +108,10 @@ class LeadWorker:
                     continue
                 await self._wait_for_progress(claimed)
         finally:
-            await self._drain()
+            grace = self._settings.shutdown_grace_seconds
+            if deadline is not None:  # a bounded run (cron) also bounds its drain
+                grace = min(grace, max(0.0, deadline - time.monotonic()))
+            await self._drain(grace)
         with contextlib.suppress(StoreUnavailable):  # else it expires with its TTL
             await self._forget_heartbeat()
         _log.info("Worker stopped", worker=self.worker_id, **msgspec.structs.asdict(self.summary))
@@ -209,13 +214,13 @@ class LeadWorker:
                 action="fix the cause, then `chatctl queue retry-failed`",
             )
 
-    async def _drain(self) -> None:
+    async def _drain(self, grace: float) -> None:
+        """In-flight leads finish within `grace` seconds; the rest are cancelled and handed back
+        to the queue (`released`), never lost."""
         if not self._in_flight:
             return
         in_flight = dict(self._in_flight)
-        _, still_running = await asyncio.wait(
-            in_flight.values(), timeout=self._settings.shutdown_grace_seconds
-        )
+        _, still_running = await asyncio.wait(in_flight.values(), timeout=grace)
         for task in still_running:
             task.cancel()
         await asyncio.gather(*still_running, return_exceptions=True)

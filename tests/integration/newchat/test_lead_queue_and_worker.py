@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 
 import httpx
@@ -12,8 +13,14 @@ import respx
 from redis.asyncio import Redis
 
 from common import keys
-from newchat import Services, load_settings, provide_http_client, provide_services
-from newchat.leads import FailedEnvelope, Lead, LeadProsperClient
+from newchat import (
+    Services,
+    WorkerSettings,
+    load_settings,
+    provide_http_client,
+    provide_services,
+)
+from newchat.leads import FailedEnvelope, Lead, LeadProsperClient, backoff_delay
 from tests.conftest import LEADPROSPER_URL
 from tests.support.bad_backends import BadBackend
 from tests.support.leads import make_lead
@@ -243,3 +250,92 @@ async def test_production_http_client_names_a_refused_connection_and_a_timeout(
                 assert expected in result.detail
     finally:
         hanging.stop()
+
+
+async def test_a_failed_lead_keeps_its_attempts_and_the_reason(
+    engine: Services, redis: Redis
+) -> None:
+    lead_id = await engine.queue.enqueue(make_lead())
+    [claimed] = await engine.queue.claim("w", 1)
+    claimed.attempts = 2
+    assert await engine.queue.fail(claimed, "invalid zip")
+    failed = msgspec.json.decode(await redis.hget(keys.LEAD_FAILED, lead_id), type=FailedEnvelope)
+    assert (failed.error, failed.lead.attempts, failed.lead.last_error) == (
+        "invalid zip",
+        3,
+        "invalid zip",
+    )
+    assert await redis.hlen(keys.LEAD_PROCESSING) == 0
+    assert not await engine.queue.fail(claimed, "again")  # no longer claimed: nothing moves
+
+
+async def test_retrying_failed_leads_by_id_moves_that_one_and_leaves_unreadable_ones(
+    engine: Services, redis: Redis
+) -> None:
+    ids = []
+    for n in range(3):
+        ids.append(await engine.queue.enqueue(make_lead(n)))
+        [claimed] = await engine.queue.claim("w", 1)
+        await engine.queue.fail(claimed, f"error {n}")
+    await redis.hset(keys.LEAD_FAILED, "corrupt-1", b"{not json")
+    assert await engine.queue.retry_failed(ids[1]) == 1
+    assert await engine.queue.retry_failed("no-such-lead") == 0
+    assert sorted(await engine.queue.failed_ids()) == sorted([ids[0], ids[2], "corrupt-1"])
+    assert await engine.queue.retry_failed() == 2
+    assert await engine.queue.failed_ids() == ["corrupt-1"]  # kept for an operator to inspect
+    queued = [
+        msgspec.json.decode(raw, type=Lead) for raw in await redis.lrange(keys.LEAD_QUEUE, 0, -1)
+    ]
+    assert sorted(lead.id for lead in queued) == sorted(ids)
+    assert {(lead.attempts, lead.last_error) for lead in queued} == {(0, None)}
+
+
+def test_backoff_is_the_capped_exponential_times_a_jitter_of_half_to_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = WorkerSettings(backoff_base_seconds=2, backoff_max_seconds=60)
+    for draw, jitter in ((0.0, 0.5), (0.5, 0.75), (0.999, 0.9995)):
+        monkeypatch.setattr(random, "random", lambda draw=draw: draw)
+        assert backoff_delay(3, settings) == pytest.approx(16 * jitter)
+        assert backoff_delay(10, settings) == pytest.approx(60 * jitter)
+
+
+async def test_a_lead_submitted_before_is_acknowledged_without_sending(
+    engine: Services, redis: Redis, outside: respx.MockRouter
+) -> None:
+    route = outside.post(LEADPROSPER_URL).respond(200, json={"status": "ACCEPTED"})
+    lead_id = await engine.queue.enqueue(make_lead())
+    await redis.set(keys.lead_done(lead_id), "accepted")
+    summary = await engine.worker().run(burst=True)
+    assert route.call_count == 0
+    assert summary.accepted == 0
+    assert await redis.hlen(keys.LEAD_PROCESSING) == 0
+    assert await redis.get(keys.lead_done(lead_id)) == b"already_submitted"
+    assert await redis.llen(keys.LEAD_QUEUE) == 0
+
+
+async def test_a_submission_past_the_workers_deadline_is_retried(
+    base_env: dict[str, str],
+    redis: Redis,
+    outside_http: httpx.AsyncClient,
+    outside: respx.MockRouter,
+) -> None:
+    """The worker bounds each submission by half the visibility timeout, whatever the HTTP
+    client does: a claim never outlives the time after which another worker takes it over."""
+
+    async def hanging(_: httpx.Request) -> httpx.Response:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    outside.post(LEADPROSPER_URL).mock(side_effect=hanging)
+    settings = load_settings(base_env | {"LEAD_VISIBILITY_TIMEOUT": "1"})
+    engine = provide_services(settings, redis, outside_http)
+    lead_id = await engine.queue.enqueue(make_lead())
+    started = time.monotonic()
+    summary = await engine.worker().run(burst=True)
+    assert time.monotonic() - started < 3.0
+    assert summary.retried == 1
+    [raw] = await redis.zrange(keys.LEAD_RETRY, 0, -1)
+    retried = msgspec.json.decode(raw, type=Lead)
+    assert (retried.id, retried.attempts) == (lead_id, 1)
+    assert retried.last_error == "submission exceeded its deadline"
