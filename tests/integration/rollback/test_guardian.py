@@ -99,3 +99,85 @@ def test_window_arithmetic_handles_restarts_and_latency() -> None:
     slow.buckets[8] = 40  # all between 5 and 7.5 s
     assert "p95 7.5s > 5s" in (judge(slow, SETTINGS)[1] or "")
     assert judge(NewEngineStats(attempts=10, failures=10), SETTINGS)[1] is None  # too few
+
+
+async def publish(redis: Redis, instance: str, attempts: int, failures: int) -> None:
+    """A gateway's cumulative counters, as its stats publisher writes them."""
+    stats = NewEngineStats(attempts=attempts, failures=failures)
+    stats.buckets[0] = attempts
+    await redis.set(f"gateway:stats:{instance}", msgspec.json.encode(stats), ex=10)
+
+
+async def test_a_trip_is_recorded_audited_and_said(redis: Redis) -> None:
+    said: list[str] = []
+    guardian = Guardian(redis, SETTINGS, say=said.append)
+    await publish(redis, "g1", 0, 0)
+    await guardian.step()
+    await publish(redis, "g1", 30, 30)
+    trip = await guardian.step()
+    assert trip is not None
+    stored = msgspec.json.decode(await redis.get("guardian:last_trip") or b"")
+    assert stored == {
+        "at": trip.at,
+        "reason": trip.reason,
+        "attempts": 30,
+        "error_rate": 1.0,
+        "p95_seconds": 0.05,
+        "dry_run": False,
+    }
+    [entry] = await FlagStore(redis).history()
+    assert (entry.flag, entry.new, entry.source) == ("enable_new_chat", "false", "guardian")
+    assert said[-1] == f"TRIPPED (flag version {entry.version}): {trip.reason}"
+
+
+async def test_a_dry_run_says_what_it_would_do_and_changes_nothing(redis: Redis) -> None:
+    said: list[str] = []
+    guardian = Guardian(redis, SETTINGS, dry_run=True, say=said.append)
+    await publish(redis, "g1", 0, 0)
+    await guardian.step()
+    await publish(redis, "g1", 30, 30)
+    trip = await guardian.step()
+    assert trip is not None
+    assert trip.dry_run is True
+    assert said[-1] == f"dry run: would switch the new engine off: {trip.reason}"
+    assert (await FlagStore(redis).load()).values == {}
+    assert await redis.get("guardian:last_trip") is None
+
+
+async def test_after_a_human_re_enables_only_new_requests_are_judged(redis: Redis) -> None:
+    settings = msgspec.structs.replace(SETTINGS, cooldown_seconds=0)
+    guardian = Guardian(redis, settings, say=lambda _: None)
+    await publish(redis, "g1", 0, 0)
+    await guardian.step()
+    await publish(redis, "g1", 30, 30)
+    assert await guardian.step() is not None
+    await FlagStore(redis).set("enable_new_chat", True, actor="ann", reason="fixed", source="t")
+    assert await guardian.step() is None  # the old failures are not judged again
+    await publish(redis, "g1", 60, 31)  # 30 more requests, 1 failure: healthy now
+    assert await guardian.step() is None
+    await publish(redis, "g1", 90, 61)  # then 30 failing ones
+    assert await guardian.step() is not None
+
+
+async def test_after_a_trip_it_waits_out_its_cooldown(redis: Redis) -> None:
+    guardian = Guardian(redis, SETTINGS, say=lambda _: None)  # cooldown 300 s
+    await publish(redis, "g1", 0, 0)
+    await guardian.step()
+    await publish(redis, "g1", 30, 30)
+    assert await guardian.step() is not None
+    await FlagStore(redis).set("enable_new_chat", True, actor="ann", reason="retry", source="t")
+    await guardian.step()
+    await publish(redis, "g1", 60, 60)
+    assert await guardian.step() is None  # still failing, but it tripped moments ago
+    assert (await FlagStore(redis).load()).values["enable_new_chat"] is True
+
+
+async def test_with_the_kill_switch_in_the_environment_there_is_nothing_to_trip(
+    redis: Redis,
+) -> None:
+    guardian = Guardian(redis, SETTINGS, enabled_by_default=False, say=lambda _: None)
+    await publish(redis, "g1", 0, 0)
+    await guardian.step()
+    await publish(redis, "g1", 30, 30)
+    assert await guardian.step() is None
+    assert await FlagStore(redis).history() == []
