@@ -83,6 +83,8 @@ class WorkerSettings(msgspec.Struct, frozen=True):
     heartbeat_ttl_seconds: int = 30
     poll_interval_seconds: float = 0.5
     shutdown_grace_seconds: float = 20.0
+    maintenance_interval_seconds: float = 5.0
+    """How often a running worker promotes due retries and re-queues stuck leads."""
 
 
 class RateLimitSettings(msgspec.Struct, frozen=True):

@@ -10,6 +10,7 @@ import pytest
 import respx
 from redis.asyncio import Redis
 
+from common import LogSettings, configure_logging
 from newchat import Services, Settings, load_settings, provide_services
 from tests.support.processes import RedisServer
 
@@ -21,6 +22,15 @@ OPENAI_URL = "https://api.openai.test/v1"
 def no_dev_stack_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """`chatctl` run in-process must not pick up a `make run` stack's var/stack.env."""
     monkeypatch.setenv("CHATCTL_ENV_FILE", "/dev/null")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def production_logging(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Log lines as every entry point writes them (JSON, plain tracebacks), never structlog's
+    development renderer, whose tracebacks print local variables (contact details) and take
+    seconds to draw."""
+    folder = tmp_path_factory.mktemp("logs")
+    configure_logging(LogSettings(file=str(folder / "session.log"), stdout=False))
 
 
 @pytest.fixture(scope="session")

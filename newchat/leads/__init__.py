@@ -5,7 +5,7 @@ from newchat.leads._leadprosper import LeadProsperClient, Outcome, SubmissionRes
 from newchat.leads._models import FailedEnvelope, Lead
 from newchat.leads._queue import LeadQueue, QueueStatus
 from newchat.leads._shadow import ShadowLeadRecorder
-from newchat.leads._worker import LeadWorker, RunSummary, backoff_delay
+from newchat.leads._worker import LeadWorker, RunSummary, backoff_delay, submission_timeout
 
 __all__ = [
     "FailedEnvelope",
@@ -19,4 +19,5 @@ __all__ = [
     "ShadowLeadRecorder",
     "SubmissionResult",
     "backoff_delay",
+    "submission_timeout",
 ]

@@ -121,7 +121,7 @@ class QueueStatus(msgspec.Struct, frozen=True):
 
 @redis_store
 class LeadQueue:
-    def __init__(self, redis: Redis, visibility_timeout: float = 120.0) -> None:
+    def __init__(self, redis: Redis, visibility_timeout: float) -> None:
         self._redis = redis
         self.visibility_timeout = visibility_timeout
         register = redis.register_script

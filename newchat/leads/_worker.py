@@ -28,7 +28,7 @@ from newchat.leads._models import Lead
 from newchat.leads._queue import LeadQueue
 
 _log = get_logger("newchat.worker")
-_MAINTENANCE_EVERY = 5.0
+_SUBMISSION_TIMEOUT_CAP = 60.0
 
 
 class RunSummary(msgspec.Struct):
@@ -45,6 +45,12 @@ def backoff_delay(attempt: int, settings: WorkerSettings) -> float:
     ceiling = min(settings.backoff_max_seconds, settings.backoff_base_seconds * 2**attempt)
     jitter: float = 0.5 + random.random() / 2
     return float(ceiling) * jitter
+
+
+def submission_timeout(settings: WorkerSettings) -> float:
+    """Seconds one LeadProsper submission may take: half the visibility timeout, so a claim is
+    settled before another worker may take it over, and at most a minute."""
+    return min(settings.visibility_timeout_seconds / 2, _SUBMISSION_TIMEOUT_CAP)
 
 
 class LeadWorker:
@@ -100,7 +106,7 @@ class LeadWorker:
                     next_heartbeat = now + self._settings.heartbeat_ttl_seconds / 3
                 if now >= next_maintenance:
                     await self._maintenance()
-                    next_maintenance = now + _MAINTENANCE_EVERY
+                    next_maintenance = now + self._settings.maintenance_interval_seconds
                 claimed = await self._claim_more() if self._client.configured else 0
                 if burst and claimed == 0 and not self._in_flight:
                     if await self._queue.promote_due() == 0:
@@ -175,7 +181,7 @@ class LeadWorker:
         started = time.perf_counter()
         try:
             result = await asyncio.wait_for(
-                self._client.submit(lead), timeout=self._client_timeout()
+                self._client.submit(lead), timeout=submission_timeout(self._settings)
             )
         except TimeoutError:
             result = SubmissionResult("retry", "submission exceeded its deadline")
@@ -184,9 +190,6 @@ class LeadWorker:
             result = SubmissionResult("retry", f"internal error ({type(exc).__name__})")
         self._metrics.lead_submission_seconds.observe(time.perf_counter() - started)
         await self._settle(lead, result)
-
-    def _client_timeout(self) -> float:
-        return min(self._settings.visibility_timeout_seconds / 2, 60.0)
 
     async def _settle(self, lead: Lead, result: SubmissionResult) -> None:
         self._metrics.lead_submissions.labels(outcome=result.outcome).inc()

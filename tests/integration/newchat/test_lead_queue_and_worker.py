@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 
 import httpx
@@ -339,3 +340,42 @@ async def test_a_submission_past_the_workers_deadline_is_retried(
     retried = msgspec.json.decode(raw, type=Lead)
     assert (retried.id, retried.attempts) == (lead_id, 1)
     assert retried.last_error == "submission exceeded its deadline"
+
+
+async def test_status_counts_claims_by_age_and_skips_unreadable_ones(
+    engine: Services, redis: Redis
+) -> None:
+    await redis.hset(keys.LEAD_PROCESSING, "unreadable", b"not a claim")  # read first
+    ids = [await engine.queue.enqueue(make_lead(n)) for n in range(4)]
+    claimed = await engine.queue.claim("w1", 3)
+    now = time.time()
+    for lead_id, age in zip(ids[:2], (200.04, 50.0), strict=True):
+        claim = await redis.hget(keys.LEAD_PROCESSING, lead_id) or b""
+        aged = f'{{"claimed_at":{now - age!r},'.encode()
+        await redis.hset(keys.LEAD_PROCESSING, lead_id, re.sub(rb"^\{[^,]*,", aged, claim))
+    assert await engine.queue.retry_later(claimed[2], "HTTP 503", 60)
+    status = await engine.queue.status()
+    assert (status.queued, status.processing, status.stuck, status.retry_scheduled) == (
+        1,
+        3,
+        1,  # only the one past the 120 s visibility timeout
+        1,
+    )
+    assert status.oldest_claim_age_seconds is not None
+    assert 200.0 <= status.oldest_claim_age_seconds <= 205.0
+    assert status.oldest_claim_age_seconds == round(status.oldest_claim_age_seconds, 1)
+
+    await redis.delete(keys.LEAD_PROCESSING)
+    assert (await engine.queue.status()).oldest_claim_age_seconds is None
+
+
+async def test_due_retries_are_promoted_five_hundred_at_a_time(
+    engine: Services, redis: Redis
+) -> None:
+    async with redis.pipeline(transaction=False) as pipe:
+        for n in range(501):
+            pipe.zadd(keys.LEAD_RETRY, {msgspec.json.encode(make_lead(n)): 0})
+        await pipe.execute()
+    assert await engine.queue.promote_due() == 500
+    assert await engine.queue.promote_due() == 1
+    assert await redis.llen(keys.LEAD_QUEUE) == 501

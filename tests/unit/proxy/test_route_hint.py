@@ -76,3 +76,23 @@ async def test_the_answer_is_an_empty_204_naming_the_upstream() -> None:
         "headers": [(b"x-chat-upstream", b"chat_legacy")],
     }
     assert sent[1] == {"type": "http.response.body", "body": b""}
+
+
+async def test_every_answer_is_counted_by_upstream() -> None:
+    registry = CollectorRegistry()
+    route_hint = RouteHint(
+        flags=static_flags(FlagValues(new_chat_percent=50)),
+        signer=SIGNER,
+        metrics=GatewayMetrics(registry),
+    )
+
+    async def send(message: dict[str, object]) -> None:
+        pass
+
+    for cookie in (LEGACY_PIN, LEGACY_PIN, ""):
+        await route_hint({"type": "http", "headers": cookie_headers(cookie)}, None, send)
+
+    def counted(upstream: str) -> float | None:
+        return registry.get_sample_value("gateway_route_hints_total", {"upstream": upstream})
+
+    assert (counted(LEGACY_UPSTREAM), counted(GATEWAY_UPSTREAM)) == (2, 1)
