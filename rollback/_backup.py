@@ -83,12 +83,14 @@ async def create(redis: Redis, path: Path) -> Header:
                     pipe.dump(name)
                     pipe.pttl(name)
                 replies = await pipe.execute()
-            for index, name in enumerate(batch):
-                dumped, ttl = replies[2 * index], replies[2 * index + 1]
-                if dumped is None:  # expired between SCAN and DUMP
-                    continue
-                entry = Entry(name.decode(), int(ttl), base64.b64encode(dumped).decode())
-                lines.append(msgspec.json.encode(entry))
+            dumps, ttls = replies[0::2], replies[1::2]
+            lines += [
+                msgspec.json.encode(
+                    Entry(name.decode(), int(ttl), base64.b64encode(dumped).decode())
+                )
+                for name, dumped, ttl in zip(batch, dumps, ttls, strict=True)
+                if dumped is not None  # else it expired between SCAN and DUMP
+            ]
         body = b"\n".join(lines)
         header = Header(FORMAT, VERSION, time.time(), len(lines), hashlib.sha256(body).hexdigest())
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -191,16 +191,24 @@ class Guardian:
             return True
 
     async def _snapshot(self) -> Snapshot:
-        found: Snapshot = {}
-        decoder = msgspec.json.Decoder(NewEngineStats)
-        async for key in self._redis.scan_iter(match=f"{keys.GATEWAY_STATS_PREFIX}*", count=200):
-            raw = await self._redis.get(key)
-            if raw is None:
-                continue
-            try:
-                stats = decoder.decode(raw)
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                continue
-            if len(stats.buckets) == len(LATENCY_BOUNDS) + 1:
-                found[key.decode()] = stats
-        return found
+        names = [
+            key
+            async for key in self._redis.scan_iter(match=f"{keys.GATEWAY_STATS_PREFIX}*", count=200)
+        ]
+        values = await self._redis.mget(names) if names else []
+        readings = zip(names, map(_gateway_stats, values), strict=True)
+        return {name.decode(): stats for name, stats in readings if stats is not None}
+
+
+_stats_decoder = msgspec.json.Decoder(NewEngineStats)
+
+
+def _gateway_stats(raw: bytes | str | None) -> NewEngineStats | None:
+    """A gateway's published counters; None for a key that expired or is not such a record."""
+    if raw is None:
+        return None
+    try:
+        stats = _stats_decoder.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    return stats if len(stats.buckets) == len(LATENCY_BOUNDS) + 1 else None

@@ -208,7 +208,7 @@ class LeadQueue:
         """Re-queues failed leads (all, or one) with their attempt count reset."""
         entries = await self._redis.hgetall(keys.LEAD_FAILED)
         moved = 0
-        for raw_id, raw in entries.items():
+        for raw_id, raw in sorted(entries.items()):  # in id order, whatever Redis's hash order
             entry_id = as_text(raw_id)
             if lead_id is not None and entry_id != lead_id:
                 continue
@@ -231,12 +231,7 @@ class LeadQueue:
             pipe.hlen(keys.LEAD_FAILED)
             queued, claims, retry, failed = await pipe.execute()
         now = time.time()
-        ages = []
-        for raw in claims:
-            try:
-                ages.append(now - msgspec.json.decode(raw, type=_ClaimTime).claimed_at)
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                continue
+        ages = [now - at for at in map(_claimed_at, claims) if at is not None]
         workers = sorted(
             [
                 k.decode().removeprefix(keys.WORKER_HEARTBEAT_PREFIX)
@@ -256,3 +251,11 @@ class LeadQueue:
 
 class _ClaimTime(msgspec.Struct):
     claimed_at: float
+
+
+def _claimed_at(envelope: bytes) -> float | None:
+    """When a claim was made (epoch seconds); None for an entry that is not a claim."""
+    try:
+        return msgspec.json.decode(envelope, type=_ClaimTime).claimed_at
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None

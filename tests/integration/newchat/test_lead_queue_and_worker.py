@@ -279,11 +279,14 @@ async def test_retrying_failed_leads_by_id_moves_that_one_and_leaves_unreadable_
         [claimed] = await engine.queue.claim("w", 1)
         await engine.queue.fail(claimed, f"error {n}")
     await redis.hset(keys.LEAD_FAILED, "corrupt-1", b"{not json")
+    await redis.hset(keys.LEAD_FAILED, "0-unreadable", b"{}")  # first in id order
     assert await engine.queue.retry_failed(ids[1]) == 1
     assert await engine.queue.retry_failed("no-such-lead") == 0
-    assert sorted(await engine.queue.failed_ids()) == sorted([ids[0], ids[2], "corrupt-1"])
-    assert await engine.queue.retry_failed() == 2
-    assert await engine.queue.failed_ids() == ["corrupt-1"]  # kept for an operator to inspect
+    assert sorted(await engine.queue.failed_ids()) == sorted(
+        [ids[0], ids[2], "corrupt-1", "0-unreadable"]
+    )
+    assert await engine.queue.retry_failed() == 2  # past the unreadable ones
+    assert sorted(await engine.queue.failed_ids()) == ["0-unreadable", "corrupt-1"]  # kept
     queued = [
         msgspec.json.decode(raw, type=Lead) for raw in await redis.lrange(keys.LEAD_QUEUE, 0, -1)
     ]
@@ -345,11 +348,11 @@ async def test_a_submission_past_the_workers_deadline_is_retried(
 async def test_status_counts_claims_by_age_and_skips_unreadable_ones(
     engine: Services, redis: Redis
 ) -> None:
-    await redis.hset(keys.LEAD_PROCESSING, "unreadable", b"not a claim")  # read first
+    await redis.hset(keys.LEAD_PROCESSING, "unreadable", b"not a claim")
     ids = [await engine.queue.enqueue(make_lead(n)) for n in range(4)]
     claimed = await engine.queue.claim("w1", 3)
     now = time.time()
-    for lead_id, age in zip(ids[:2], (200.04, 50.0), strict=True):
+    for lead_id, age in zip(ids[:2], (200.3, 50.0), strict=True):
         claim = await redis.hget(keys.LEAD_PROCESSING, lead_id) or b""
         aged = f'{{"claimed_at":{now - age!r},'.encode()
         await redis.hset(keys.LEAD_PROCESSING, lead_id, re.sub(rb"^\{[^,]*,", aged, claim))
@@ -362,7 +365,7 @@ async def test_status_counts_claims_by_age_and_skips_unreadable_ones(
         1,
     )
     assert status.oldest_claim_age_seconds is not None
-    assert 200.0 <= status.oldest_claim_age_seconds <= 205.0
+    assert 200.3 <= status.oldest_claim_age_seconds <= 205.0  # tenths, not whole seconds
     assert status.oldest_claim_age_seconds == round(status.oldest_claim_age_seconds, 1)
 
     await redis.delete(keys.LEAD_PROCESSING)

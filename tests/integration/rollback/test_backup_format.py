@@ -207,3 +207,12 @@ def test_a_header_with_no_body_is_an_empty_backup(tmp_path: Path) -> None:
     write_backup(path, [], keys=1)
     with pytest.raises(BackupError, match="0 keys, header says 1"):
         read(path)
+
+
+def test_entries_are_read_line_by_line_whatever_their_spacing(tmp_path: Path) -> None:
+    """A file reformatted by hand (spaces inside the JSON) still reads entry by entry."""
+    spaced = b'{"key": "sess:aaaaaaaaaaaaaaaa", "ttl_ms": -1, "dump": "eA=="}'
+    path = tmp_path / "b"
+    write_backup(path, [spaced, ENTRY])
+    _, entries = read(path)
+    assert [e.key for e in entries] == ["sess:aaaaaaaaaaaaaaaa", "sess:aaaaaaaaaaaaaaaa"]

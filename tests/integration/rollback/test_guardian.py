@@ -4,17 +4,19 @@ not on a small sample, and never flaps."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 
 import msgspec
 import pytest
 from redis.asyncio import Redis
 
-from common import NewEngineStats
+from common import LATENCY_BOUNDS, NewEngineStats, RedisSettings, StoreUnavailable, open_redis
 from flags import FlagStore
-from rollback import Guardian, GuardSettings, judge, window_delta
+from rollback import Guardian, GuardSettings, WindowState, judge, window_delta
 from tests.integration.conftest import GatewayOpener
 from tests.support.bad_backends import BadBackend
+from tests.support.processes import free_port
 
 FIRST = "I was rear-ended on the freeway and hurt my neck"
 SETTINGS = GuardSettings(window_seconds=60, min_samples=20, interval_seconds=0.1)
@@ -181,3 +183,117 @@ async def test_with_the_kill_switch_in_the_environment_there_is_nothing_to_trip(
     await publish(redis, "g1", 30, 30)
     assert await guardian.step() is None
     assert await FlagStore(redis).history() == []
+
+
+def test_the_thresholds_are_strict_and_the_sample_floor_inclusive() -> None:
+    """Runbook: error rate above 10 %, p95 above 5 s, judged from `min_samples` requests on."""
+    at_floor = NewEngineStats(attempts=20, failures=3)
+    assert judge(at_floor, SETTINGS) == (
+        WindowState(20, 3, 0.15, None),
+        "new-engine error rate 15% > 10% over 60s (n=20)",
+    )
+    assert judge(NewEngineStats(attempts=19, failures=19), SETTINGS)[1] is None
+    assert judge(NewEngineStats(attempts=20, failures=2), SETTINGS)[1] is None  # exactly 10 %
+    five_seconds = NewEngineStats(attempts=20)
+    five_seconds.buckets[LATENCY_BOUNDS.index(5.0)] = 20
+    assert judge(five_seconds, SETTINGS) == (WindowState(20, 0, 0.0, 5.0), None)
+
+
+def test_instances_add_up_bucket_by_bucket() -> None:
+    def stats(attempts: int, in_first_bucket: int) -> NewEngineStats:
+        counted = NewEngineStats(attempts=attempts)
+        counted.buckets[0] = in_first_bucket
+        return counted
+
+    before = {"a": stats(10, 10), "b": stats(5, 5)}
+    delta = window_delta(before, {"a": stats(30, 30), "b": stats(12, 12), "c": stats(1, 1)})
+    assert delta.attempts == 20 + 7 + 1
+    assert delta.buckets[0] == 20 + 7 + 1
+    assert sum(delta.buckets) == 28
+
+
+async def test_a_trip_is_stamped_with_the_time_it_happened(redis: Redis) -> None:
+    guardian = Guardian(redis, SETTINGS, say=lambda _: None)
+    await publish(redis, "g1", 0, 0)
+    await guardian.step()
+    await publish(redis, "g1", 30, 30)
+    before = time.time()
+    trip = await guardian.step()
+    assert trip is not None
+    assert before <= trip.at <= time.time()
+
+
+async def test_while_a_human_has_the_engine_off_there_is_nothing_to_trip(redis: Redis) -> None:
+    said: list[str] = []
+    guardian = Guardian(redis, SETTINGS, say=said.append)
+    store = FlagStore(redis)
+    await store.set("enable_new_chat", False, actor="ann", reason="maintenance", source="t")
+    await publish(redis, "g1", 0, 0)
+    await guardian.step()
+    await publish(redis, "g1", 30, 30)  # failures while off (shadow or pinned stragglers)
+    assert await guardian.step() is None
+    await store.set("enable_new_chat", True, actor="ann", reason="back", source="t")
+    assert await guardian.step() is None  # a fresh window: the failures while off are not judged
+    assert said == ["new engine re-enabled; starting a fresh window"]
+    assert [entry.actor for entry in await store.history()] == ["ann", "ann"]
+
+
+async def test_an_unreadable_master_switch_counts_as_on(redis: Redis) -> None:
+    """The guardian keeps protecting visitors when the stored value cannot be read."""
+    await redis.hset("flags:runtime", "enable_new_chat", b"not json")
+    guardian = Guardian(redis, SETTINGS, enabled_by_default=False, say=lambda _: None)
+    await publish(redis, "g1", 0, 0)
+    await guardian.step()
+    await publish(redis, "g1", 30, 30)
+    assert await guardian.step() is not None
+
+
+async def test_gateways_records_that_cannot_be_read_are_left_out(redis: Redis) -> None:
+    guardian = Guardian(redis, SETTINGS, say=lambda _: None)
+    for name in ("a", "b", "c", "d"):
+        await redis.set(f"gateway:stats:0-{name}", b"not json")
+        await redis.set(f"gateway:stats:1-{name}", msgspec.json.encode({"attempts": 5}))
+    await publish(redis, "g1", 0, 0)
+    await guardian.step()
+    await publish(redis, "g1", 30, 30)
+    trip = await guardian.step()
+    assert trip is not None
+    assert trip.attempts == 30  # the good record, whatever order SCAN found the others in
+
+
+async def test_redis_down_is_named_for_the_operator() -> None:
+    down = open_redis(RedisSettings(url=f"redis://127.0.0.1:{free_port()}/0"))
+    guardian = Guardian(down, SETTINGS, say=lambda _: None)
+    with pytest.raises(StoreUnavailable) as raised:
+        await guardian.step()
+    assert raised.value.kind == "unreachable"
+    assert "start redis-server" in raised.value.action
+    await down.aclose()
+
+
+async def test_the_guard_loop_rides_out_a_redis_outage_and_stops_after_a_trip(
+    redis: Redis,
+) -> None:
+    said: list[str] = []
+    down = open_redis(RedisSettings(url=f"redis://127.0.0.1:{free_port()}/0"))
+    outage = asyncio.create_task(Guardian(down, SETTINGS, say=said.append).run())
+    async with asyncio.timeout(5):
+        while len(said) < 2:  # it keeps checking
+            await asyncio.sleep(0.01)
+    outage.cancel()
+    await asyncio.gather(outage, return_exceptions=True)
+    await down.aclose()
+    assert said[0].startswith("Redis unreachable")
+    assert said[0].endswith("; retrying (start redis-server or fix REDIS_URL)")
+
+    running = asyncio.create_task(
+        Guardian(redis, SETTINGS, say=said.append).run(stop_after_trip=True)
+    )
+    failing = 0
+    async with asyncio.timeout(5):
+        while not running.done():  # the engine keeps failing until the guardian acts
+            failing += 10
+            await publish(redis, "g1", failing, failing)
+            await asyncio.wait([running], timeout=0.05)
+    assert running.result() == 0
+    assert said[-1].startswith("TRIPPED")
