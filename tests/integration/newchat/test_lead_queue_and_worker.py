@@ -352,7 +352,7 @@ async def test_status_counts_claims_by_age_and_skips_unreadable_ones(
     ids = [await engine.queue.enqueue(make_lead(n)) for n in range(4)]
     claimed = await engine.queue.claim("w1", 3)
     now = time.time()
-    for lead_id, age in zip(ids[:2], (200.3, 50.0), strict=True):
+    for lead_id, age in zip(ids[:2], (200.34, 50.0), strict=True):
         claim = await redis.hget(keys.LEAD_PROCESSING, lead_id) or b""
         aged = f'{{"claimed_at":{now - age!r},'.encode()
         await redis.hset(keys.LEAD_PROCESSING, lead_id, re.sub(rb"^\{[^,]*,", aged, claim))
@@ -366,7 +366,7 @@ async def test_status_counts_claims_by_age_and_skips_unreadable_ones(
     )
     assert status.oldest_claim_age_seconds is not None
     assert 200.3 <= status.oldest_claim_age_seconds <= 205.0  # tenths, not whole seconds
-    assert status.oldest_claim_age_seconds == round(status.oldest_claim_age_seconds, 1)
+    assert status.oldest_claim_age_seconds == round(status.oldest_claim_age_seconds, 1)  # no more
 
     await redis.delete(keys.LEAD_PROCESSING)
     assert (await engine.queue.status()).oldest_claim_age_seconds is None

@@ -253,12 +253,23 @@ async def test_gateways_records_that_cannot_be_read_are_left_out(redis: Redis) -
     for name in ("a", "b", "c", "d"):
         await redis.set(f"gateway:stats:0-{name}", b"not json")
         await redis.set(f"gateway:stats:1-{name}", msgspec.json.encode({"attempts": 5}))
+    wrong_shape = NewEngineStats(attempts=50, failures=50)
+    wrong_shape.buckets.append(50)  # a record from a build with other latency buckets
+    await redis.set("gateway:stats:2-x", msgspec.json.encode(wrong_shape))
     await publish(redis, "g1", 0, 0)
     await guardian.step()
+    await redis.set("flags:other", msgspec.json.encode({"attempts": 70}))  # no gateway's record
     await publish(redis, "g1", 30, 30)
     trip = await guardian.step()
     assert trip is not None
     assert trip.attempts == 30  # the good record, whatever order SCAN found the others in
+
+
+async def test_with_no_gateway_publishing_there_is_nothing_to_judge(redis: Redis) -> None:
+    guardian = Guardian(redis, SETTINGS, say=lambda _: None)
+    assert await guardian.step() is None
+    assert await guardian.step() is None
+    assert (await FlagStore(redis).load()).values == {}
 
 
 async def test_redis_down_is_named_for_the_operator() -> None:
@@ -276,10 +287,13 @@ async def test_the_guard_loop_rides_out_a_redis_outage_and_stops_after_a_trip(
 ) -> None:
     said: list[str] = []
     down = open_redis(RedisSettings(url=f"redis://127.0.0.1:{free_port()}/0"))
-    outage = asyncio.create_task(Guardian(down, SETTINGS, say=said.append).run())
+    outage = asyncio.create_task(
+        Guardian(down, SETTINGS, say=said.append).run(stop_after_trip=True)
+    )
     async with asyncio.timeout(5):
-        while len(said) < 2:  # it keeps checking
+        while len(said) < 2:  # it keeps checking: an outage is no trip
             await asyncio.sleep(0.01)
+    assert not outage.done()
     outage.cancel()
     await asyncio.gather(outage, return_exceptions=True)
     await down.aclose()
@@ -297,3 +311,24 @@ async def test_the_guard_loop_rides_out_a_redis_outage_and_stops_after_a_trip(
             await asyncio.wait([running], timeout=0.05)
     assert running.result() == 0
     assert said[-1].startswith("TRIPPED")
+
+
+async def test_the_guard_loop_keeps_watching_after_a_trip(redis: Redis) -> None:
+    said: list[str] = []
+    settings = msgspec.structs.replace(SETTINGS, cooldown_seconds=0)
+    running = asyncio.create_task(Guardian(redis, settings, say=said.append).run())
+    try:
+        async with asyncio.timeout(5):
+            failing = 0
+            while not any(line.startswith("TRIPPED") for line in said):
+                failing += 10
+                await publish(redis, "g1", failing, failing)
+                await asyncio.sleep(0.05)
+            store = FlagStore(redis)
+            await store.set("enable_new_chat", True, actor="ann", reason="fixed", source="t")
+            while "new engine re-enabled; starting a fresh window" not in said:
+                await asyncio.sleep(0.01)
+        assert not running.done()
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
