@@ -12,7 +12,10 @@ from typing import Literal
 
 from chatctl import free_port
 
-Behaviour = Literal["garbage", "hang", "close"]
+Behaviour = Literal["garbage", "hang", "close", "crash"]
+
+CRASH_SESSION = "c" * 32
+"""The session id the `crash` backend's 500 reply names."""
 
 
 class BadBackend:
@@ -49,6 +52,11 @@ class BadBackend:
             await reader.readuntil(b"\r\n\r\n")
             if self.behaviour == "garbage":
                 writer.write(b"this is not HTTP at all\r\n\x00\x01\r\n\r\n")
+                await writer.drain()
+            elif self.behaviour == "crash":  # a well-formed 500, as an engine that raised
+                body = b'{"error":"internal","sessionId":"' + CRASH_SESSION.encode() + b'"}'
+                head = b"HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\n"
+                writer.write(head + b"content-length: %d\r\n\r\n" % len(body) + body)
                 await writer.drain()
             elif self.behaviour == "hang":
                 await asyncio.sleep(3600)

@@ -1,0 +1,129 @@
+"""What the gateway counts and logs when the new engine fails: the numbers the guardian and the
+runbook's alerts read (`gateway:stats`, `gateway_upstream_errors_total`,
+`gateway_failovers_total`) and the line an operator finds in the log."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from redis.asyncio import Redis
+
+from common import keys, session_hash
+from tests.integration.conftest import GatewayOpener, gateway_services
+from tests.support.bad_backends import CRASH_SESSION, BadBackend, Behaviour
+
+FIRST = "I was rear-ended on the freeway and hurt my neck"
+UNAVAILABLE = "the chat service is temporarily unavailable; please try again shortly"
+
+
+@pytest.fixture
+def engine(request: pytest.FixtureRequest) -> Iterator[BadBackend]:
+    behaviour: Behaviour = request.param
+    server = BadBackend(behaviour)
+    yield server
+    server.stop()
+
+
+Logs = Callable[[], list[dict[str, Any]]]
+
+
+@pytest.fixture
+def log_lines(gateway_env: dict[str, str]) -> Logs:
+    """`log_lines()`: the lines the gateway wrote to its log file (read once it has stopped,
+    when its batched lines are flushed)."""
+    path = Path(gateway_env["LOG_FILE"])
+    return lambda: [msgspec.json.decode(line) for line in path.read_bytes().splitlines() if line]
+
+
+def served_lines(log_lines: Logs) -> list[dict[str, Any]]:
+    return [line for line in log_lines() if line["event"] == "Performance: request served"]
+
+
+@pytest.mark.parametrize("engine", ["crash"], indirect=True)
+async def test_a_new_engine_500_fails_a_new_conversation_over_and_counts_once(
+    open_gateway: GatewayOpener, engine: BadBackend, log_lines: Logs
+) -> None:
+    async with open_gateway(NEW_CHAT_URL=engine.url, NEW_CHAT_PERCENT="100") as gw:
+        reply = await gw.post("/api/chat", json={"message": FIRST})
+        metrics = (await gw.get("/metrics")).text
+        stats = gateway_services(gw).chat.new_engine_stats
+    assert reply.status_code == 200
+    assert reply.headers["x-chat-backend"] == "legacy"
+    assert 'gateway_upstream_errors_total{backend="new",kind="status_500"} 1.0' in metrics
+    assert 'gateway_failovers_total{reason="status_500"} 1.0' in metrics
+    assert 'gateway_decisions_total{backend="new",reason="rollout"} 1.0' in metrics
+    assert (stats.attempts, stats.failures) == (1, 1)  # the guardian sees the failure
+    [served] = served_lines(log_lines)
+    assert (served["backend"], served["failover"], served["status"]) == (
+        "legacy",
+        "status_500",
+        200,
+    )
+    assert "session_hash" not in served  # answered: nothing for the operator to trace
+
+
+@pytest.mark.parametrize("engine", ["crash"], indirect=True)
+async def test_a_new_engine_500_in_a_conversation_on_it_is_passed_on_and_traceable(
+    open_gateway: GatewayOpener, engine: BadBackend, redis: Redis, log_lines: Logs
+) -> None:
+    await redis.set(keys.route_pin(CRASH_SESSION), "new")
+    async with open_gateway(NEW_CHAT_URL=engine.url, NEW_CHAT_PERCENT="100") as gw:
+        reply = await gw.post("/api/chat", json={"message": "Ann Lee", "sessionId": CRASH_SESSION})
+        metrics = (await gw.get("/metrics")).text
+        stats = gateway_services(gw).chat.new_engine_stats
+    assert reply.status_code == 500  # no silent move of a conversation legacy never saw
+    assert reply.headers["x-chat-backend"] == "new"
+    assert reply.json()["error"] == "internal"
+    assert "set-cookie" not in reply.headers
+    assert 'gateway_upstream_errors_total{backend="new",kind="status_500"} 1.0' in metrics
+    assert "gateway_failovers_total{" not in metrics
+    assert (stats.attempts, stats.failures) == (1, 1)
+    [served] = served_lines(log_lines)
+    assert (served["backend"], served["status"]) == ("new", 500)
+    assert served["session_hash"] == session_hash(CRASH_SESSION)
+    assert "failover" not in served
+    assert await redis.get(keys.route_pin(CRASH_SESSION)) == b"new"
+
+
+@pytest.mark.parametrize(
+    ("engine", "status", "kind"),
+    [("garbage", 502, "bad_reply"), ("hang", 504, "timeout")],
+    indirect=["engine"],
+)
+async def test_a_new_engine_down_in_a_conversation_on_it_is_said_plainly(
+    open_gateway: GatewayOpener, engine: BadBackend, redis: Redis, status: int, kind: str
+) -> None:
+    await redis.set(keys.route_pin(CRASH_SESSION), "new")
+    async with open_gateway(
+        NEW_CHAT_URL=engine.url, NEW_CHAT_PERCENT="100", NEW_CHAT_TIMEOUT="0.3"
+    ) as gw:
+        reply = await gw.post("/api/chat", json={"message": "Ann Lee", "sessionId": CRASH_SESSION})
+        metrics = (await gw.get("/metrics")).text
+    assert reply.status_code == status
+    assert reply.headers["x-chat-backend"] == "new"
+    assert reply.headers["content-type"] == "application/json"
+    assert reply.json() == {"error": "new_chat_unavailable", "detail": UNAVAILABLE}
+    assert f'gateway_upstream_errors_total{{backend="new",kind="{kind}"}} 1.0' in metrics
+
+
+@pytest.mark.parametrize(
+    ("engine", "status"), [("garbage", 502), ("hang", 504)], indirect=["engine"]
+)
+async def test_legacy_down_is_said_plainly_and_counted(
+    open_gateway: GatewayOpener, engine: BadBackend, status: int
+) -> None:
+    async with open_gateway(
+        LEGACY_URL=engine.url, LEGACY_TIMEOUT="0.3", NEW_CHAT_PERCENT="0"
+    ) as gw:
+        reply = await gw.post("/api/chat", json={"message": FIRST})
+        metrics = (await gw.get("/metrics")).text
+        stats = gateway_services(gw).chat.new_engine_stats
+    kind = "bad_reply" if status == 502 else "timeout"
+    assert reply.status_code == status
+    assert reply.json() == {"error": f"legacy_{kind}", "detail": UNAVAILABLE}
+    assert f'gateway_upstream_errors_total{{backend="legacy",kind="{kind}"}} 1.0' in metrics
+    assert (stats.attempts, stats.failures) == (0, 0)  # the new engine was never asked

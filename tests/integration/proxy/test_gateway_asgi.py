@@ -1,0 +1,186 @@
+"""The gateway at the ASGI level, as uvicorn drives it: bodies that arrive in pieces, a visitor
+who leaves mid-body, the exact bytes and headers written back. An HTTP client hides these (it
+drops a HEAD reply's body, joins chunks, lowercases nothing it does not have to)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anyio
+import msgspec
+from litestar.testing import AsyncTestClient
+
+from proxy import GatewayApp
+from tests.integration.conftest import _APPS, GatewayOpener
+
+LIMIT = 1024
+
+
+class Exchange(msgspec.Struct):
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+    def header(self, name: bytes) -> bytes | None:
+        return next((value for key, value in self.headers if key == name), None)
+
+
+async def call(
+    gw: AsyncTestClient,  # type: ignore[type-arg]
+    messages: list[dict[str, Any]],
+    **options: Any,
+) -> Exchange | None:
+    """`asgi_call` on the gateway behind `gw`, on the loop its services run on (the test
+    client's portal)."""
+    app = _APPS[id(gw)]
+    return await anyio.to_thread.run_sync(
+        lambda: gw.blocking_portal.call(lambda: asgi_call(app, messages, **options))
+    )
+
+
+async def asgi_call(
+    app: GatewayApp,
+    messages: list[dict[str, Any]],
+    *,
+    method: str = "POST",
+    path: str = "/api/chat",
+    headers: list[tuple[bytes, bytes]] | None = None,
+    client: tuple[str, int] | None = ("127.0.0.1", 50000),
+) -> Exchange | None:
+    """One request as an ASGI server sends it; None when the gateway wrote no reply."""
+    queue = list(messages)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), *(headers or [])],
+        "server": ("127.0.0.1", 8000),
+    }
+    if client is not None:
+        scope["client"] = client
+    await app(scope, receive, send)
+    if not sent:
+        return None
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return Exchange(start["status"], list(start["headers"]), body)
+
+
+def json_reply(status: int, body: bytes) -> Exchange:
+    """The gateway's own JSON reply, byte for byte."""
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    return Exchange(status, headers, body)
+
+
+def piece(body: bytes, *, more: bool) -> dict[str, Any]:
+    return {"type": "http.request", "body": body, "more_body": more}
+
+
+def chat_body(size: int) -> bytes:
+    """A valid chat message body of exactly `size` bytes."""
+    empty = json.dumps({"message": ""}).encode()
+    return json.dumps({"message": "x" * (size - len(empty))}).encode()
+
+
+async def test_a_body_in_pieces_is_taken_up_to_the_limit_and_refused_past_it(
+    open_gateway: GatewayOpener,
+) -> None:
+    async with open_gateway(MAX_BODY_BYTES=str(LIMIT), NEW_CHAT_PERCENT="0") as gw:
+        whole = chat_body(LIMIT)
+        parts = [piece(whole[:300], more=True), piece(whole[300:700], more=True)]
+        taken = await call(gw, [*parts, piece(whole[700:], more=False)])
+        assert taken is not None
+        assert taken.status == 200
+        assert taken.header(b"x-chat-backend") == b"legacy"
+        assert json.loads(taken.body)["reply"]
+
+        over = chat_body(LIMIT + 1)
+        refused = await call(gw, [piece(over[:LIMIT], more=True), piece(over[LIMIT:], more=False)])
+        assert refused == json_reply(
+            413, b'{"error":"payload_too_large","detail":"the body is over 1024 bytes"}'
+        )
+
+
+async def test_a_declared_length_is_judged_before_the_body_is_read(
+    open_gateway: GatewayOpener,
+) -> None:
+    async with open_gateway(MAX_BODY_BYTES=str(LIMIT), NEW_CHAT_PERCENT="0") as gw:
+        at_limit = chat_body(LIMIT)
+        declared = [(b"content-length", str(LIMIT).encode())]
+        taken = await call(gw, [piece(at_limit, more=False)], headers=declared)
+        assert taken is not None
+        assert taken.status == 200
+
+        declared_over = [(b"content-length", str(LIMIT + 1).encode())]
+        refused = await call(gw, [], headers=declared_over)  # nothing read: no body needed
+        assert refused is not None
+        assert (refused.status, json.loads(refused.body)) == (
+            413,
+            {"error": "payload_too_large", "detail": "the body is over 1024 bytes"},
+        )
+
+        for bad in (b"x", b"-1", b"1e3", b""):
+            not_a_number = await call(
+                gw, [piece(b"{}", more=False)], headers=[(b"content-length", bad)]
+            )
+            assert not_a_number == json_reply(
+                400, b'{"error":"invalid_request","detail":"Content-Length is not a number"}'
+            ), bad
+
+
+async def test_a_request_message_without_a_body_is_an_empty_body(
+    open_gateway: GatewayOpener,
+) -> None:
+    async with open_gateway(NEW_CHAT_PERCENT="0") as gw:
+        reply = await call(gw, [{"type": "http.request"}])  # body and more_body may be left out
+        assert reply is not None
+        assert 400 <= reply.status < 500  # an empty chat body: the visitor's mistake, said as such
+        assert reply.header(b"x-chat-backend") == b"legacy"
+
+
+async def test_a_visitor_who_leaves_mid_body_gets_nothing_forwarded(
+    open_gateway: GatewayOpener,
+) -> None:
+    async with open_gateway(NEW_CHAT_PERCENT="0") as gw:
+        gone = await call(
+            gw, [piece(b'{"message": "I was', more=True), {"type": "http.disconnect"}]
+        )
+        assert gone is None or gone.status >= 400
+        metrics = (await gw.get("/metrics")).text
+        assert "gateway_decisions_total{" not in metrics  # never routed, never sent to a backend
+
+
+async def test_a_head_reply_has_the_same_length_as_the_full_reply_and_no_body(
+    open_gateway: GatewayOpener,
+) -> None:
+    async with open_gateway(NEW_CHAT_PERCENT="0") as gw:
+        bad_length = [(b"content-length", b"x")]
+        full = await call(gw, [piece(b"", more=False)], method="POST", headers=bad_length)
+        head = await call(gw, [piece(b"", more=False)], method="HEAD", headers=bad_length)
+        assert full is not None
+        assert head is not None
+        assert full.body
+        assert head.body == b""
+        assert head.status == full.status == 400
+        assert head.headers == full.headers  # content-length: the body a GET would have had
+        assert all(name == name.lower() for name, _ in head.headers)  # ASGI header names
+
+        backend = await call(gw, [piece(b"", more=False)], method="HEAD")
+        assert backend is not None
+        assert backend.body == b""
+        assert backend.header(b"x-chat-backend") == b"legacy"
