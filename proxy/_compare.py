@@ -47,9 +47,8 @@ def load_rules(path: str | Path | None = None) -> ShadowRules:
 
 
 class Observation(msgspec.Struct, frozen=True):
-    """One backend's answer to one turn."""
+    """One backend's answer to one turn (which side it was on is its place in `compare`)."""
 
-    role: Literal["primary", "candidate", "twin"]
     backend: str
     status: int
     body: Any = None

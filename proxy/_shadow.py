@@ -97,7 +97,13 @@ class ShadowMirror:
 
     @property
     def in_flight(self) -> int:
+        """Mirrored turns running or waiting for their conversation's previous turn."""
         return self._in_flight
+
+    @property
+    def conversations_in_flight(self) -> int:
+        """Conversations with a mirrored turn in flight (the turn-order map; 0 when idle)."""
+        return len(self._tails)
 
     def submit(
         self,
@@ -196,7 +202,7 @@ class ShadowMirror:
         candidate_obs, candidate_sid = observed[0]
         twin_obs, twin_sid = observed[1] if with_twin else (None, None)
         await self._remember(conversation, candidate_sid, twin_sid)
-        control = Observation("primary", primary, reply.status, _decode_json(reply.body))
+        control = Observation(primary, reply.status, _decode_json(reply.body))
         fields = self._experiment.compare(control, candidate_obs, twin_obs)
         if fields is None:
             return
@@ -233,16 +239,15 @@ class ShadowMirror:
     ) -> tuple[Observation, str | None]:
         body = msgspec.json.encode({"message": message, "sessionId": session_id})
         request = ForwardRequest("POST", b"", [], body, visitor.visitor, shadow=True)
-        role: Any = "candidate"
         try:
             reply = await self._upstreams[backend].send(request)
         except UpstreamError as exc:
             self._metrics.shadow_requests.labels(backend=backend, outcome=exc.kind).inc()
-            return Observation(role, backend, 0, None, exc.kind), session_id
+            return Observation(backend, 0, None, exc.kind), session_id
         outcome = "ok" if reply.status < 500 else "status_5xx"
         self._metrics.shadow_requests.labels(backend=backend, outcome=outcome).inc()
         error = None if reply.status < 500 else f"status_{reply.status}"
-        observation = Observation(role, backend, reply.status, _decode_json(reply.body), error)
+        observation = Observation(backend, reply.status, _decode_json(reply.body), error)
         return observation, reply.session_id or session_id
 
     async def _publish(self, result: ShadowResult) -> None:

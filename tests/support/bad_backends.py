@@ -19,8 +19,10 @@ CRASH_SESSION = "c" * 32
 
 
 class BadBackend:
-    def __init__(self, behaviour: Behaviour) -> None:
+    def __init__(self, behaviour: Behaviour, status: int = 500) -> None:
         self.behaviour = behaviour
+        self.status = status
+        """What `crash` answers with."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/api/chat"
         self.connections = 0
@@ -53,9 +55,11 @@ class BadBackend:
             if self.behaviour == "garbage":
                 writer.write(b"this is not HTTP at all\r\n\x00\x01\r\n\r\n")
                 await writer.drain()
-            elif self.behaviour == "crash":  # a well-formed 500, as an engine that raised
+            elif (
+                self.behaviour == "crash"
+            ):  # a well-formed error reply (500: an engine that raised)
                 body = b'{"error":"internal","sessionId":"' + CRASH_SESSION.encode() + b'"}'
-                head = b"HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\n"
+                head = b"HTTP/1.1 %d Error\r\ncontent-type: application/json\r\n" % self.status
                 writer.write(head + b"content-length: %d\r\n\r\n" % len(body) + body)
                 await writer.drain()
             elif self.behaviour == "hang":

@@ -71,7 +71,9 @@ async def test_a_new_engine_500_in_a_conversation_on_it_is_passed_on_and_traceab
     open_gateway: GatewayOpener, engine: BadBackend, redis: Redis, log_lines: Logs
 ) -> None:
     await redis.set(keys.route_pin(CRASH_SESSION), "new")
-    async with open_gateway(NEW_CHAT_URL=engine.url, NEW_CHAT_PERCENT="100") as gw:
+    async with open_gateway(
+        NEW_CHAT_URL=engine.url, NEW_CHAT_PERCENT="100", SHADOW_PERCENT="100"
+    ) as gw:
         reply = await gw.post("/api/chat", json={"message": "Ann Lee", "sessionId": CRASH_SESSION})
         metrics = (await gw.get("/metrics")).text
         stats = gateway_services(gw).chat.new_engine_stats
@@ -81,6 +83,8 @@ async def test_a_new_engine_500_in_a_conversation_on_it_is_passed_on_and_traceab
     assert "set-cookie" not in reply.headers
     assert 'gateway_upstream_errors_total{backend="new",kind="status_500"} 1.0' in metrics
     assert "gateway_failovers_total{" not in metrics
+    assert 'gateway_decisions_total{backend="new",reason="pinned"} 1.0' in metrics
+    assert "gateway_shadow_skipped_total{" not in metrics  # a failed turn is never mirrored
     assert (stats.attempts, stats.failures) == (1, 1)
     [served] = served_lines(log_lines)
     assert (served["backend"], served["status"]) == ("new", 500)
@@ -127,3 +131,22 @@ async def test_legacy_down_is_said_plainly_and_counted(
     assert reply.json() == {"error": f"legacy_{kind}", "detail": UNAVAILABLE}
     assert f'gateway_upstream_errors_total{{backend="legacy",kind="{kind}"}} 1.0' in metrics
     assert (stats.attempts, stats.failures) == (0, 0)  # the new engine was never asked
+
+
+async def test_a_new_engine_4xx_is_the_visitors_answer_with_no_pin_and_no_failure(
+    open_gateway: GatewayOpener, redis: Redis
+) -> None:
+    refusing = BadBackend("crash", status=400)
+    try:
+        async with open_gateway(NEW_CHAT_URL=refusing.url, NEW_CHAT_PERCENT="100") as gw:
+            reply = await gw.post("/api/chat", json={"message": FIRST})
+            metrics = (await gw.get("/metrics")).text
+            stats = gateway_services(gw).chat.new_engine_stats
+    finally:
+        refusing.stop()
+    assert reply.status_code == 400
+    assert reply.headers["x-chat-backend"] == "new"
+    assert "chat_route" not in reply.headers.get("set-cookie", "")
+    assert await redis.get(keys.route_pin(CRASH_SESSION)) is None  # no conversation to pin
+    assert "gateway_upstream_errors_total{" not in metrics
+    assert (stats.attempts, stats.failures) == (1, 0)  # the visitor's mistake, not the engine's

@@ -11,6 +11,7 @@ import anyio
 import msgspec
 from litestar.testing import AsyncTestClient
 
+from flags import bucket
 from proxy import GatewayApp
 from tests.integration.conftest import _APPS, GatewayOpener
 
@@ -47,8 +48,11 @@ async def asgi_call(
     path: str = "/api/chat",
     headers: list[tuple[bytes, bytes]] | None = None,
     client: tuple[str, int] | None = ("127.0.0.1", 50000),
+    minimal: bool = False,
 ) -> Exchange | None:
-    """One request as an ASGI server sends it; None when the gateway wrote no reply."""
+    """One request as an ASGI server sends it; None when the gateway wrote no reply.
+    `minimal` leaves out every key ASGI lets a server leave out (scheme, query_string,
+    root_path, raw_path, server; and client when None, as over a unix socket)."""
     queue = list(messages)
     sent: list[dict[str, Any]] = []
 
@@ -71,6 +75,9 @@ async def asgi_call(
         "headers": [(b"content-type", b"application/json"), *(headers or [])],
         "server": ("127.0.0.1", 8000),
     }
+    if minimal:
+        for optional in ("scheme", "query_string", "root_path", "raw_path", "server"):
+            del scope[optional]
     if client is not None:
         scope["client"] = client
     await app(scope, receive, send)
@@ -184,3 +191,54 @@ async def test_a_head_reply_has_the_same_length_as_the_full_reply_and_no_body(
         assert backend is not None
         assert backend.body == b""
         assert backend.header(b"x-chat-backend") == b"legacy"
+
+
+async def test_a_scope_with_only_the_keys_asgi_requires_is_served(
+    open_gateway: GatewayOpener,
+) -> None:
+    async with open_gateway(NEW_CHAT_PERCENT="0") as gw:
+        turn = await call(gw, [piece(chat_body(100), more=False)], client=None, minimal=True)
+        probe = await call(gw, [piece(b"", more=False)], method="GET", client=None, minimal=True)
+    assert turn is not None
+    assert turn.status == 200
+    assert json.loads(turn.body)["reply"]
+    assert all(name == name.lower() for name, _ in turn.headers)  # set-cookie included
+    assert turn.header(b"set-cookie") is not None
+    assert probe is not None
+    assert probe.status == 200
+
+
+async def test_a_health_probe_is_bucketed_by_its_client_address(
+    open_gateway: GatewayOpener,
+) -> None:
+    """`curl /api/chat` from one address always sees one backend; another address may see the
+    other (the bucket is the client's, `probe:<address>`; `probe:unknown` without one)."""
+
+    def address(inside: bool) -> str:
+        return next(
+            a
+            for n in range(1, 255)
+            if (bucket("new-chat", f"probe:{(a := f'192.0.2.{n}')}") <= 50) == inside
+        )
+
+    expected_unknown = b"new" if bucket("new-chat", "probe:unknown") <= 50 else b"legacy"
+    async with open_gateway(NEW_CHAT_PERCENT="50") as gw:
+        seen = {}
+        for label, client in (
+            ("inside", (address(True), 40000)),
+            ("outside", (address(False), 40000)),
+            ("unknown", None),
+        ):
+            reply = await call(gw, [piece(b"", more=False)], method="GET", client=client)
+            assert reply is not None
+            seen[label] = reply.header(b"x-chat-backend")
+    assert seen == {"inside": b"new", "outside": b"legacy", "unknown": expected_unknown}
+
+
+async def test_the_route_cookie_is_set_once_per_conversation(open_gateway: GatewayOpener) -> None:
+    async with open_gateway(NEW_CHAT_PERCENT="100") as gw:
+        first = await gw.post("/api/chat", json={"message": "I was hurt in a car crash"})
+        second = await gw.post("/api/chat", json={"message": "Ann Lee"})
+    assert "chat_route=" in first.headers.get("set-cookie", "")
+    assert "chat_route=" not in second.headers.get("set-cookie", "")  # it already says so
+    assert second.headers["x-chat-backend"] == "new"

@@ -47,10 +47,8 @@ def test_similarity_is_word_level_and_symmetric() -> None:
 def test_fields_compare_by_their_rule_and_reply_text_is_never_kept() -> None:
     errors: list[str] = []
     experiment = Experiment(RULES, lambda op, exc: errors.append(op))
-    legacy = Observation("primary", "legacy", 200, reply(contact={"name": "Ann Lee"}))
-    new = Observation(
-        "candidate", "new", 200, reply(collected=["name"], reply="x", category="criminal")
-    )
+    legacy = Observation("legacy", 200, reply(contact={"name": "Ann Lee"}))
+    new = Observation("new", 200, reply(collected=["name"], reply="x", category="criminal"))
     fields = experiment.compare(legacy, new)
     assert fields is not None
     assert fields["collected"].outcome == "match"  # an object's keys vs a list of names
@@ -63,9 +61,9 @@ def test_fields_compare_by_their_rule_and_reply_text_is_never_kept() -> None:
 
 def test_twin_disagreement_turns_a_mismatch_into_noise() -> None:
     experiment = Experiment(RULES, lambda op, exc: None)
-    legacy = Observation("primary", "legacy", 200, reply(category="family"))
-    new = Observation("candidate", "new", 200, reply(category="criminal", step="phone"))
-    twin = Observation("twin", "new", 200, reply(category="dui", step="phone"))
+    legacy = Observation("legacy", 200, reply(category="family"))
+    new = Observation("new", 200, reply(category="criminal", step="phone"))
+    twin = Observation("new", 200, reply(category="dui", step="phone"))
     fields = experiment.compare(legacy, new, twin)
     assert fields is not None
     assert fields["category"].outcome == "noise"  # the new engine disagrees with itself
@@ -79,7 +77,7 @@ def test_hook_failures_are_counted_not_raised() -> None:
         raise RuntimeError("boom")
 
     experiment = Experiment(RULES, lambda op, exc: raised.append(op), ignore=bad_ignore)
-    obs = Observation("primary", "legacy", 200, reply())
+    obs = Observation("legacy", 200, reply())
     assert experiment.compare(obs, obs) is None
     assert raised == ["ignore"]
 
@@ -105,11 +103,11 @@ def test_bad_durations(text: str) -> None:
 
 def test_report_verdict_and_thresholds() -> None:
     experiment = Experiment(RULES, lambda op, exc: None)
-    same = Observation("primary", "legacy", 200, reply())
-    other = Observation("candidate", "new", 200, reply(category="criminal"))
+    same = Observation("legacy", 200, reply())
+    other = Observation("new", 200, reply(category="criminal"))
     results = []
     for turn in range(40):
-        candidate = other if turn < 4 else Observation("candidate", "new", 200, reply())
+        candidate = other if turn < 4 else Observation("new", 200, reply())
         fields = experiment.compare(same, candidate)
         assert fields is not None
         results.append(ShadowResult(0.0, f"c{turn % 8}", turn, "legacy", "new", fields, False))
