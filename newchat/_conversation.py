@@ -16,13 +16,24 @@ from common import is_session_id, session_hash
 from newchat._categories import GENERAL, LABELS, Category
 from newchat._contact import Field, extract, merge
 from newchat._metrics import Metrics
-from newchat._sessions import SessionState, SessionStore, Step
+from newchat._sessions import SessionState, Step
 from newchat.detection import CategoryDetector
 from newchat.leads import Lead
 
 CONTACT_ORDER: tuple[Field, ...] = ("name", "phone", "email", "zip")
 MAX_DESCRIBE_ASKS = 1
 """How often `general` leads to "tell me more" before the intake goes on anyway."""
+
+
+class Sessions(Protocol):
+    """Where conversations live between turns: `SessionStore` (Redis), or memory for an
+    offline evaluation (`newchat.fidelity`)."""
+
+    def new(self, session_id: str | None = None) -> SessionState: ...
+    def key(self, session_id: str) -> str: ...
+    async def load(self, session_id: str) -> SessionState | None: ...
+    def decode(self, session_id: str, raw: bytes | str | None) -> SessionState | None: ...
+    async def save(self, state: SessionState) -> None: ...
 
 
 class LeadSink(Protocol):
@@ -58,7 +69,7 @@ def _next_missing(state: SessionState) -> Field | None:
 class Conversation:
     def __init__(
         self,
-        sessions: SessionStore,
+        sessions: Sessions,
         detector: CategoryDetector,
         leads: LeadSink,
         metrics: Metrics,

@@ -1,0 +1,156 @@
+"""Lead fidelity on labelled conversations: the share of leads whose every field is right.
+
+Each case (a JSON array; see `tests/data/lead_fidelity_own.json`) is a visitor's messages in
+order and the lead the business should receive. The messages are played through the real
+conversation, with the offline practice-area classifier and sessions kept in memory; the lead
+it queues (if any) is compared field by field. Like `newchat.detection.evaluate`, it is offline
+and deterministic, so a parser change is measured before it ships.
+
+Usage: python -m newchat.fidelity FILE [FILE ...] [--errors]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import msgspec
+from prometheus_client import CollectorRegistry
+
+from common import LogSettings, configure_logging, new_session_id
+from newchat._conversation import Conversation
+from newchat._metrics import Metrics
+from newchat._sessions import SessionState
+from newchat.detection import CategoryDetector, OfflineClassifier
+from newchat.leads import Lead
+
+CONTACT_FIELDS = ("first_name", "last_name", "phone", "email", "zip")
+FIELDS = (*CONTACT_FIELDS, "category")
+
+
+class ExpectedLead(msgspec.Struct, forbid_unknown_fields=True):
+    first_name: str
+    last_name: str
+    phone: str
+    email: str
+    zip: str
+    category: str
+
+
+class FidelityCase(msgspec.Struct):
+    id: str
+    lang: str
+    turns: list[str]
+    expect: ExpectedLead
+    note: str = ""
+
+
+class Outcome(msgspec.Struct):
+    case: FidelityCase
+    lead: Lead | None
+    """None when the conversation never queued a lead."""
+    wrong: dict[str, tuple[str, str]]
+    """Field -> (expected, got), for the fields that differ (all of them without a lead)."""
+
+    @property
+    def contact_right(self) -> bool:
+        return self.lead is not None and not set(self.wrong) & set(CONTACT_FIELDS)
+
+
+class MemorySessions:
+    """Sessions in a dict: one evaluation run, no Redis."""
+
+    def __init__(self) -> None:
+        self._states: dict[str, SessionState] = {}
+
+    def new(self, session_id: str | None = None) -> SessionState:
+        now = time.time()
+        return SessionState(id=session_id or new_session_id(), created_at=now, updated_at=now)
+
+    def key(self, session_id: str) -> str:
+        return session_id
+
+    async def load(self, session_id: str) -> SessionState | None:
+        return self._states.get(session_id)
+
+    def decode(self, session_id: str, raw: bytes | str | None) -> SessionState | None:
+        return self._states.get(session_id)
+
+    async def save(self, state: SessionState) -> None:
+        self._states[state.id] = state
+
+
+class CollectedLeads:
+    def __init__(self) -> None:
+        self.leads: list[Lead] = []
+
+    async def enqueue(self, lead: Lead) -> str:
+        self.leads.append(lead)
+        return f"lead-{len(self.leads)}"
+
+
+def load_cases(path: Path) -> list[FidelityCase]:
+    """Raises msgspec.ValidationError on a malformed file (naming the bad field)."""
+    return msgspec.json.decode(path.read_bytes(), type=list[FidelityCase])
+
+
+async def play(case: FidelityCase) -> Outcome:
+    """One case through the conversation; stops at the first turn that finishes it."""
+    metrics = Metrics(CollectorRegistry())
+    sessions, leads = MemorySessions(), CollectedLeads()
+    conversation = Conversation(
+        sessions, CategoryDetector(OfflineClassifier(), metrics), leads, metrics
+    )
+    state = sessions.new()
+    for message in case.turns:
+        await conversation.turn(state, message)
+        if state.done:
+            break
+    lead = leads.leads[0] if leads.leads else None
+    expected = msgspec.structs.asdict(case.expect)
+    got = {f: str(getattr(lead, f)) for f in FIELDS} if lead else dict.fromkeys(FIELDS, "")
+    wrong = {f: (expected[f], got[f]) for f in FIELDS if expected[f] != got[f]}
+    return Outcome(case, lead, wrong)
+
+
+def evaluate(cases: list[FidelityCase]) -> list[Outcome]:
+    async def run() -> list[Outcome]:
+        return [await play(case) for case in cases]
+
+    return asyncio.run(run())
+
+
+def summary(name: str, outcomes: list[Outcome]) -> list[str]:
+    total = len(outcomes)
+    contact = sum(o.contact_right for o in outcomes)
+    every = sum(o.lead is not None and not o.wrong for o in outcomes)
+    unfinished = sum(o.lead is None for o in outcomes)
+    per_field: Counter[str] = Counter(f for o in outcomes if o.lead for f in o.wrong)
+    lines = [
+        f"{name}: {contact / total:.1%} of {total} leads with every contact detail right "
+        f"({every / total:.1%} with the practice area too); {unfinished} never queued",
+    ]
+    lines += [f"  {field} wrong in {n}" for field, n in per_field.most_common()]
+    return lines
+
+
+def main(argv: list[str]) -> int:
+    configure_logging(LogSettings(file="", level="WARNING", stdout=True))  # no per-turn lines
+    show_errors = "--errors" in argv
+    for name in [a for a in argv if not a.startswith("--")]:
+        outcomes = evaluate(load_cases(Path(name)))
+        print("\n".join(summary(name, outcomes)))
+        if show_errors:
+            for o in outcomes:
+                if o.lead is None:
+                    print(f"  - {o.case.id}: no lead queued")
+                for field, (expected, got) in o.wrong.items() if o.lead else ():
+                    print(f"  - {o.case.id}: {field} {expected!r} != {got!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

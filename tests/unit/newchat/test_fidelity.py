@@ -1,0 +1,74 @@
+"""The lead fidelity evaluator plays a case through the real conversation and names each field
+it got wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from newchat.fidelity import ExpectedLead, FidelityCase, evaluate, load_cases, main, summary
+
+ANN = ExpectedLead("Ann", "Lee", "5552017788", "ann@example.com", "90210", "personal_injury")
+
+
+def case(*turns: str, expect: ExpectedLead = ANN) -> FidelityCase:
+    return FidelityCase(id="t", lang="en", turns=list(turns), expect=expect)
+
+
+def test_a_clean_conversation_queues_the_expected_lead() -> None:
+    [outcome] = evaluate(
+        [
+            case(
+                "I was rear-ended on the freeway and hurt my neck",
+                "Ann Lee",
+                "555-201-7788",
+                "ann@example.com",
+                "90210",
+                "yes",
+            )
+        ]
+    )
+    assert outcome.lead is not None
+    assert outcome.wrong == {}
+    assert outcome.contact_right
+
+
+def test_each_wrong_field_is_named_with_what_was_expected_and_got() -> None:
+    other = ExpectedLead("Ann", "Lee", "5552017789", "ann@example.com", "90211", "family")
+    [outcome] = evaluate(
+        [
+            case(
+                "I was rear-ended on the freeway and hurt my neck",
+                "Ann Lee, 555-201-7788, ann@example.com, 90210",
+                expect=other,
+            )
+        ]
+    )
+    assert outcome.wrong == {
+        "phone": ("5552017789", "5552017788"),
+        "zip": ("90211", "90210"),
+        "category": ("family", "personal_injury"),
+    }
+    assert not outcome.contact_right
+
+
+def test_an_unfinished_conversation_counts_as_no_lead() -> None:
+    outcomes = evaluate([case("I was rear-ended on the freeway and hurt my neck", "Ann Lee")])
+    assert outcomes[0].lead is None
+    assert set(outcomes[0].wrong) == {
+        "first_name",
+        "last_name",
+        "phone",
+        "email",
+        "zip",
+        "category",
+    }
+    assert summary("set", outcomes)[0].startswith("set: 0.0% of 1 leads")
+    assert summary("set", outcomes)[0].endswith("1 never queued")
+
+
+def test_the_committed_sets_load_and_run(capsys: object) -> None:
+    sets = sorted(Path("tests/data").glob("lead_fidelity_*.json"))
+    assert sets
+    for path in sets:
+        assert len(load_cases(path)) >= 60
+    assert main([str(sets[0])]) == 0
