@@ -166,7 +166,7 @@ class GatewayApp:
             visitor = read_visitor(scope, config.trusted_proxies, ())
             request = ForwardRequest(
                 scope["method"],
-                scope.get("query_string", b""),
+                scope["query_string"],
                 scope["headers"],
                 body,
                 visitor,

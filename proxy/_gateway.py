@@ -73,10 +73,9 @@ class Routed(NamedTuple):
     """The conversation the reply names (a POST answered below 500)."""
 
 
-def error_reply(status: int, code: str, detail: str, action: str | None = None) -> UpstreamReply:
-    body: dict[str, str] = {"error": code, "detail": detail}
-    if action:
-        body["action"] = action
+def error_reply(status: int, code: str, detail: str) -> UpstreamReply:
+    """The gateway's own JSON error: `{"error": code, "detail": detail}`."""
+    body = {"error": code, "detail": detail}
     return UpstreamReply(status, [(b"content-type", b"application/json")], _error_json.encode(body))
 
 
@@ -215,7 +214,7 @@ class ChatGateway:
             pin=pin, override=override, bucket_id=session_id or self._bucket_for(scope)
         )
         request = ForwardRequest(
-            method, scope.get("query_string", b""), scope["headers"], body, visitor
+            method, scope["query_string"], scope["headers"], body, visitor
         )
         answer = await self._dispatch(decision, request, started_on_new=pin == "new")
         status = answer.reply.status

@@ -91,14 +91,13 @@ class ShadowMirror:
         self._metrics = metrics
         self._config = config
         self._experiment = Experiment(rules, self._raised)
-        self._in_flight = 0
         self._tails: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def in_flight(self) -> int:
         """Mirrored turns running or waiting for their conversation's previous turn."""
-        return self._in_flight
+        return len(self._tasks)
 
     @property
     def conversations_in_flight(self) -> int:
@@ -134,13 +133,12 @@ class ShadowMirror:
         if candidate == "legacy" and not self._flags.snapshot.values.shadow_legacy:
             self._metrics.shadow_skipped.labels(reason="legacy_not_marked_safe").inc()
             return
-        if self._in_flight >= self._config.max_in_flight:
+        if len(self._tasks) >= self._config.max_in_flight:
             self._metrics.shadow_skipped.labels(reason="busy").inc()
             return
         if self._pressure is not None and self._pressure.under_pressure:
             self._metrics.shadow_skipped.labels(reason="cpu").inc()
             return
-        self._in_flight += 1
         previous = self._tails.get(session_id)
         task = asyncio.create_task(
             self._run(previous, primary, candidate, session_id, request, reply)
@@ -150,7 +148,6 @@ class ShadowMirror:
         task.add_done_callback(lambda done: self._finished(session_id, done))
 
     def _finished(self, session_id: str, task: asyncio.Task[None]) -> None:
-        self._in_flight -= 1
         self._tasks.discard(task)
         if self._tails.get(session_id) is task:
             del self._tails[session_id]

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from common import keys, session_hash
 from tests.integration.conftest import GatewayOpener, gateway_services
 from tests.support.bad_backends import CRASH_SESSION, BadBackend, Behaviour
+from tests.support.processes import free_port
 
 FIRST = "I was rear-ended on the freeway and hurt my neck"
 UNAVAILABLE = "the chat service is temporarily unavailable; please try again shortly"
@@ -64,6 +65,7 @@ async def test_a_new_engine_500_fails_a_new_conversation_over_and_counts_once(
         200,
     )
     assert "session_hash" not in served  # answered: nothing for the operator to trace
+    assert 0 < served["latency_ms"] < 5000  # this request's time, not a clock reading
 
 
 @pytest.mark.parametrize("engine", ["crash"], indirect=True)
@@ -138,7 +140,9 @@ async def test_a_new_engine_4xx_is_the_visitors_answer_with_no_pin_and_no_failur
 ) -> None:
     refusing = BadBackend("crash", status=400)
     try:
-        async with open_gateway(NEW_CHAT_URL=refusing.url, NEW_CHAT_PERCENT="100") as gw:
+        async with open_gateway(
+            NEW_CHAT_URL=refusing.url, NEW_CHAT_PERCENT="100", SHADOW_PERCENT="100"
+        ) as gw:
             reply = await gw.post("/api/chat", json={"message": FIRST})
             metrics = (await gw.get("/metrics")).text
             stats = gateway_services(gw).chat.new_engine_stats
@@ -150,3 +154,23 @@ async def test_a_new_engine_4xx_is_the_visitors_answer_with_no_pin_and_no_failur
     assert await redis.get(keys.route_pin(CRASH_SESSION)) is None  # no conversation to pin
     assert "gateway_upstream_errors_total{" not in metrics
     assert (stats.attempts, stats.failures) == (1, 0)  # the visitor's mistake, not the engine's
+    # a 4xx turn is worth mirroring: offered to the shadow (legacy is not marked safe here)
+    assert 'gateway_shadow_skipped_total{reason="legacy_not_marked_safe"} 1.0' in metrics
+
+
+async def test_pin_store_failures_are_counted_by_operation(open_gateway: GatewayOpener) -> None:
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    async with open_gateway(NEW_CHAT_PERCENT="0", REDIS_URL=dead_redis) as gw:
+        first = await gw.post("/api/chat", json={"message": FIRST})  # pinned: a write
+        gw.cookies.clear()
+        session_id = first.json()["sessionId"]
+        await gw.post("/api/chat", json={"message": "Ann Lee", "sessionId": session_id})  # a read
+        metrics = (await gw.get("/metrics")).text
+    assert first.status_code == 200  # legacy answers; the pin is lost, not the visitor
+    assert 'gateway_pin_store_errors_total{operation="write"} 2.0' in metrics
+    assert 'gateway_pin_store_errors_total{operation="read"} 1.0' in metrics
+
+    async with open_gateway(ENABLE_NEW_CHAT="false", REDIS_URL=dead_redis) as gw:
+        await gw.post("/api/chat", json={"message": "Ann Lee", "sessionId": session_id})
+        metrics = (await gw.get("/metrics")).text
+    assert 'gateway_pin_store_errors_total{operation="read"}' not in metrics  # the switch decides

@@ -51,8 +51,8 @@ async def asgi_call(
     minimal: bool = False,
 ) -> Exchange | None:
     """One request as an ASGI server sends it; None when the gateway wrote no reply.
-    `minimal` leaves out every key ASGI lets a server leave out (scheme, query_string,
-    root_path, raw_path, server; and client when None, as over a unix socket)."""
+    `minimal` leaves out every key ASGI lets a server leave out (scheme, root_path, raw_path,
+    server; and client when None, as over a unix socket)."""
     queue = list(messages)
     sent: list[dict[str, Any]] = []
 
@@ -76,7 +76,7 @@ async def asgi_call(
         "server": ("127.0.0.1", 8000),
     }
     if minimal:
-        for optional in ("scheme", "query_string", "root_path", "raw_path", "server"):
+        for optional in ("scheme", "root_path", "raw_path", "server"):
             del scope[optional]
     if client is not None:
         scope["client"] = client
@@ -109,7 +109,7 @@ async def test_a_body_in_pieces_is_taken_up_to_the_limit_and_refused_past_it(
 ) -> None:
     async with open_gateway(MAX_BODY_BYTES=str(LIMIT), NEW_CHAT_PERCENT="0") as gw:
         whole = chat_body(LIMIT)
-        parts = [piece(whole[:300], more=True), piece(whole[300:700], more=True)]
+        parts = [piece(whole[:1], more=True), piece(whole[1:700], more=True)]  # JSON split
         taken = await call(gw, [*parts, piece(whole[700:], more=False)])
         assert taken is not None
         assert taken.status == 200
@@ -153,11 +153,14 @@ async def test_a_declared_length_is_judged_before_the_body_is_read(
 async def test_a_request_message_without_a_body_is_an_empty_body(
     open_gateway: GatewayOpener,
 ) -> None:
-    async with open_gateway(NEW_CHAT_PERCENT="0") as gw:
-        reply = await call(gw, [{"type": "http.request"}])  # body and more_body may be left out
-        assert reply is not None
-        assert 400 <= reply.status < 500  # an empty chat body: the visitor's mistake, said as such
-        assert reply.header(b"x-chat-backend") == b"legacy"
+    async with open_gateway(NEW_CHAT_PERCENT="100") as gw:
+        bare = await call(gw, [{"type": "http.request"}])  # body and more_body may be left out
+        empty = await call(gw, [piece(b"", more=False)])
+    assert bare is not None
+    assert empty is not None
+    assert bare.status == 400  # the visitor's mistake, said as such
+    assert bare.header(b"x-chat-backend") == b"new"
+    assert json.loads(bare.body) == json.loads(empty.body)  # exactly as an empty body
 
 
 async def test_a_visitor_who_leaves_mid_body_gets_nothing_forwarded(
@@ -221,18 +224,20 @@ async def test_a_health_probe_is_bucketed_by_its_client_address(
             if (bucket("new-chat", f"probe:{(a := f'192.0.2.{n}')}") <= 50) == inside
         )
 
-    expected_unknown = b"new" if bucket("new-chat", "probe:unknown") <= 50 else b"legacy"
     async with open_gateway(NEW_CHAT_PERCENT="50") as gw:
         seen = {}
-        for label, client in (
-            ("inside", (address(True), 40000)),
-            ("outside", (address(False), 40000)),
-            ("unknown", None),
-        ):
+        for label, client in (("inside", (address(True), 40000)), ("outside", (address(False), 1))):
             reply = await call(gw, [piece(b"", more=False)], method="GET", client=client)
             assert reply is not None
             seen[label] = reply.header(b"x-chat-backend")
-    assert seen == {"inside": b"new", "outside": b"legacy", "unknown": expected_unknown}
+    assert seen == {"inside": b"new", "outside": b"legacy"}
+
+    unknown = bucket("new-chat", "probe:unknown")
+    for percent, expected in ((unknown - 1, b"legacy"), (unknown, b"new")):  # either side
+        async with open_gateway(NEW_CHAT_PERCENT=str(percent)) as gw:
+            reply = await call(gw, [piece(b"", more=False)], method="GET", client=None)
+        assert reply is not None
+        assert reply.header(b"x-chat-backend") == expected, percent
 
 
 async def test_the_route_cookie_is_set_once_per_conversation(open_gateway: GatewayOpener) -> None:

@@ -74,12 +74,18 @@ class Scripted:
 
 class Mirrored:
     def __init__(
-        self, redis: Redis, new: Scripted, pressure: object = None, **config: float
+        self,
+        redis: Redis,
+        new: Scripted,
+        pressure: object = None,
+        shadow_percent: int = 100,
+        **config: float,
     ) -> None:
         self.registry = CollectorRegistry()
         self.new = new
+        self.flags = static_flags(FlagValues(shadow_percent=shadow_percent))
         self.mirror = ShadowMirror(
-            flags=static_flags(FlagValues(shadow_percent=100)),
+            flags=self.flags,
             upstreams={"new": new, "legacy": Scripted()},  # type: ignore[dict-item]
             redis=redis,
             rules=load_rules(),
@@ -123,6 +129,7 @@ async def test_each_mirrored_turn_is_counted_by_outcome_and_stored_with_its_erro
         "timeout",
         None,
     ]
+    assert [r.fields["status"].candidate for r in results] == [200, 500, 503, 0, 200]  # 0: none
     assert [r.turn for r in results] == [1, 2, 3, 4, 5]
     assert {(r.conversation, r.primary, r.candidate, r.twin) for r in results} == {
         (session_hash(SESSION), "legacy", "new", False)
@@ -162,21 +169,34 @@ async def test_no_more_turns_in_flight_than_the_bound(redis: Redis) -> None:
 
 
 async def test_the_noise_twin_is_sent_for_its_own_sample_of_conversations(redis: Redis) -> None:
-    twinned, alone = (
-        next(
-            f"conversation{n:04d}"
-            for n in range(1000)
-            if test(bucket("shadow-noise", f"conversation{n:04d}"))
-        )
-        for test in (lambda b: b == 30, lambda b: b == 31)
+    """The twin goes with conversations whose `shadow-noise` bucket is within `noise_percent`
+    (edge included), each conversation counting its own turns."""
+    edge = next(
+        f"conversation{n:04d}"
+        for n in range(1000)
+        if bucket("shadow-noise", f"conversation{n:04d}") == 30
     )
-    shadow = Mirrored(redis, Scripted(), noise_percent=30)  # the sample includes its edge
-    shadow.submit(twinned)
-    shadow.submit(alone)
+    conversations = [edge, *(f"conversation{n:04d}" for n in range(2000, 2010))]
+    shadow = Mirrored(redis, Scripted(), noise_percent=30)
+    for conversation in conversations:
+        shadow.submit(conversation)
     await shadow.mirror.drain()
-    assert len(shadow.new.sent) == 3  # candidate and twin for one, the candidate for the other
-    by_conversation = {r.conversation: r.twin for r in await stored(redis)}
-    assert by_conversation == {session_hash(twinned): True, session_hash(alone): False}
+    expected = {session_hash(c): bucket("shadow-noise", c) <= 30 for c in conversations}
+    results = await stored(redis)
+    assert {r.conversation: r.twin for r in results} == expected
+    assert len(shadow.new.sent) == len(conversations) + sum(expected.values())
+    assert {r.turn for r in results} == {1}  # one turn each, counted per conversation
+
+
+async def test_only_the_shadow_sample_of_conversations_is_mirrored(redis: Redis) -> None:
+    shadow = Mirrored(redis, Scripted(), shadow_percent=50)
+    conversations = [f"conversation{n:04d}" for n in range(3000, 3012)]
+    for conversation in conversations:
+        shadow.submit(conversation)
+    await shadow.mirror.drain()
+    sample = {session_hash(c) for c in conversations if shadow.flags.shadowed(c)}
+    assert 0 < len(sample) < len(conversations)
+    assert {r.conversation for r in await stored(redis)} == sample
 
 
 async def test_a_drain_waits_only_as_long_as_it_is_told(redis: Redis) -> None:
