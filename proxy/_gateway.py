@@ -213,9 +213,7 @@ class ChatGateway:
         decision = self._flags.decide(
             pin=pin, override=override, bucket_id=session_id or self._bucket_for(scope)
         )
-        request = ForwardRequest(
-            method, scope["query_string"], scope["headers"], body, visitor
-        )
+        request = ForwardRequest(method, scope["query_string"], scope["headers"], body, visitor)
         answer = await self._dispatch(decision, request, started_on_new=pin == "new")
         status = answer.reply.status
         answer_sid = answer.reply.session_id if status < 500 else None
