@@ -87,6 +87,12 @@ class SessionState(msgspec.Struct, kw_only=True):
         return self.step == "done"
 
 
+def new_session_state(session_id: str | None = None) -> SessionState:
+    """A conversation's first state, under `session_id` or a new random id."""
+    now = time.time()
+    return SessionState(id=session_id or new_session_id(), created_at=now, updated_at=now)
+
+
 class SessionStore:
     """Reads and writes session state under one key prefix (real or shadow namespace)."""
 
@@ -103,8 +109,7 @@ class SessionStore:
         self._decoder = msgspec.msgpack.Decoder(SessionState)
 
     def new(self, session_id: str | None = None) -> SessionState:
-        now = time.time()
-        return SessionState(id=session_id or new_session_id(), created_at=now, updated_at=now)
+        return new_session_state(session_id)
 
     def key(self, session_id: str) -> str:
         return self._key_for(session_id)

@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import msgspec
 from prometheus_client import CollectorRegistry
 
-from common import LogSettings, configure_logging, new_session_id
+from common import LogSettings, configure_logging
 from newchat._conversation import Conversation
 from newchat._metrics import Metrics
-from newchat._sessions import SessionState
+from newchat._sessions import SessionState, new_session_state
 from newchat.detection import CategoryDetector, OfflineClassifier
 from newchat.leads import Lead
 
@@ -67,8 +66,7 @@ class MemorySessions:
         self._states: dict[str, SessionState] = {}
 
     def new(self, session_id: str | None = None) -> SessionState:
-        now = time.time()
-        return SessionState(id=session_id or new_session_id(), created_at=now, updated_at=now)
+        return new_session_state(session_id)
 
     def key(self, session_id: str) -> str:
         return session_id

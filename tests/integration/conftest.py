@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from flags import FlagStore, flag_name, parse_value
 from newchat import Settings, create_app, load_settings
 from proxy import GatewayApp, GatewayServices, create_gateway_app, load_gateway_settings
+from tests.support.bad_backends import BadBackend, Behaviour
 from tests.support.processes import PhpLegacy
 
 
@@ -84,6 +85,15 @@ def open_gateway(
                 del _APPS[id(test_client)]
 
     return opener
+
+
+@pytest.fixture
+def bad_backend(request: pytest.FixtureRequest) -> Iterator[BadBackend]:
+    """A backend that misbehaves as `request.param` says (use with `indirect=`)."""
+    behaviour: Behaviour = request.param
+    server = BadBackend(behaviour)
+    yield server
+    server.stop()
 
 
 _APPS: dict[int, GatewayApp] = {}

@@ -4,29 +4,23 @@ runbook's alerts read (`gateway:stats`, `gateway_upstream_errors_total`,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import msgspec
 import pytest
 from redis.asyncio import Redis
 
-from common import keys, session_hash
+from common import NewEngineStats, keys, session_hash
 from tests.integration.conftest import GatewayOpener, gateway_services
-from tests.support.bad_backends import CRASH_SESSION, BadBackend, Behaviour
+from tests.support.bad_backends import CRASH_SESSION, BadBackend
 from tests.support.processes import free_port
 
 FIRST = "I was rear-ended on the freeway and hurt my neck"
 UNAVAILABLE = "the chat service is temporarily unavailable; please try again shortly"
-
-
-@pytest.fixture
-def engine(request: pytest.FixtureRequest) -> Iterator[BadBackend]:
-    behaviour: Behaviour = request.param
-    server = BadBackend(behaviour)
-    yield server
-    server.stop()
 
 
 Logs = Callable[[], list[dict[str, Any]]]
@@ -44,12 +38,27 @@ def served_lines(log_lines: Logs) -> list[dict[str, Any]]:
     return [line for line in log_lines() if line["event"] == "Performance: request served"]
 
 
-@pytest.mark.parametrize("engine", ["crash"], indirect=True)
+async def turn_pinned_to_new(
+    open_gateway: GatewayOpener, redis: Redis, engine_url: str, **env: str
+) -> tuple[httpx.Response, str, NewEngineStats]:
+    """A turn of a conversation pinned to a new engine at `engine_url`: the reply, the
+    gateway's metrics and its new-engine counters after it."""
+    await redis.set(keys.route_pin(CRASH_SESSION), "new")
+    async with open_gateway(NEW_CHAT_URL=engine_url, NEW_CHAT_PERCENT="100", **env) as gw:
+        reply = await gw.post("/api/chat", json={"message": "Ann Lee", "sessionId": CRASH_SESSION})
+        metrics = (await gw.get("/metrics")).text
+        stats = gateway_services(gw).chat.new_engine_stats
+    return reply, metrics, stats
+
+
+@pytest.mark.parametrize("bad_backend", ["crash"], indirect=True)
 async def test_a_new_engine_500_fails_a_new_conversation_over_and_counts_once(
-    open_gateway: GatewayOpener, engine: BadBackend, log_lines: Logs
+    open_gateway: GatewayOpener, bad_backend: BadBackend, log_lines: Logs
 ) -> None:
-    async with open_gateway(NEW_CHAT_URL=engine.url, NEW_CHAT_PERCENT="100") as gw:
+    async with open_gateway(NEW_CHAT_URL=bad_backend.url, NEW_CHAT_PERCENT="100") as gw:
+        started = time.perf_counter()
         reply = await gw.post("/api/chat", json={"message": FIRST})
+        took_ms = (time.perf_counter() - started) * 1000
         metrics = (await gw.get("/metrics")).text
         stats = gateway_services(gw).chat.new_engine_stats
     assert reply.status_code == 200
@@ -65,20 +74,16 @@ async def test_a_new_engine_500_fails_a_new_conversation_over_and_counts_once(
         200,
     )
     assert "session_hash" not in served  # answered: nothing for the operator to trace
-    assert 0 < served["latency_ms"] < 5000  # this request's time, not a clock reading
+    assert 0 < served["latency_ms"] <= took_ms + 0.01  # within the request, not a clock reading
 
 
-@pytest.mark.parametrize("engine", ["crash"], indirect=True)
+@pytest.mark.parametrize("bad_backend", ["crash"], indirect=True)
 async def test_a_new_engine_500_in_a_conversation_on_it_is_passed_on_and_traceable(
-    open_gateway: GatewayOpener, engine: BadBackend, redis: Redis, log_lines: Logs
+    open_gateway: GatewayOpener, bad_backend: BadBackend, redis: Redis, log_lines: Logs
 ) -> None:
-    await redis.set(keys.route_pin(CRASH_SESSION), "new")
-    async with open_gateway(
-        NEW_CHAT_URL=engine.url, NEW_CHAT_PERCENT="100", SHADOW_PERCENT="100"
-    ) as gw:
-        reply = await gw.post("/api/chat", json={"message": "Ann Lee", "sessionId": CRASH_SESSION})
-        metrics = (await gw.get("/metrics")).text
-        stats = gateway_services(gw).chat.new_engine_stats
+    reply, metrics, stats = await turn_pinned_to_new(
+        open_gateway, redis, bad_backend.url, SHADOW_PERCENT="100"
+    )
     assert reply.status_code == 500  # no silent move of a conversation legacy never saw
     assert reply.headers["x-chat-backend"] == "new"
     assert reply.json()["error"] == "internal"
@@ -96,19 +101,16 @@ async def test_a_new_engine_500_in_a_conversation_on_it_is_passed_on_and_traceab
 
 
 @pytest.mark.parametrize(
-    ("engine", "status", "kind"),
+    ("bad_backend", "status", "kind"),
     [("garbage", 502, "bad_reply"), ("hang", 504, "timeout")],
-    indirect=["engine"],
+    indirect=["bad_backend"],
 )
 async def test_a_new_engine_down_in_a_conversation_on_it_is_said_plainly(
-    open_gateway: GatewayOpener, engine: BadBackend, redis: Redis, status: int, kind: str
+    open_gateway: GatewayOpener, bad_backend: BadBackend, redis: Redis, status: int, kind: str
 ) -> None:
-    await redis.set(keys.route_pin(CRASH_SESSION), "new")
-    async with open_gateway(
-        NEW_CHAT_URL=engine.url, NEW_CHAT_PERCENT="100", NEW_CHAT_TIMEOUT="0.3"
-    ) as gw:
-        reply = await gw.post("/api/chat", json={"message": "Ann Lee", "sessionId": CRASH_SESSION})
-        metrics = (await gw.get("/metrics")).text
+    reply, metrics, _ = await turn_pinned_to_new(
+        open_gateway, redis, bad_backend.url, NEW_CHAT_TIMEOUT="0.3"
+    )
     assert reply.status_code == status
     assert reply.headers["x-chat-backend"] == "new"
     assert reply.headers["content-type"] == "application/json"
@@ -117,13 +119,13 @@ async def test_a_new_engine_down_in_a_conversation_on_it_is_said_plainly(
 
 
 @pytest.mark.parametrize(
-    ("engine", "status"), [("garbage", 502), ("hang", 504)], indirect=["engine"]
+    ("bad_backend", "status"), [("garbage", 502), ("hang", 504)], indirect=["bad_backend"]
 )
 async def test_legacy_down_is_said_plainly_and_counted(
-    open_gateway: GatewayOpener, engine: BadBackend, status: int
+    open_gateway: GatewayOpener, bad_backend: BadBackend, status: int
 ) -> None:
     async with open_gateway(
-        LEGACY_URL=engine.url, LEGACY_TIMEOUT="0.3", NEW_CHAT_PERCENT="0"
+        LEGACY_URL=bad_backend.url, LEGACY_TIMEOUT="0.3", NEW_CHAT_PERCENT="0"
     ) as gw:
         reply = await gw.post("/api/chat", json={"message": FIRST})
         metrics = (await gw.get("/metrics")).text

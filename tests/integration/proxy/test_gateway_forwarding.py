@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,18 +10,10 @@ from redis.asyncio import Redis
 from common import keys
 from proxy import TokenSigner
 from tests.integration.conftest import GatewayOpener
-from tests.support.bad_backends import BadBackend, Behaviour
+from tests.support.bad_backends import BadBackend
 from tests.support.processes import PhpLegacy, free_port
 
 FIRST = "I was rear-ended on the freeway and hurt my neck"
-
-
-@pytest.fixture
-def bad_backend(request: pytest.FixtureRequest) -> Iterator[BadBackend]:
-    behaviour: Behaviour = request.param
-    server = BadBackend(behaviour)
-    yield server
-    server.stop()
 
 
 async def test_legacy_request_and_reply_pass_through_unchanged(open_gateway: GatewayOpener) -> None:

@@ -16,15 +16,12 @@ from proxy import (
     ShadowConfig,
     ShadowMirror,
     UpstreamReply,
-    Visitor,
     load_rules,
 )
+from tests.support.shadow_turns import REPLY, SESSION, VISITOR
 from tests.support.static_flags import static_flags
 
-SESSION = "abcdefgh12345678"
-VISITOR = Visitor("198.51.100.7", "http", "198.51.100.7", False, {})
 TURN = ForwardRequest("POST", b"", [(b"cookie", b"chat_sid=x")], b'{"message": "hi"}', VISITOR)
-REPLY = UpstreamReply(200, [], b'{"sessionId": "abcdefgh12345678", "step": "name"}', SESSION)
 
 
 class Recorder:
