@@ -1,8 +1,8 @@
 """The mutation testing report: what `mutmut run` (`make mutate`) found, module by module.
 
-    .venv/bin/python scripts/mutation_report.py [--write docs/mutation.md]
+    .venv/bin/python scripts/mutation_report.py [--root DIR] [--write docs/mutation.md]
 
-Reads mutmut's results (`mutants/**/*.meta`) and the survivors judged equivalent
+Reads mutmut's results (`mutants/**/*.meta` under `--root`, the checkout by default) and the survivors judged equivalent
 (`tests/mutation_equivalents.toml`: a mutation that cannot change behaviour, each with its
 reason, matched by module, function and the mutated line so renumbering does not stale it).
 Prints the table (and writes it with `--write`); exits 1 when a module has a survivor nobody
@@ -66,12 +66,12 @@ def _function_of(key: str) -> str:
     return name.removeprefix("x_").replace("xǁ", "").replace("ǁ", ".")
 
 
-def _diff(key: str) -> tuple[str, str]:
+def _diff(key: str, root: Path) -> tuple[str, str]:
     shown = subprocess.run(
         [sys.executable, "-m", "mutmut", "show", key],
         capture_output=True,
         text=True,
-        cwd=ROOT,
+        cwd=root,
         check=False,
     ).stdout
     removed = [line[1:].strip() for line in shown.splitlines() if line.startswith("-")]
@@ -104,7 +104,8 @@ def _same(a: str, b: str) -> bool:
     return re.sub(r"\s+", "", a) == re.sub(r"\s+", "", b)
 
 
-def collect(mutants: Path) -> list[Module]:
+def collect(root: Path) -> list[Module]:
+    mutants = root / "mutants"
     entries = _equivalents()
     modules: list[Module] = []
     for meta in sorted(mutants.rglob("*.py.meta")):
@@ -120,7 +121,7 @@ def collect(mutants: Path) -> list[Module]:
             elif code in (5, 33, None):
                 module.untested += 1
             else:
-                removed, added = _diff(key)
+                removed, added = _diff(key, root)
                 survivor = Survivor(key, _function_of(key), removed, added)
                 survivor.reason = _reason(path, survivor, entries) if code == SURVIVED else ""
                 module.survivors.append(survivor)
@@ -168,9 +169,10 @@ def render(modules: list[Module]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=ROOT, help="Where mutmut ran.")
     parser.add_argument("--write", type=Path, help="Also write the report (Markdown) here.")
     args = parser.parse_args()
-    modules = collect(ROOT / "mutants")
+    modules = collect(args.root)
     if not modules:
         print("no mutmut results: run `make mutate` first", file=sys.stderr)
         return 2

@@ -16,9 +16,11 @@ async def test_a_pin_is_renewed_each_time_it_is_read(redis: Redis) -> None:
 
 
 async def test_a_pin_is_written_with_the_conversations_ttl(redis: Redis) -> None:
-    await PinStore(redis, ttl_seconds=600).set("abcdefgh12345678", "legacy")
+    pins = PinStore(redis, ttl_seconds=600)
+    await pins.set("abcdefgh12345678", "legacy")
     assert await redis.get(keys.route_pin("abcdefgh12345678")) == b"legacy"
     assert 590 < await redis.ttl(keys.route_pin("abcdefgh12345678")) <= 600
+    assert await pins.get("abcdefgh12345678") == "legacy"
 
 
 async def test_anything_but_a_backend_is_no_pin(redis: Redis) -> None:

@@ -48,6 +48,8 @@ def test_override_token_needs_signature_expiry_and_allow_list() -> None:
     assert SIGNER.read_override(f"{tester}.{code}.{int(expiry) + 999}.{mac}", ("ann",), now) is None
     assert SIGNER.read_override(f"{tester}.{code}.{expiry}", ("ann",), now) is None
     assert SIGNER.read_override(token + "\r\nX-Evil: 1", ("ann",), now) is None
+    for missing in (None, ""):  # no override cookie at all
+        assert SIGNER.read_override(missing, ("ann",), now) is None
 
 
 def _header_map(pairs: list[tuple[bytes, bytes]]) -> dict[str, list[str]]:
