@@ -76,7 +76,6 @@ class _Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self.requests = 0
         self.reusable = False
-        self.discarded = False
         self._reply: asyncio.Future[Http1Reply] | None = None
         self._limit = 0
         self._head = False
@@ -168,6 +167,7 @@ class _Connection(asyncio.Protocol):
     def _finish(self, keep_alive: bool = False) -> None:
         reply = self._reply
         if reply is None or reply.done():
+            self.close()  # a second reply to one request: the connection is out of step
             return
         self.reusable = keep_alive and not self.closed
         status = self._parser.get_status_code()
@@ -179,13 +179,19 @@ class _Connection(asyncio.Protocol):
             reply.set_exception(Http1Error(kind, detail))
         self.close()
 
+    def send(self, data: bytes) -> None:
+        """Writes a request. A transport already closing drops the bytes; asyncio calls
+        connection_lost after every close, and that fails (or retries) the reply."""
+        if self.transport is not None:
+            self.transport.write(data)
+
     def timed_out(self, seconds: float) -> None:
         self._fail("timeout", f"no complete reply within {seconds:g}s")
 
     def close(self) -> None:
         self.reusable = False
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.close()
+        if self.transport is not None:
+            self.transport.close()  # idempotent: a closing transport ignores it
 
 
 class Http1Pool:
@@ -232,14 +238,10 @@ class Http1Pool:
             pass
         # A kept-alive connection closed without a byte of reply: in practice the backend
         # dropped an idle socket (its keep-alive timeout, a graceful reload) as it was reused.
-        # Sent once more on a fresh connection, as browsers do. A backend that read a request
+        # Sent once more on a fresh connection, as browsers do (a fresh connection is never
+        # stale: one that closes without a reply is a bad_reply). A backend that read a request
         # and then died silently would see it twice: a chat turn repeated, never lost.
-        try:
-            return await self._exchange(head, body, method == "HEAD", fresh=True)
-        except _StaleConnection:
-            raise Http1Error(
-                "bad_reply", "the backend closed the connection without a reply"
-            ) from None
+        return await self._exchange(head, body, method == "HEAD", fresh=True)
 
     def _head_bytes(self, method: str, target: bytes, headers: RawHeaders, body: bytes) -> bytes:
         lines = [b"%s %s HTTP/1.1\r\nhost: %s\r\n" % (method.encode(), target, self._host_header)]
@@ -259,31 +261,30 @@ class Http1Pool:
         connection.requests += 1
         timer = loop.call_later(self._read_timeout, connection.timed_out, self._read_timeout)
         try:
-            transport = connection.transport
-            if connection.closed or transport is None or transport.is_closing():
-                if connection.requests > 1:
-                    raise _StaleConnection
-                raise Http1Error("bad_reply", "the backend closed the connection")
-            transport.write(head + body)  # one send; bodies are bounded (MAX_BODY_BYTES)
+            connection.send(head + body)  # one send; bodies are bounded (MAX_BODY_BYTES)
             return await reply
         finally:
             timer.cancel()
             self._release(connection)
 
     async def _acquire(self, loop: asyncio.AbstractEventLoop, fresh: bool) -> _Connection:
-        if self._closing:
-            raise Http1Error("connect", "the client is closed")
+        self._refuse_if_closed()
         now = time.monotonic()
         while self._idle and not fresh:
             connection = self._idle.pop()
             if not connection.closed and now - connection.idle_since < self._idle_seconds:
                 return connection
-            self._discard(connection)
+            connection.close()
+            self._lost_slot()
         if self._open >= self._size:
             handed = await self._wait_for_turn(loop)
             if handed is not None:
                 return handed
         return await self._connect(loop)
+
+    def _refuse_if_closed(self) -> None:
+        if self._closing:
+            raise Http1Error("connect", "the client is closed")
 
     async def _wait_for_turn(self, loop: asyncio.AbstractEventLoop) -> _Connection | None:
         """Waits for a released connection, or (None) for a free slot to connect in."""
@@ -292,24 +293,25 @@ class Http1Pool:
         try:
             async with asyncio.timeout(self._connect_timeout):
                 return await waiter
+        # Leaving the wait by timeout or cancellation cancels the waiter, unless a connection
+        # (or a slot) was handed to it first: a waiter is always done past this point.
         except TimeoutError:
-            if waiter.done() and not waiter.cancelled():
+            if not waiter.cancelled():
                 return waiter.result()  # handed over just as the wait ran out
-            waiter.cancel()
             raise Http1Error(
                 "timeout", f"all {self._size} connections busy for {self._connect_timeout:g}s"
             ) from None
         except BaseException:
-            if waiter.done() and not waiter.cancelled():
+            if not waiter.cancelled():
                 handed = waiter.result()  # ours, but the request is gone: pass it on
                 if handed is None:
                     self._hand_over(None)
                 else:
                     self._release(handed)
-            waiter.cancel()
             raise
 
     async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Connection:
+        self._refuse_if_closed()
         self._open += 1
         try:
             async with asyncio.timeout(self._connect_timeout):
@@ -317,8 +319,7 @@ class Http1Pool:
                     lambda: _Connection(self),
                     self._host,
                     self._port,
-                    ssl=self._ssl,
-                    server_hostname=self._host if self._ssl else None,
+                    ssl=self._ssl,  # verified against the host's name (asyncio's default)
                 )
         except TimeoutError:
             self._lost_slot()
@@ -340,7 +341,7 @@ class Http1Pool:
         """Back to the pool if the reply ended cleanly and the backend keeps the socket open."""
         if not connection.reusable or connection.closed or self._closing:
             connection.close()
-            self._discard(connection)
+            self._lost_slot()
             return
         if self._hand_over(connection):
             return
@@ -350,20 +351,16 @@ class Http1Pool:
         if connection.idle_since - oldest.idle_since >= self._idle_seconds:
             self._idle.pop(0)
             oldest.close()
-            self._discard(oldest)
+            self._lost_slot()
 
     def forget(self, connection: _Connection) -> None:
         """The backend closed a connection that was idle (or already released)."""
         if connection in self._idle:
             self._idle.remove(connection)
-            self._discard(connection)
-
-    def _discard(self, connection: _Connection) -> None:
-        if not connection.discarded:
-            connection.discarded = True
             self._lost_slot()
 
     def _lost_slot(self) -> None:
+        """A connection leaves the pool: each does once, from the idle list or from _release."""
         self._open -= 1
         self._hand_over(None)  # a slot is free: a waiting request opens its own connection
 
@@ -381,8 +378,7 @@ class Http1Pool:
         idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()
-            self._discard(connection)
-        for waiter in self._waiters:
-            if not waiter.done():
-                waiter.cancel()
+            self._lost_slot()
+        while self._hand_over(None):
+            pass  # each queued request wakes to a free slot, which _connect refuses
         await asyncio.sleep(0)  # let the transports finish closing

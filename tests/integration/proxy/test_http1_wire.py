@@ -17,6 +17,7 @@ from tests.integration.proxy.test_http1_client import (
     Handler,
     Reader,
     Writer,
+    keep_alive_server,
     make_pool,
     post,
     serving,
@@ -207,8 +208,18 @@ async def test_a_head_request_waits_past_interim_replies() -> None:
     assert (head.status, head.body) == (204, b"")
 
 
-async def test_every_connection_in_use_is_counted_and_given_back() -> None:
-    release = asyncio.Event()
+async def until(condition: Callable[[], bool]) -> None:
+    """Yields to the event loop until `condition()` holds (at most 2 s)."""
+    for _ in range(200):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition never held")
+
+
+def answering_on_release(release: asyncio.Event, *, close_after: bool = False) -> Callable:
+    """Answers each request once `release` is set; with `close_after`, closes after a reply
+    that still says keep-alive (as a backend restarting gracefully does)."""
 
     def make(owner: Backend) -> Handler:
         async def handler(reader: Reader, writer: Writer, _: int) -> None:
@@ -217,15 +228,19 @@ async def test_every_connection_in_use_is_counted_and_given_back() -> None:
                 await release.wait()
                 writer.write(OK)
                 await writer.drain()
+                if close_after:
+                    return
 
         return handler
 
-    async with serving(make) as (server, pool):
+    return make
+
+
+async def test_every_connection_in_use_is_counted_and_given_back() -> None:
+    release = asyncio.Event()
+    async with serving(answering_on_release(release)) as (server, pool):
         held = [asyncio.create_task(post(pool)) for _ in range(3)]
-        for _ in range(200):
-            if len(server.requests) == 3:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: len(server.requests) == 3)
         assert pool.open_connections == 3
         release.set()
         await asyncio.gather(*held)
@@ -249,10 +264,7 @@ async def test_a_reply_in_flight_when_the_pool_closes_leaves_no_connection_behin
 
     async with serving(make) as (server, pool):
         in_flight = asyncio.create_task(post(pool))
-        for _ in range(200):
-            if server.requests:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: bool(server.requests))
         await pool.close()
         release.set()
         assert (await in_flight)[0] == 200
@@ -325,7 +337,7 @@ def dropping_reused(owner: Backend) -> Handler:
 
 async def test_a_head_request_resent_after_the_keep_alive_race_expects_no_body() -> None:
     async with serving(dropping_reused, read_timeout=2.0) as (server, pool):
-        await pool.request("HEAD", b"/api/chat", [])
+        await post(pool)  # a kept-alive connection (a HEAD reply's socket is never reused)
         again = await pool.request("HEAD", b"/api/chat", [])
     assert (again.status, again.body) == (200, b"")
     assert server.connections == 2
@@ -372,4 +384,154 @@ async def test_releasing_a_connection_retires_the_longest_idle_one() -> None:
         assert pool.open_connections == 1
         await post(pool)
     assert served_on == [1, 2, 1]  # the last request went on the connection kept
+    assert server.connections == 2
+
+
+async def test_a_request_given_no_body_sends_none() -> None:
+    async with serving(recording) as (server, pool):
+        await pool.request("GET", b"/health", [])
+        await pool.request("POST", b"/api/chat", [])
+    [(get, get_body), (post_head, post_body)] = server.requests
+    assert b"content-length" not in get
+    assert b"content-length: 0\r\n" in post_head
+    assert (get_body, post_body) == (b"", b"")
+
+
+async def test_a_connection_handed_to_a_request_cancelled_at_that_moment_goes_to_the_next() -> None:
+    release = asyncio.Event()
+    async with serving(answering_on_release(release), pool_size=1) as (server, pool):
+
+        async def queue_two_then_answer() -> list[asyncio.Task[tuple[int, object, bytes]]]:
+            await until(lambda: len(server.requests) == 1)  # the test's request holds it
+            queued = [asyncio.create_task(post(pool)) for _ in range(2)]
+            await asyncio.sleep(0)  # both queue for the only connection
+            release.set()
+            return queued
+
+        queueing = asyncio.create_task(queue_two_then_answer())
+        await post(pool)  # returns as the connection is handed to the first queued request
+        cancelled, served = queueing.result()
+        cancelled.cancel()  # ...before that request could use it
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        assert (await served)[0] == 200
+        assert pool.open_connections == 1
+    assert server.connections == 1  # the connection went on; no second one was opened
+    assert len(server.requests) == 2
+
+
+async def test_a_request_cancelled_while_queued_leaves_the_queue_working() -> None:
+    release = asyncio.Event()
+    async with serving(answering_on_release(release), pool_size=1) as (server, pool):
+        first = asyncio.create_task(post(pool))
+        await until(lambda: len(server.requests) == 1)
+        gone = asyncio.create_task(post(pool))
+        waiting = asyncio.create_task(post(pool))
+        await asyncio.sleep(0)
+        gone.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await gone
+        release.set()
+        assert [(await task)[0] for task in (first, waiting)] == [200, 200]
+    assert server.connections == 1
+
+
+async def test_requests_queued_when_the_pool_closes_are_refused_at_once() -> None:
+    release = asyncio.Event()
+    async with serving(answering_on_release(release), pool_size=1, connect_timeout=5) as (
+        server,
+        pool,
+    ):
+        first = asyncio.create_task(post(pool))
+        await until(lambda: len(server.requests) == 1)
+        queued = asyncio.create_task(post(pool))
+        await asyncio.sleep(0)
+        await pool.close()
+        with pytest.raises(Http1Error) as refused:
+            await asyncio.wait_for(queued, 1)  # not after the 5 s connect timeout
+        release.set()
+        assert (await first)[0] == 200
+    assert (refused.value.kind, refused.value.detail) == ("connect", "the client is closed")
+    assert server.connections == 1
+
+
+async def test_a_connection_the_backend_closes_as_it_is_handed_over_is_resent_fresh() -> None:
+    release = asyncio.Event()
+    release.set()
+    make = answering_on_release(release, close_after=True)
+    async with serving(make, pool_size=1, read_timeout=2.0) as (server, pool):
+        release.clear()
+        first = asyncio.create_task(post(pool))
+        await until(lambda: len(server.requests) == 1)
+        queued = asyncio.create_task(post(pool))
+        await asyncio.sleep(0)
+        release.set()  # answered with keep-alive, then closed while the next one is handed it
+        assert [(await task)[0] for task in (first, queued)] == [200, 200]
+    assert server.connections == 2
+
+
+def answering_then(extra: bytes) -> Callable[[Backend], Handler]:
+    """Answers each request, then sends `extra` in a write of its own."""
+
+    def make(owner: Backend) -> Handler:
+        async def handler(reader: Reader, writer: Writer, _: int) -> None:
+            while True:
+                await owner.read_request(reader)
+                writer.write(OK)
+                await writer.drain()
+                await asyncio.sleep(0.01)
+                writer.write(extra)
+                await writer.drain()
+
+        return handler
+
+    return make
+
+
+@pytest.mark.parametrize(
+    ("extra", "separately"),
+    [
+        (b"garbage\r\n\r\n", False),
+        (b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n", False),
+        (b"HTTP/1.1 200 OK\r\ncontent-le", True),
+    ],
+    ids=["garbage", "a second reply", "half a reply, later"],
+)
+async def test_bytes_after_a_complete_reply_drop_the_connection_quietly(
+    extra: bytes, separately: bool
+) -> None:
+    """A backend out of step with its requests: the reply stands, the socket is not reused, and
+    the client never fails inside asyncio's callbacks (the loop reports no error)."""
+    loop_errors: list[dict[str, object]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _, context: loop_errors.append(context))
+    make = answering_then(extra) if separately else keep_alive_server(OK + extra)
+    async with serving(make) as (server, pool):
+        assert (await post(pool))[2] == b'{"ok": true}'
+        await until(lambda: pool.open_connections == 0)
+        assert (await post(pool))[0] == 200
+    assert server.connections == 2
+    assert loop_errors == []
+
+
+async def test_an_expired_idle_connection_is_closed_not_only_forgotten() -> None:
+    closed = asyncio.Event()
+
+    def make(owner: Backend) -> Handler:
+        async def handler(reader: Reader, writer: Writer, number: int) -> None:
+            await owner.read_request(reader)
+            writer.write(OK)
+            await writer.drain()
+            if number == 1:
+                await reader.read()  # returns at the client's close
+                closed.set()
+            else:
+                await owner.read_request(reader)
+
+        return handler
+
+    async with serving(make, idle_seconds=0.1) as (server, pool):
+        await post(pool)
+        await asyncio.sleep(0.15)  # the connection sits idle past its keep-alive time
+        assert (await post(pool))[0] == 200
+        await asyncio.wait_for(closed.wait(), 1)
     assert server.connections == 2
