@@ -18,7 +18,7 @@ import os
 import platform
 from typing import NamedTuple
 
-from bench import engine, flags, gateway
+from bench import contact, engine, flags, gateway
 
 
 class Target(NamedTuple):
@@ -45,6 +45,7 @@ def targets(
     run: gateway.Run,
     decisions: dict[str, float],
     worker: dict[str, float],
+    capture: dict[str, float],
 ) -> list[Target]:
     rows = {row.name: row for row in run.rows}
     direct, nginx = run.rows[0], run.rows[1]
@@ -97,6 +98,13 @@ def targets(
             "shadow 100 % vs 0 %: primary throughput", shadow_on.rps / shadow_off.rps * 100, 70, "%"
         ),
         Target("flag decision, slowest case", max(decisions.values()), 5, "µs", at_most=True),
+        Target(
+            "contact capture, slowest kind of message",
+            max(v for k, v in capture.items() if k.startswith("extract")),
+            500,
+            "µs",
+            at_most=True,
+        ),
         Target("lead worker", worker["leads_per_second"], 1000, "/s"),
         Target(
             "gateway worker RSS after load (largest)",
@@ -118,6 +126,7 @@ def main() -> None:
     run = gateway.measure(args.seconds, args.repeat)
     decisions = flags.measure()
     turns, worker = asyncio.run(engine.measure())
+    capture = contact.measure()
     print(f"\n{platform.node()}: {os.cpu_count()} CPUs, {platform.platform(terse=True)}, "
           f"Python {platform.python_version()}")  # fmt: skip
     gateway.print_table(run.rows)
@@ -129,8 +138,13 @@ def main() -> None:
         f"engine alone (no HTTP): {turns['turns_per_second']:,.0f} turns/s, "
         f"p50 {turns['p50_ms']:.2f} ms; lead worker {worker['leads_per_second']:,.0f} leads/s"
     )
+    print("contact capture per message: " + ", ".join(
+        f"{name.removeprefix('extract: ')} {micros:.0f} µs"
+        for name, micros in capture.items()
+        if name.startswith("extract")
+    ))  # fmt: skip
     print(f"\n{'target':<52} {'measured':>15} {'goal':<11} ")
-    for target in targets(run, decisions, worker):
+    for target in targets(run, decisions, worker, capture):
         print(target.line())
 
 

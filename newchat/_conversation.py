@@ -1,12 +1,16 @@
-"""The intake conversation: practice area, then name, phone, email and ZIP, then a queued lead.
+"""The intake conversation: practice area, then name, phone, email and ZIP, a read-back, then a
+queued lead.
 
 Steps are deterministic whatever produced the category; replies are templates. Several details
-in one message are all taken; an invalid detail is asked for again, saying what was wrong. A
-finished conversation queues exactly one lead (the session id is its idempotency key).
+in one message are all taken; an invalid detail is asked for again, saying what was wrong. Once
+every detail is in, the bot reads them back (`confirm`): a correction updates the detail and reads
+back again, a yes queues the lead. A finished conversation queues exactly one lead (the session
+id is its idempotency key).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -60,6 +64,29 @@ _ASK: dict[Field, str] = {
     "email": "And your email address?",
     "zip": "Last one: what's your ZIP code?",
 }
+
+
+_YES_WORDS = frozenset(
+    {"yes", "yeah", "yep", "yup", "correct", "right", "good", "fine", "ok", "okay", "confirm",
+     "confirmed", "perfect", "exactly", "sí", "si", "así", "asi", "correcto", "exacto", "bien",
+     "perfecto", "claro"}
+)  # fmt: skip
+_NO_WORDS = frozenset(
+    {"no", "not", "nope", "wrong", "change", "incorrect", "but", "mal", "cambiar", "incorrecto",
+     "pero"}
+)  # fmt: skip
+_WORD = re.compile(r"[^\W\d_]+(?:'[a-z]+)?")
+
+
+def _is_yes(message: str) -> bool:
+    """A short confirmation ("yes", "that's correct", "sounds right", "sí, todo bien") with no
+    word of refusal or change in it."""
+    words = [w.lower() for w in _WORD.findall(message)]
+    return 0 < len(words) <= 8 and bool(_YES_WORDS & set(words)) and not _NO_WORDS & set(words)
+
+
+def _phone_for_reading(phone: str) -> str:
+    return f"({phone[:3]}) {phone[3:6]}-{phone[6:]}"
 
 
 def _next_missing(state: SessionState) -> Field | None:
@@ -116,8 +143,18 @@ class Conversation:
         if state.done:
             return self._closing(state, again=True)
         expecting = next((f for f in CONTACT_ORDER if f == state.step), None)
-        findings = extract(message, expecting)
+        before = state.contact
+        findings = extract(
+            message,
+            expecting,
+            bare_name=state.step in ("describe", "confirm"),
+            bare_zip=state.step == "confirm",
+        )
         state.contact = merge(state.contact, findings.found)
+        if state.step == "confirm":
+            return await self._confirm(
+                state, message, changed=state.contact != before, findings=findings.invalid
+            )
         opening = ""
         if state.category is None:
             if not await self._detect(state, message):
@@ -130,14 +167,42 @@ class Conversation:
         if expecting and expecting in findings.invalid and not state.contact.has(expecting):
             return f"Sorry, {findings.invalid[expecting]}. Could you enter it again?"
         missing = _next_missing(state)
-        if missing is None:
-            await self._queue_lead(state)
-            return self._closing(state, again=False)
-        state.step = missing
         greeting = ""
         if missing != "name" and state.contact.first_name and expecting == "name":
             greeting = f"Thanks, {state.contact.first_name}. "
+        if missing is None:
+            state.step = "confirm"
+            return f"{opening}{greeting}{self._read_back(state)}"
+        state.step = missing
         return f"{opening}{greeting}{_ASK[missing]}"
+
+    async def _confirm(
+        self, state: SessionState, message: str, *, changed: bool, findings: dict[str, str]
+    ) -> str:
+        """The read-back step: a correction reads back again, a yes queues the lead."""
+        if changed:
+            return f"Thanks, I've updated that. {self._read_back(state)}"
+        if findings:
+            field, reason = next(iter(findings.items()))
+            return f"Sorry, {reason}. Could you give me your {field} again?"
+        if _is_yes(message):
+            await self._queue_lead(state)
+            return self._closing(state, again=False)
+        return (
+            "Please reply yes if these details are right, or tell me what to change "
+            '(for example, "my phone is 555-201-7788").'
+        )
+
+    @staticmethod
+    def _read_back(state: SessionState) -> str:
+        contact = state.contact
+        area = LABELS[state.category or GENERAL]
+        return (
+            f"Let me read that back: {contact.first_name} {contact.last_name}, phone "
+            f"{_phone_for_reading(contact.phone or '')}, email {contact.email}, ZIP "
+            f"{contact.zip}, about a {area} matter. Is that all correct? Reply yes to confirm, "
+            "or tell me what to change."
+        )
 
     async def _detect(self, state: SessionState, message: str) -> bool:
         """Sets the category; False while more description is worth asking for."""

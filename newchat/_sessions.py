@@ -32,10 +32,11 @@ from newchat._categories import Category
 from newchat._contact import ContactDetails
 from newchat._settings import SessionSettings
 
-Step = Literal["describe", "name", "phone", "email", "zip", "done"]
-"""What the bot asks for next; `done` once the lead is queued."""
+Step = Literal["describe", "name", "phone", "email", "zip", "confirm", "done"]
+"""What the bot asks for next; `confirm` while it reads the details back, `done` once the lead
+is queued."""
 
-STEPS: tuple[Step, ...] = ("describe", "name", "phone", "email", "zip", "done")
+STEPS: tuple[Step, ...] = ("describe", "name", "phone", "email", "zip", "confirm", "done")
 _MAC_BYTES = 24
 _log = get_logger("newchat.sessions")
 

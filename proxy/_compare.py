@@ -33,8 +33,27 @@ class FieldRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     threshold: float = 0.0
 
 
+class Alias(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Two replies that differ in form but mean the same: when legacy's reply has every
+    key/value of `legacy` and the new engine's has every one of `new`, the `fields` agree."""
+
+    fields: list[str]
+    legacy: dict[str, Any]
+    new: dict[str, Any]
+
+    def covers(self, field: str, legacy: Observation, new: Observation) -> bool:
+        return field in self.fields and _has(legacy.body, self.legacy) and _has(new.body, self.new)
+
+
+def _has(body: Any, expected: dict[str, Any]) -> bool:
+    return isinstance(body, dict) and all(
+        key in body and body[key] == value for key, value in expected.items()
+    )
+
+
 class ShadowRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     fields: list[FieldRule]
+    aliases: list[Alias] = msgspec.field(default_factory=list)
 
 
 def load_rules(path: str | Path | None = None) -> ShadowRules:
@@ -117,12 +136,24 @@ class Experiment:
         try:
             sibling = candidate if primary.backend != "new" else primary
             return {
-                rule.name: self._field(rule, primary, candidate, sibling, twin)
+                rule.name: self._aliased(rule, primary, candidate)
+                or self._field(rule, primary, candidate, sibling, twin)
                 for rule in self._rules.fields
             }
         except Exception as exc:
             self._raised("compare", exc)
             return None
+
+    def _aliased(
+        self, rule: FieldRule, primary: Observation, candidate: Observation
+    ) -> FieldResult | None:
+        """A match by one of the rules' aliases, or None."""
+        legacy, new = (primary, candidate) if primary.backend == "legacy" else (candidate, primary)
+        if legacy.backend != "legacy" or new.backend != "new":
+            return None
+        if any(alias.covers(rule.name, legacy, new) for alias in self._rules.aliases):
+            return FieldResult("match", extract(rule, primary), extract(rule, candidate))
+        return None
 
     @staticmethod
     def _field(

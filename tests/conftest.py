@@ -10,11 +10,17 @@ from pathlib import Path
 import httpx
 import pytest
 import respx
+from hypothesis import settings
 from redis.asyncio import Redis
 
 from common import LogSettings, configure_logging
 from newchat import Services, Settings, load_settings, provide_services
 from tests.support.processes import RedisServer
+
+# Property tests: the same examples on every CI run (a failure reproduces), fresh ones locally.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 LEADPROSPER_URL = "https://api.leadprosper.test/direct_post"
 OPENAI_URL = "https://api.openai.test/v1"

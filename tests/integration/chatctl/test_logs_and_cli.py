@@ -31,6 +31,7 @@ async def test_log_lines_have_runbook_phrases_and_no_personal_data(
     outside.post(LEADPROSPER_URL).respond(200, json={"status": "ERROR", "message": "no buyer"})
     await say(client, "Tuve un accidente de carro en Houston")
     await say(client, "I'm Zelda Quixote, 555-201-7788, zelda.q@example.com, 90210")
+    await say(client, "sí")
     await client.post("/api/cron/process-leads", headers={"x-cron-secret": "test-cron-secret"})
     text = Path(base_env["LOG_FILE"]).read_text()
     for phrase in ("Category detection", "Lead submission", "Performance:", '"level":"ERROR"'):

@@ -28,8 +28,13 @@ async def test_full_conversation_reaches_done_and_queues_one_lead_with_the_detai
         reply = (await say(client, message)).json()
         assert reply["sessionId"] == session_id
         steps.append(reply["step"])
-    assert steps == ["phone", "email", "zip", "done"]
-    assert reply["done"] is True
+    assert steps == ["phone", "email", "zip", "confirm"]
+    assert reply["done"] is False
+    for detail in ("Ann Lee", "(555) 201-7788", "ann@example.com", "90210", "personal injury"):
+        assert detail in reply["reply"]  # the read-back
+    assert await redis.llen(keys.LEAD_QUEUE) == 0  # nothing queued before the yes
+    reply = (await say(client, "yes")).json()
+    assert (reply["step"], reply["done"]) == ("done", True)
 
     queued = await redis.lrange(keys.LEAD_QUEUE, 0, -1)
     assert len(queued) == 1
@@ -49,7 +54,9 @@ async def test_full_conversation_reaches_done_and_queues_one_lead_with_the_detai
 async def test_details_given_together_are_all_taken(client: AsyncTestClient, redis: Redis) -> None:  # type: ignore[type-arg]
     await say(client, "my landlord won't give back my security deposit")
     reply = (await say(client, "I'm Ann Lee, 555-201-7788, ann@example.com, 90210")).json()
-    assert (reply["step"], reply["done"], reply["category"]) == ("done", True, "real_estate")
+    assert (reply["step"], reply["done"], reply["category"]) == ("confirm", False, "real_estate")
+    assert reply["collected"] == ["name", "phone", "email", "zip"]
+    await say(client, "that's right")
     assert await redis.llen(keys.LEAD_QUEUE) == 1
 
 
@@ -88,6 +95,7 @@ async def test_messages_after_done_never_queue_a_second_lead(
 ) -> None:
     await say(client, "I was fired for no reason")
     await say(client, "Ann Lee, 555-201-7788, ann@example.com, 90210")
+    await say(client, "yes")
     for _ in range(3):
         reply = (await say(client, "90210")).json()
         assert reply["done"] is True
@@ -120,9 +128,17 @@ async def test_lead_reaches_a_mocked_leadprosper_with_the_right_fields(
     client: AsyncTestClient,
     outside: respx.MockRouter,  # type: ignore[type-arg]
 ) -> None:
+    """A read-back, a correction in it, a second read-back and a yes: LeadProsper gets the
+    corrected values."""
     route = outside.post(LEADPROSPER_URL).respond(200, json={"status": "ACCEPTED", "lead_id": 77})
     await say(client, "my doctor misdiagnosed my cancer")
-    await say(client, "I'm Ann Lee, 555-201-7788, ann@example.com, 90210")
+    first = (await say(client, "I'm Ann Lee, 555-201-7788, ann@example.com, 90201")).json()
+    assert (first["step"], "90201" in first["reply"]) == ("confirm", True)
+    corrected = (await say(client, "sorry, the zip code is 90210")).json()
+    assert corrected["step"] == "confirm"
+    assert "90210" in corrected["reply"]
+    assert "90201" not in corrected["reply"]
+    assert (await say(client, "yes")).json()["done"] is True
     processed = await client.post(
         "/api/cron/process-leads", headers={"x-cron-secret": "test-cron-secret"}
     )
@@ -153,3 +169,48 @@ async def test_the_acknowledgement_reads_as_english(client: AsyncTestClient) -> 
     client.cookies.clear()
     family = (await say(client, "I want a divorce and custody of my kids")).json()
     assert "like a family law matter" in family["reply"]
+
+
+async def test_the_read_back_takes_corrections_until_a_yes(
+    client: AsyncTestClient,
+    redis: Redis,  # type: ignore[type-arg]
+) -> None:
+    await say(client, "I was rear-ended on the freeway and hurt my neck")
+    await say(client, "Ann Lee, 555-201-7788, ann@example.com, 90210")
+    fixed = (await say(client, "no, my number is 555-201-7799")).json()
+    assert (fixed["step"], fixed["done"]) == ("confirm", False)
+    assert "(555) 201-7799" in fixed["reply"]
+    assert "(555) 201-7788" not in fixed["reply"]
+    unclear = (await say(client, "hmm")).json()
+    assert unclear["step"] == "confirm"
+    assert unclear["reply"].startswith("Please reply yes")
+    refused = (await say(client, "no")).json()
+    assert refused["step"] == "confirm"
+    surname = (await say(client, "sorry, my last name is spelled Leigh")).json()
+    assert "Ann Leigh" in surname["reply"]
+    assert await redis.llen(keys.LEAD_QUEUE) == 0
+    assert (await say(client, "that's correct")).json()["done"] is True
+    [raw] = await redis.lrange(keys.LEAD_QUEUE, 0, -1)
+    lead = msgspec.json.decode(raw, type=Lead)
+    assert (lead.first_name, lead.last_name, lead.phone) == ("Ann", "Leigh", "5552017799")
+
+
+async def test_every_re_ask_says_what_was_wrong(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    await say(client, "I was arrested for shoplifting")
+    asks = []
+    for message in ("why do you need it?", "Ann Lee", "555 3", "5552017788", "john..doe@example.com",
+                    "ann@example.com", "123"):  # fmt: skip
+        asks.append((await say(client, message)).json())
+    assert [a["step"] for a in asks] == ["name", "phone", "phone", "email", "email", "zip", "zip"]
+    assert asks[0]["reply"] == "Sorry, I couldn't find a name in that. Could you enter it again?"
+    assert "10 digits" in asks[2]["reply"]
+    assert "two periods in a row" in asks[4]["reply"]
+    assert "5 digits" in asks[6]["reply"]
+
+
+async def test_a_visitor_answering_tell_me_more_with_a_name_is_not_asked_for_it_again(
+    client: AsyncTestClient,
+) -> None:  # type: ignore[type-arg]
+    assert (await say(client, "I got a letter from a court")).json()["step"] == "describe"
+    reply = (await say(client, "Nora Quinn")).json()
+    assert (reply["step"], reply["collected"]) == ("phone", ["name"])

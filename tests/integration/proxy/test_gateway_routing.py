@@ -186,13 +186,13 @@ async def test_drain_lets_pinned_new_conversations_finish(
         version = await set_flag(redis, "enable_new_chat", "false")
         await wait_for_version(gw, version)
         gw.cookies.update(on_new)
-        for message in ("Ann Lee", "555-201-7788", "ann@example.com", "90210"):
+        for message in ("Ann Lee", "555-201-7788", "ann@example.com", "90210", "yes"):
             turn = await gw.post("/api/chat", json={"message": message})
             assert backend(turn) == "new"
         assert turn.json()["done"] is True
         assert backend(await start_conversation(gw)) == "legacy"
         metrics = (await gw.get("/metrics")).text
-        assert decision_count(metrics, "new", "drain") == 4
+        assert decision_count(metrics, "new", "drain") == 5
         assert await redis.llen("lead_queue") == 1  # the drained conversation's lead is queued
         version = await set_flag(redis, "drain", "false")
         await wait_for_version(gw, version)

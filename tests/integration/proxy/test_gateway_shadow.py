@@ -24,7 +24,8 @@ from tests.support.bad_backends import BadBackend
 from tests.support.processes import PhpLegacy
 
 INTAKE = ["I was rear-ended on the freeway and hurt my neck", "Ann Lee", "555-201-7788",
-          "ann@example.com", "90210"]  # fmt: skip
+          "ann@example.com", "90210", "yes"]  # fmt: skip
+"""Legacy finishes at the ZIP; the new engine reads back there and finishes at the yes."""
 # A loaded test machine must not make the mirror drop turns these tests count (pressure has its
 # own test).
 SHADOW_ALL = {
@@ -65,7 +66,7 @@ async def test_legacy_primary_new_shadow_conversation_agrees_and_has_no_side_eff
         replies = await converse(gw, INTAKE)
         results = await stored(redis, len(INTAKE))
     assert {r.headers["x-chat-backend"] for r in replies} == {"legacy"}
-    assert [r.turn for r in results] == [1, 2, 3, 4, 5]  # in order, with its own shadow session
+    assert [r.turn for r in results] == [1, 2, 3, 4, 5, 6]  # in order, with its own shadow session
     assert len({r.conversation for r in results}) == 1
     assert {(r.primary, r.candidate) for r in results} == {("legacy", "new")}
     for result in results:
@@ -74,6 +75,10 @@ async def test_legacy_primary_new_shadow_conversation_agrees_and_has_no_side_eff
             "collected": "match", "reply": "-",
         }  # fmt: skip
         assert result.fields["reply"].similarity is not None
+    read_back = results[4].fields["step"]  # the documented alias in shadow_rules.toml
+    assert (read_back.outcome, read_back.primary, read_back.candidate) == (
+        "match", "done", "confirm",
+    )  # fmt: skip
     assert results[-1].fields["collected"].candidate == ["email", "name", "phone", "zip"]
     # The firewall: the shadow's lead was recorded, not queued; no real session was written.
     assert await redis.llen("lead_queue") == 0
@@ -112,7 +117,7 @@ async def test_legacy_is_mirrored_to_only_when_marked_safe(
         metrics = (await gw.get("/metrics")).text
     assert await redis.xlen("shadow:results") == 0
     assert not (legacy.data_dir / "shadow_sessions").exists()
-    skipped = 'gateway_shadow_skipped_total{reason="legacy_not_marked_safe"} 5.0'
+    skipped = 'gateway_shadow_skipped_total{reason="legacy_not_marked_safe"} 6.0'
     assert skipped in metrics
 
     shadow_both = SHADOW_ALL | {"SHADOW_NOISE_PERCENT": "100"}  # with a new twin
@@ -120,7 +125,7 @@ async def test_legacy_is_mirrored_to_only_when_marked_safe(
         await converse(gw, INTAKE)
         results = await stored(redis, len(INTAKE))
     assert {(r.primary, r.candidate) for r in results} == {("new", "legacy")}
-    assert [r.turn for r in results] == [1, 2, 3, 4, 5]
+    assert [r.turn for r in results] == [1, 2, 3, 4, 5, 6]
     assert all(outcomes(r)["step"] == "match" for r in results)
     assert len(list((legacy.data_dir / "shadow_sessions").iterdir())) == 1
     assert legacy.leads() == []  # legacy honoured X-Shadow-Request: no lead
@@ -223,14 +228,14 @@ async def test_report_figures_match_the_stored_records(
     async with open_gateway(NEW_CHAT_PERCENT="0", **SHADOW_ALL) as gw:
         await converse(gw, INTAKE)
         await converse(gw, ["My landlord says I will be evicted next week", "Bo Diaz"])
-        results = await stored(redis, 7)
+        results = await stored(redis, 8)
     raw = await redis.xrange("shadow:results")
     records = [msgspec.json.decode(fields[b"result"]) for _, fields in raw]
     args = ["shadow", "report", "--json", "--min-turns", "5"]
     run = await asyncio.to_thread(CliRunner().invoke, chatctl.app, args, env=base_env)
     assert run.output.startswith("{"), (run.output, run.exception)
     report = json.loads(run.output)
-    assert report["turns"] == len(records) == len(results) == 7
+    assert report["turns"] == len(records) == len(results) == 8
     assert report["conversations"] == len({r["conversation"] for r in records}) == 2
     for row in report["fields"]:
         outcomes_of = [r["fields"][row["field"]]["outcome"] for r in records]

@@ -39,6 +39,7 @@ def test_each_wrong_field_is_named_with_what_was_expected_and_got() -> None:
             case(
                 "I was rear-ended on the freeway and hurt my neck",
                 "Ann Lee, 555-201-7788, ann@example.com, 90210",
+                "yes",
                 expect=other,
             )
         ]

@@ -119,3 +119,45 @@ def test_report_verdict_and_thresholds() -> None:
     relaxed = build_report(results, thresholds={"category": 85})
     assert relaxed.verdict == "ready for more traffic"
     assert build_report(results[:5]).verdict == "not enough data"
+
+
+@pytest.mark.parametrize("legacy_first", [True, False], ids=["legacy primary", "new primary"])
+def test_legacy_done_and_the_new_read_back_agree_by_the_documented_alias(
+    legacy_first: bool,
+) -> None:
+    legacy = Observation("legacy", 200, reply(step="done", done=True))
+    new = Observation("new", 200, reply(step="confirm", done=False))
+    primary, candidate = (legacy, new) if legacy_first else (new, legacy)
+    fields = Experiment(RULES, lambda *_: None).compare(primary, candidate)
+    assert fields is not None
+    assert (fields["step"].outcome, fields["done"].outcome) == ("match", "match")
+    assert (fields["step"].primary, fields["step"].candidate) == (
+        ("done", "confirm") if legacy_first else ("confirm", "done")
+    )
+
+
+@pytest.mark.parametrize(
+    ("legacy_body", "new_body"),
+    [
+        (reply(step="done", done=True), reply(step="email", done=False)),  # not a read-back
+        (reply(step="zip", done=False), reply(step="confirm", done=False)),  # legacy not done
+        (reply(step="done", done=True), reply(step="confirm", done=True)),  # half the alias
+    ],
+)
+def test_the_alias_covers_only_its_own_pair(
+    legacy_body: dict[str, object], new_body: dict[str, object]
+) -> None:
+    fields = Experiment(RULES, lambda *_: None).compare(
+        Observation("legacy", 200, legacy_body), Observation("new", 200, new_body)
+    )
+    assert fields is not None
+    assert "mismatch" in (fields["step"].outcome, fields["done"].outcome)
+
+
+def test_two_new_engine_replies_never_use_the_alias() -> None:
+    fields = Experiment(RULES, lambda *_: None).compare(
+        Observation("new", 200, reply(step="done", done=True)),
+        Observation("new", 200, reply(step="confirm", done=False)),
+    )
+    assert fields is not None
+    assert fields["step"].outcome == "mismatch"
