@@ -7,9 +7,6 @@ Subpackages: `newchat.detection` (practice areas), `newchat.leads` (queue, worke
 
 from newchat._app import create_app
 from newchat._categories import CATEGORIES, GENERAL, LABELS, Category
-from newchat._contact import ContactDetails, Field, Findings
-from newchat._contact import extract as extract_contact
-from newchat._contact import merge as merge_contact
 from newchat._endpoints import (
     CHAT_PATH,
     CRON_PATH,
@@ -55,6 +52,9 @@ from newchat._settings import (
     load_settings,
     shadow_key,
 )
+from newchat.contact import ContactDetails, Field, Findings
+from newchat.contact import extract as extract_contact
+from newchat.contact import merge as merge_contact
 
 __all__ = [
     "CATEGORIES",

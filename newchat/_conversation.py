@@ -18,9 +18,9 @@ import msgspec
 
 from common import is_session_id, session_hash
 from newchat._categories import GENERAL, LABELS, Category
-from newchat._contact import Field, extract, merge
 from newchat._metrics import Metrics
 from newchat._sessions import SessionState, Step
+from newchat.contact import Field, extract, merge
 from newchat.detection import CategoryDetector
 from newchat.leads import Lead
 

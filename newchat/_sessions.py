@@ -29,8 +29,8 @@ from common import (
     translate_redis_error,
 )
 from newchat._categories import Category
-from newchat._contact import ContactDetails
 from newchat._settings import SessionSettings
+from newchat.contact import ContactDetails
 
 Step = Literal["describe", "name", "phone", "email", "zip", "confirm", "done"]
 """What the bot asks for next; `confirm` while it reads the details back, `done` once the lead

@@ -1,0 +1,45 @@
+"""All contact details in one message, and what was wrong with the ones that could not be used."""
+
+from __future__ import annotations
+
+from newchat.contact._details import ContactDetails, Field, Findings
+from newchat.contact._emails import find_email
+from newchat.contact._names import find_name
+from newchat.contact._phones import find_phone
+from newchat.contact._zips import find_zip
+
+_WHAT: dict[Field, str] = {
+    "name": "a name",
+    "phone": "a phone number",
+    "email": "an email address",
+    "zip": "a ZIP code",
+}
+
+
+def extract(
+    text: str, expecting: Field | None = None, *, bare_name: bool = False, bare_zip: bool = False
+) -> Findings:
+    """All details found in `text`; `expecting` is the field the bot just asked for. With
+    `bare_name`, a message that is only a capitalised name counts as one (a visitor who answers
+    "tell me more" with their name); with `bare_zip`, an unlabelled ZIP code counts (a correction
+    during the read-back: "no, it's 90211")."""
+    invalid: dict[str, str] = {}
+    email, rest = find_email(text, invalid)
+    phone, rest = find_phone(rest, invalid, expecting == "phone")
+    name = find_name(rest, expecting == "name", whole=bare_name)
+    among_details = bool(email or phone or (name and name[1]))
+    zip_code = find_zip(
+        rest, invalid, expecting=expecting == "zip", among_details=among_details or bare_zip
+    )
+    found = ContactDetails(
+        first_name=(name[0] or None) if name else None,
+        last_name=(name[1] or None) if name else None,
+        phone=phone,
+        email=email,
+        zip=zip_code,
+    )
+    if expecting == "name" and name and not (name[0] and name[1]):
+        invalid["name"] = "I need both your first and last name"
+    elif expecting and not found.has(expecting) and expecting not in invalid:
+        invalid[expecting] = f"I couldn't find {_WHAT[expecting]} in that"
+    return Findings(found=found, invalid={k: v for k, v in invalid.items() if not found.has(k)})  # type: ignore[arg-type]

@@ -1,0 +1,338 @@
+"""Names: which words cue one (the conversation's rule), and how it splits into a first and a
+last name (nameparser: titles, particles, suffixes, any letters)."""
+
+from __future__ import annotations
+
+import re
+
+from nameparser import HumanName
+
+_NOT_NAME_WORDS = frozenset(
+    [
+        "actually",
+        "really",
+        "con",
+        "sin",
+        "pero",
+        "porque",
+        "aquí",
+        "aqui",
+        "why",
+        "what",
+        "who",
+        "how",
+        "where",
+        "which",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "por",
+        "qué",
+        "que",
+        "para",
+        "cómo",
+        "como",
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "i",
+        "im",
+        "i'm",
+        "me",
+        "my",
+        "mine",
+        "you",
+        "your",
+        "we",
+        "our",
+        "he",
+        "she",
+        "they",
+        "it",
+        "is",
+        "am",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "have",
+        "has",
+        "had",
+        "do",
+        "does",
+        "did",
+        "not",
+        "no",
+        "yes",
+        "ok",
+        "okay",
+        "hi",
+        "hello",
+        "hey",
+        "hola",
+        "here",
+        "there",
+        "this",
+        "that",
+        "looking",
+        "calling",
+        "writing",
+        "trying",
+        "hurt",
+        "injured",
+        "fine",
+        "good",
+        "sorry",
+        "sure",
+        "thanks",
+        "thank",
+        "please",
+        "just",
+        "still",
+        "also",
+        "so",
+        "very",
+        "really",
+        "in",
+        "on",
+        "at",
+        "of",
+        "for",
+        "to",
+        "from",
+        "with",
+        "about",
+        "after",
+        "before",
+        "because",
+        "if",
+        "when",
+        "married",
+        "divorced",
+        "pregnant",
+        "arrested",
+        "fired",
+        "disabled",
+        "scared",
+        "worried",
+        "afraid",
+        "interested",
+        "available",
+        "sick",
+        "going",
+        "getting",
+        "being",
+        "single",
+        "retired",
+        "unemployed",
+        "over",
+        "under",
+        "age",
+        "years",
+        "old",
+        "lawyer",
+        "attorney",
+        "help",
+        "need",
+        "want",
+        "call",
+        "email",
+        "phone",
+        "number",
+        "zip",
+        "code",
+        "se",
+        "de",
+        "del",
+        "la",
+        "el",
+        "los",
+        "las",
+        "y",
+        "mi",
+        "tengo",
+        "necesito",
+        "muy",
+        "bien",
+        "gracias",
+    ]
+)
+
+MAX_NAME_PART = 40
+
+# Names.
+_NAME_CUES = re.compile(
+    r"\b(?:(?:my\s+)?(?:full\s+)?name\s+is|(?:my\s+)?name['’]s|name\s*:|call\s+me|"
+    r"i\s+am|i'm|i’m|im|this\s+is|it's|it’s|its|me\s+llamo|"
+    r"mi\s+nombre(?:\s+completo)?\s+es|soy)\s+",
+    re.IGNORECASE,
+)
+_WEAK_CUES = frozenset(
+    {"i am", "i'm", "i’m", "im", "this is", "it's", "it’s", "its", "soy"}
+)  # fmt: skip
+"""Cues that also start ordinary sentences ("I'm worried", "it's about my son"): they name
+someone only when the bot asked for a name or the next word is capitalised."""
+_FILLERS = frozenset(
+    {"yes", "yeah", "yep", "sure", "ok", "okay", "hi", "hello", "hey", "hola", "sí", "si",
+     "claro", "bueno", "sorry", "perdón", "perdon", "oops", "no", "nope", "actually", "well",
+     "so", "thanks", "gracias"}
+)  # fmt: skip
+_NAME_END = re.compile(
+    r"[,;:!?\n()]|\s-\s|\d|\S+@\S+"
+    r"|(?<!\bdr)(?<!\bmr)(?<!\bmrs)(?<!\bms)(?<!\bmx)(?<!\bsr)(?<!\bsra)(?<!\bsrta)(?<!\bjr)"
+    r"(?<!\b[a-z])\.\s",
+    re.IGNORECASE,
+)
+"""Where a name ends: punctuation, a digit, an email address, or a full stop that does not
+close a title, a suffix or an initial ("Dr. John Smith", "James Smith Jr.", "Robert L. Hayes")."""
+_NAME_PART = re.compile(r"[^\W\d_](?:[^\W\d_]|['’.\-])*")
+
+
+_PARTICLES = frozenset(
+    {"de", "del", "la", "las", "los", "van", "von", "der", "den", "ten", "ter", "bin", "ibn",
+     "bint", "da", "di", "du", "dos", "das", "le", "el", "al", "y", "e"}
+)  # fmt: skip
+"""Lower-case words inside a surname ("de la Cruz", "van der Berg", "bin Rashid")."""
+_ABBREVIATIONS = frozenset(
+    {"jr.", "sr.", "dr.", "mr.", "mrs.", "ms.", "mx.", "sra.", "srta.", "st."}
+)  # fmt: skip
+
+
+def _bare(word: str) -> str:
+    bare = word.strip(",'’-")
+    initial = len(bare) == 2 and bare[0].isalpha()  # "L." in "Robert L. Hayes"
+    if bare.endswith(".") and bare.lower() not in _ABBREVIATIONS and not initial:
+        bare = bare.rstrip(".")
+    return bare
+
+
+def _name_from(words: list[str]) -> tuple[str, str] | None:
+    """(first, last) by nameparser: titles dropped, middle names, particles and suffixes kept
+    with the last name ("José García López" -> José / García López); an all-lowercase or
+    all-uppercase name capitalised ("maria de la cruz" -> Maria / de la Cruz)."""
+    while words and _bare(words[0]).lower() in _FILLERS:
+        words = words[1:]
+    typed_in_one_case = " ".join(words).islower() or " ".join(words).isupper()
+    kept: list[str] = []
+    for word in words[:6]:
+        bare = _bare(word)
+        lowered = bare.lower()
+        if kept and lowered in _PARTICLES:
+            kept.append(bare)
+            continue
+        if not bare or not _NAME_PART.fullmatch(bare.rstrip(".")):
+            break
+        capitalised_later_word = kept and bare[:1].isupper() and not typed_in_one_case
+        if lowered in _NOT_NAME_WORDS and not capitalised_later_word:
+            break  # "Ann Lee and I was hurt"; but "Nguyen Van An" keeps its "An"
+        kept.append(bare)
+    while kept and kept[-1].lower() in _PARTICLES:
+        kept.pop()
+    if not kept:
+        return None
+    typed = " ".join(kept)
+    name = HumanName(typed)
+    if typed_in_one_case:
+        name.capitalize(force=True)
+    if not name.first:
+        return None
+    last = " ".join(part for part in (name.middle, name.last, name.suffix) if part)
+    if len(name.first) > MAX_NAME_PART or len(last) > 2 * MAX_NAME_PART:
+        return None
+    return name.first, last
+
+
+_FIRST_LABEL = re.compile(
+    r"\b(?:first\s+name|given\s+name|primer\s+nombre)\s*(?:is|es|:)?\s+", re.IGNORECASE
+)
+_LAST_LABEL = re.compile(
+    r"\b(?:last\s+name|surname|family\s+name|apellidos?)\s*(?:is|es|:)?"
+    r"(?:\s+(?:spelled|written|actually|really|se\s+escribe|en\s+realidad))?\s+",
+    re.IGNORECASE,
+)
+
+
+def _labelled_part(label: re.Pattern[str], text: str) -> str | None:
+    found = None
+    for match in label.finditer(text):
+        words = _NAME_END.split(text[match.end() :], maxsplit=1)[0].split()
+        placeholder = "x" if " ".join(words).islower() else "X"  # keeps the words' own case
+        parsed = _name_from([placeholder, *words])  # parsed as the surname of a placeholder
+        if parsed and parsed[1]:
+            found = parsed[1]
+    return found
+
+
+_CORRECTION = re.compile(
+    r"\b(?:sorry|typo|i\s+mean|i\s+meant|correction|actually|oops|perd[oó]n|"
+    r"me\s+equivoqu[eé]|quise\s+decir|en\s+realidad|corrijo)\b",
+    re.IGNORECASE,
+)
+"""Words that say the message corrects an earlier detail: a bare name in it counts."""
+_LAST_COMMA_FIRST = re.compile(r"^\s*([^\W\d_][^,\d@]*?)\s*,\s*([^\W\d_][^,\d@]*?)\s*[.!]*\s*$")
+
+
+def _bare_full_name(segments: list[list[str]]) -> tuple[str, str] | None:
+    """The last segment that is nothing but a capitalised first and last name."""
+    found = None
+    for words in segments:
+        if 2 <= len(words) <= 5 and all(w[:1].isupper() for w in words):
+            parsed = _name_from(words)
+            if parsed and parsed[1] and len(" ".join(parsed).split()) == len(words):
+                found = parsed
+    return found
+
+
+def _last_comma_first(text: str) -> tuple[str, str] | None:
+    """ "Reyes, Daniela": a surname, a comma, a given name (nameparser's own form)."""
+    match = _LAST_COMMA_FIRST.match(text)
+    if not match or _bare(match.group(1).split()[0]).lower() in _FILLERS:
+        return None
+    last, first = match.group(1).split(), match.group(2).split()
+    if len(first) > 2 or not _name_from([*first, *last]):
+        return None
+    name = HumanName(f"{' '.join(last)}, {' '.join(first)}")
+    if text.islower() or text.isupper():
+        name.capitalize(force=True)
+    surname = " ".join(part for part in (name.last, name.suffix) if part)
+    return (name.first, surname) if name.first and surname else None
+
+
+def _segments(text: str) -> list[list[str]]:
+    return [words for words in (part.split() for part in _NAME_END.split(text)) if words]
+
+
+def find_name(text: str, expecting: bool, *, whole: bool = False) -> tuple[str, str | None] | None:
+    """The last name given after a cue ("my name is", "call me", "me llamo", "soy") or labelled
+    ("first name Ann, last name Lee", "mi apellido es Becerra": a surname alone, with an empty
+    first name); when the bot asked for a name, the first words that are not fillers (or
+    "Surname, Given"); and, with `whole` or in a correction ("sorry, typo - John Stephens"), a
+    bare capitalised full name."""
+    found: tuple[str, str | None] | None = None
+    for cue in _NAME_CUES.finditer(text):
+        words = _NAME_END.split(text[cue.end() :], maxsplit=1)[0].split()
+        if not words:
+            continue
+        weak = " ".join(cue.group(0).lower().split()) in _WEAK_CUES
+        if weak and not expecting and not words[0][:1].isupper():
+            continue
+        found = _name_from(words) or found
+    first = _labelled_part(_FIRST_LABEL, text)
+    last = _labelled_part(_LAST_LABEL, text)
+    if first or last:
+        return (first.split()[0] if first else "", last)
+    if expecting and (found is None or not found[1]):
+        found = _last_comma_first(text) or found
+    if found is None and expecting:
+        segments = [w for w in _segments(text) if any(_bare(x).lower() not in _FILLERS for x in w)]
+        found = _name_from(segments[0]) if segments else None
+    if (found is None or not found[1]) and (whole or _CORRECTION.search(text)):
+        found = _bare_full_name(_segments(text)) or found
+    return found

@@ -1,0 +1,86 @@
+"""ZIP codes: when a five-digit number is one (the conversation's own rule, not a library's)."""
+
+from __future__ import annotations
+
+import re
+
+from newchat.contact._clauses import negated
+
+# ZIP: 12345, 12345-6789 or 123456789 (USPS ZIP+4), standing as a word of its own.
+_ZIP = re.compile(r"(?<![\w$#.,/-])(\d{5})(?:-?(\d{4}))?(?![\w%/]|[.,]\d|-\d)")
+_NUMBER = re.compile(r"(?<![\w$#.,/-])\d+(?:-\d+)?(?![\w%/]|[.,]\d)")
+_ZIP_LABEL = re.compile(
+    r"(?:zip|zip\s*code|zipcode|postal\s+code|c[oó]digo\s+postal|c\.?p\.?)\b[^\d@]{0,20}$",
+    re.IGNORECASE,
+)
+_MONTHS = frozenset(
+    {"january", "february", "march", "april", "may", "june", "july", "august", "september",
+     "october", "november", "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep",
+     "sept", "oct", "nov", "dec", "enero", "febrero", "marzo", "abril", "mayo", "junio", "julio",
+     "agosto", "septiembre", "octubre", "noviembre", "diciembre"}
+)  # fmt: skip
+_BEFORE_CUES = _MONTHS | frozenset(
+    {"$", "usd", "case", "claim", "claims", "file", "docket", "policy", "ticket", "account",
+     "acct", "invoice", "order", "ref", "reference", "number", "no", "no.", "#", "ext", "ext.",
+     "extension", "x", "caso", "reclamo", "expediente", "número", "numero", "cuenta", "póliza",
+     "poliza", "suite", "ste", "apt", "apartment", "unit", "room", "box", "po", "calle",
+     "avenida", "highway", "hwy", "route", "i", "interstate", "exit", "mile", "since", "year",
+     "in", "on", "de", "el", "del", "la"}
+)  # fmt: skip
+"""A word right before a number that makes it money, a case/claim/extension number, an
+address part or a date, never a ZIP ("case number 48213", "ext. 20145", "$15000")."""
+_STREET_SUFFIXES = frozenset(
+    {"st", "street", "ave", "avenue", "rd", "road", "blvd", "boulevard", "ln", "lane", "dr",
+     "drive", "way", "ct", "court", "pl", "place", "pkwy", "parkway", "hwy", "highway", "cir",
+     "circle", "ter", "terrace"}
+)  # fmt: skip
+_AFTER_WORDS = frozenset(
+    {"dollars", "dollar", "bucks", "usd", "k", "dólares", "dolares", "pesos", "miles", "mil",
+     "calle", "avenida", "mi", "km", "days", "dias", "días", "years", "años", "anos", "months",
+     "meses"}
+)  # fmt: skip
+_AFTER_CUES = _MONTHS | _STREET_SUFFIXES | _AFTER_WORDS
+"""A word right after a number with the same effect ("15000 dollars", "12345 Main St")."""
+
+
+def _words_around(text: str, start: int, end: int) -> tuple[list[str], list[str]]:
+    before = text[:start].lower().replace("$", " $ ").replace("#", " # ").split()
+    after = text[end:].lower().split()
+    return before[-3:], [w.strip(".,;:!?") for w in after[:3]]
+
+
+def _cued_away(text: str, start: int, end: int) -> bool:
+    """A money, case/claim/extension, street or date cue next to the number."""
+    before, after = _words_around(text, start, end)
+    if before and before[-1].strip(":") in _BEFORE_CUES:
+        return True
+    if (
+        len(before) >= 2
+        and before[-1] in ("is", "es", "was", "era", ":")
+        and before[-2] in _BEFORE_CUES
+    ):
+        return True  # "case number is 48213", "ext is 20145"
+    if after and after[0] in _AFTER_CUES:
+        return True
+    return len(after) >= 2 and after[1] in _STREET_SUFFIXES  # "12345 Main St"
+
+
+def find_zip(
+    text: str, invalid: dict[str, str], *, expecting: bool, among_details: bool
+) -> str | None:
+    """A ZIP code when the bot asked for one, when the visitor labels it ("zip code 90210",
+    "código postal 90210"), or when it stands alone among other contact details; never with a
+    money, case/claim/extension, street or date cue next to it. The last one wins."""
+    found: str | None = None
+    for match in _ZIP.finditer(text):
+        start, end = match.span()
+        labelled = bool(_ZIP_LABEL.search(text[:start]))
+        if match.group(1) == "00000" or (not labelled and _cued_away(text, start, end)):
+            continue
+        if (labelled or expecting or among_details) and not negated(text, start):
+            found = match.group(1)
+    if found is None and (expecting or _ZIP_LABEL.search(text)):
+        numbers = [m.group(0) for m in _NUMBER.finditer(text)]
+        if any(re.sub(r"\D", "", n) != "00000" for n in numbers) or "00000" in text:
+            invalid["zip"] = "a ZIP code has 5 digits (like 90210), or 9 as ZIP+4"
+    return found
