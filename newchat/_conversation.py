@@ -20,7 +20,7 @@ from common import is_session_id, session_hash
 from newchat._categories import GENERAL, LABELS, Category
 from newchat._metrics import Metrics
 from newchat._sessions import SessionState, Step
-from newchat.contact import Field, extract, merge
+from newchat.contact import Field, Findings, extract, merge
 from newchat.detection import CategoryDetector
 from newchat.leads import Lead
 
@@ -145,11 +145,11 @@ class Conversation:
         expecting = next((f for f in CONTACT_ORDER if f == state.step), None)
         before = state.contact
         findings = extract(
-            message,
-            expecting,
-            bare_name=state.step in ("describe", "confirm"),
-            bare_zip=state.step == "confirm",
+            message, expecting, bare_name=state.step == "confirm", bare_zip=state.step == "confirm"
         )
+        if await self._answered_with_a_name(state, message, findings):
+            findings = extract(message, "name", bare_name=True, any_case=True)
+            message = ""  # a name, not part of the description sent with the lead
         state.contact = merge(state.contact, findings.found)
         if state.step == "confirm":
             return await self._confirm(
@@ -175,6 +175,17 @@ class Conversation:
             return f"{opening}{greeting}{self._read_back(state)}"
         state.step = missing
         return f"{opening}{greeting}{_ASK[missing]}"
+
+    async def _answered_with_a_name(
+        self, state: SessionState, message: str, findings: Findings
+    ) -> bool:
+        """Asked to tell more, the visitor sent only their name ("jorge alberto mendoza"): a
+        message that is nothing but a name and says nothing of a practice area."""
+        if state.step != "describe" or not state.describe_asks or findings.found.has("name"):
+            return False
+        if not extract(message, bare_name=True, any_case=True).found.has("name"):
+            return False
+        return (await self._detector.detect(message)).category == GENERAL
 
     async def _confirm(
         self, state: SessionState, message: str, *, changed: bool, findings: dict[str, str]

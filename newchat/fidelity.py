@@ -6,7 +6,10 @@ conversation, with the offline practice-area classifier and sessions kept in mem
 it queues (if any) is compared field by field. Like `newchat.detection.evaluate`, it is offline
 and deterministic, so a parser change is measured before it ships.
 
-Usage: python -m newchat.fidelity FILE [FILE ...] [--errors]
+Usage: python -m newchat.fidelity FILE [FILE ...] [--errors] [--trace CASE_ID]
+
+`--errors` names each wrong field (expected != got); `--trace CASE_ID` prints that case's turns
+with the bot's step and reply, to see where a conversation went wrong.
 """
 
 from __future__ import annotations
@@ -95,8 +98,9 @@ def load_cases(path: Path) -> list[FidelityCase]:
     return msgspec.json.decode(path.read_bytes(), type=list[FidelityCase])
 
 
-async def play(case: FidelityCase) -> Outcome:
-    """One case through the conversation; stops at the first turn that finishes it."""
+async def play(case: FidelityCase, trace: bool = False) -> Outcome:
+    """One case through the conversation; stops at the first turn that finishes it. With
+    `trace`, prints each turn (the visitor's message, the bot's step and reply)."""
     metrics = Metrics(CollectorRegistry())
     sessions, leads = MemorySessions(), CollectedLeads()
     conversation = Conversation(
@@ -104,7 +108,9 @@ async def play(case: FidelityCase) -> Outcome:
     )
     state = sessions.new()
     for message in case.turns:
-        await conversation.turn(state, message)
+        reply = await conversation.turn(state, message)
+        if trace:
+            print(f"  > {message}\n    [{reply.step}] {reply.reply}")
         if state.done:
             break
     lead = leads.leads[0] if leads.leads else None
@@ -114,9 +120,9 @@ async def play(case: FidelityCase) -> Outcome:
     return Outcome(case, lead, wrong)
 
 
-def evaluate(cases: list[FidelityCase]) -> list[Outcome]:
+def evaluate(cases: list[FidelityCase], trace: str | None = None) -> list[Outcome]:
     async def run() -> list[Outcome]:
-        return [await play(case) for case in cases]
+        return [await play(case, trace=case.id == trace) for case in cases]
 
     return asyncio.run(run())
 
@@ -138,8 +144,10 @@ def summary(name: str, outcomes: list[Outcome]) -> list[str]:
 def main(argv: list[str]) -> int:
     configure_logging(LogSettings(file="", level="WARNING", stdout=True))  # no per-turn lines
     show_errors = "--errors" in argv
-    for name in [a for a in argv if not a.startswith("--")]:
-        outcomes = evaluate(load_cases(Path(name)))
+    trace = argv[argv.index("--trace") + 1] if "--trace" in argv[:-1] else None
+    names = [a for i, a in enumerate(argv) if not a.startswith("--") and argv[i - 1] != "--trace"]
+    for name in names:
+        outcomes = evaluate(load_cases(Path(name)), trace)
         print("\n".join(summary(name, outcomes)))
         if show_errors:
             for o in outcomes:

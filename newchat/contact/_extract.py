@@ -17,16 +17,22 @@ _WHAT: dict[Field, str] = {
 
 
 def extract(
-    text: str, expecting: Field | None = None, *, bare_name: bool = False, bare_zip: bool = False
+    text: str,
+    expecting: Field | None = None,
+    *,
+    bare_name: bool = False,
+    any_case: bool = False,
+    bare_zip: bool = False,
 ) -> Findings:
     """All details found in `text`; `expecting` is the field the bot just asked for. With
-    `bare_name`, a message that is only a capitalised name counts as one (a visitor who answers
-    "tell me more" with their name); with `bare_zip`, an unlabelled ZIP code counts (a correction
-    during the read-back: "no, it's 90211")."""
+    `bare_name`, a capitalised name standing alone counts ("no. Gustavo Mendoza" during the
+    read-back), and with `any_case` too a whole message that is only a name in one case (a
+    visitor who answers "tell me more" with "jorge alberto mendoza"); with `bare_zip`, an
+    unlabelled ZIP code counts (a correction during the read-back: "no, it's 90211")."""
     invalid: dict[str, str] = {}
     email, rest = find_email(text, invalid)
     phone, rest = find_phone(rest, invalid, expecting == "phone")
-    name = find_name(rest, expecting == "name", whole=bare_name)
+    name = find_name(rest, expecting == "name", whole=bare_name, any_case=any_case)
     among_details = bool(email or phone or (name and name[1]))
     zip_code = find_zip(
         rest, invalid, expecting=expecting == "zip", among_details=among_details or bare_zip

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from nameparser import HumanName
+from nameparser.config import CONSTANTS
 
 _NOT_NAME_WORDS = frozenset(
     [
@@ -169,7 +170,7 @@ MAX_NAME_PART = 40
 
 # Names.
 _NAME_CUES = re.compile(
-    r"\b(?:(?:my\s+)?(?:full\s+)?name\s+is|(?:my\s+)?name['’]s|name\s*:|call\s+me|"
+    r"\b(?:(?:my\s+)?(?:full\s+)?name\s+is|(?:my\s+)?name['’]s|name\s*:|my\s+full\s+name|call\s+me|"
     r"i\s+am|i'm|i’m|im|this\s+is|it's|it’s|its|me\s+llamo|"
     r"mi\s+nombre(?:\s+completo)?\s+es|soy)\s+",
     re.IGNORECASE,
@@ -184,14 +185,36 @@ _FILLERS = frozenset(
      "claro", "bueno", "sorry", "perdón", "perdon", "oops", "no", "nope", "actually", "well",
      "so", "thanks", "gracias"}
 )  # fmt: skip
-_NAME_END = re.compile(
-    r"[,;:!?\n()]|\s-\s|\d|\S+@\S+"
-    r"|(?<!\bdr)(?<!\bmr)(?<!\bmrs)(?<!\bms)(?<!\bmx)(?<!\bsr)(?<!\bsra)(?<!\bsrta)(?<!\bjr)"
-    r"(?<!\b[a-z])\.\s",
-    re.IGNORECASE,
+_NAME_END = re.compile(r"[,;:!?\n()]|\s[-–—]\s|[–—]|\d|\S+@\S+|(?<=\w)\.\s")
+"""Where a name ends: punctuation, a dash, a digit, an email address, or a full stop (unless it
+closes a title, suffix or initial: `_split`)."""
+_KEEPS_ITS_STOP = (
+    frozenset(CONSTANTS.titles)
+    | frozenset(CONSTANTS.suffix_acronyms)
+    | frozenset(CONSTANTS.suffix_not_acronyms)
 )
-"""Where a name ends: punctuation, a digit, an email address, or a full stop that does not
-close a title, a suffix or an initial ("Dr. John Smith", "James Smith Jr.", "Robert L. Hayes")."""
+"""nameparser's titles and suffixes ("dr", "dra", "sra", "jr"): a full stop after one does not
+end the name."""
+
+
+def _split(text: str, maxsplit: int = 0) -> list[str]:
+    """`text` cut where a name ends (`_NAME_END`), "Dr. Ann Lee" and "Robert L. Hayes" kept."""
+    parts: list[str] = []
+    start = 0
+    for match in _NAME_END.finditer(text):
+        if match.group(0).startswith("."):
+            before = text[: match.start()].rsplit(maxsplit=1)
+            word = before[-1].lower() if before else ""
+            if len(word) == 1 or word in _KEEPS_ITS_STOP:
+                continue
+        parts.append(text[start : match.start()])
+        start = match.end()
+        if maxsplit and len(parts) == maxsplit:
+            break
+    parts.append(text[start:])
+    return parts
+
+
 _NAME_PART = re.compile(r"[^\W\d_](?:[^\W\d_]|['’.\-])*")
 
 
@@ -262,7 +285,7 @@ _LAST_LABEL = re.compile(
 def _labelled_part(label: re.Pattern[str], text: str) -> str | None:
     found = None
     for match in label.finditer(text):
-        words = _NAME_END.split(text[match.end() :], maxsplit=1)[0].split()
+        words = _split(text[match.end() :], maxsplit=1)[0].split()
         placeholder = "x" if " ".join(words).islower() else "X"  # keeps the words' own case
         parsed = _name_from([placeholder, *words])  # parsed as the surname of a placeholder
         if parsed and parsed[1]:
@@ -279,14 +302,21 @@ _CORRECTION = re.compile(
 _LAST_COMMA_FIRST = re.compile(r"^\s*([^\W\d_][^,\d@]*?)\s*,\s*([^\W\d_][^,\d@]*?)\s*[.!]*\s*$")
 
 
+def _only_a_name(words: list[str]) -> tuple[str, str] | None:
+    """`words` when they are a first and last name and nothing else (titles aside)."""
+    named = [w for w in words if _bare(w).lower().rstrip(".") not in CONSTANTS.titles]
+    parsed = _name_from(words) if 2 <= len(named) <= 5 else None
+    if parsed and parsed[1] and len(" ".join(parsed).split()) == len(named):
+        return parsed
+    return None
+
+
 def _bare_full_name(segments: list[list[str]]) -> tuple[str, str] | None:
-    """The last segment that is nothing but a capitalised first and last name."""
+    """The last segment that is nothing but a capitalised ("John Stephens") full name."""
     found = None
     for words in segments:
-        if 2 <= len(words) <= 5 and all(w[:1].isupper() for w in words):
-            parsed = _name_from(words)
-            if parsed and parsed[1] and len(" ".join(parsed).split()) == len(words):
-                found = parsed
+        if all(w[:1].isupper() and not w.isupper() for w in words if len(w) > 1):
+            found = _only_a_name(words) or found
     return found
 
 
@@ -306,18 +336,21 @@ def _last_comma_first(text: str) -> tuple[str, str] | None:
 
 
 def _segments(text: str) -> list[list[str]]:
-    return [words for words in (part.split() for part in _NAME_END.split(text)) if words]
+    return [words for words in (part.split() for part in _split(text)) if words]
 
 
-def find_name(text: str, expecting: bool, *, whole: bool = False) -> tuple[str, str | None] | None:
+def find_name(
+    text: str, expecting: bool, *, whole: bool = False, any_case: bool = False
+) -> tuple[str, str | None] | None:
     """The last name given after a cue ("my name is", "call me", "me llamo", "soy") or labelled
     ("first name Ann, last name Lee", "mi apellido es Becerra": a surname alone, with an empty
     first name); when the bot asked for a name, the first words that are not fillers (or
     "Surname, Given"); and, with `whole` or in a correction ("sorry, typo - John Stephens"), a
-    bare capitalised full name."""
+    bare capitalised full name ("Nora Quinn"; with `any_case` also a whole message typed in one
+    case, "jorge alberto mendoza")."""
     found: tuple[str, str | None] | None = None
     for cue in _NAME_CUES.finditer(text):
-        words = _NAME_END.split(text[cue.end() :], maxsplit=1)[0].split()
+        words = _split(text[cue.end() :], maxsplit=1)[0].split()
         if not words:
             continue
         weak = " ".join(cue.group(0).lower().split()) in _WEAK_CUES
@@ -333,6 +366,12 @@ def find_name(text: str, expecting: bool, *, whole: bool = False) -> tuple[str, 
     if found is None and expecting:
         segments = [w for w in _segments(text) if any(_bare(x).lower() not in _FILLERS for x in w)]
         found = _name_from(segments[0]) if segments else None
-    if (found is None or not found[1]) and (whole or _CORRECTION.search(text)):
-        found = _bare_full_name(_segments(text)) or found
+    correction = _CORRECTION.search(text)
+    if correction:  # "Mark Sullivan — sorry, Marcus Sullivan": the name after the correction
+        found = _bare_full_name(_segments(text[correction.end() :])) or found
+    if (found is None or not found[1]) and whole:
+        segments = _segments(text)
+        if any_case and len(segments) == 1:
+            found = _only_a_name(segments[0]) or found
+        found = _bare_full_name(segments) or found
     return found

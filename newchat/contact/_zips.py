@@ -25,7 +25,7 @@ _BEFORE_CUES = _MONTHS | frozenset(
      "extension", "x", "caso", "reclamo", "expediente", "número", "numero", "cuenta", "póliza",
      "poliza", "suite", "ste", "apt", "apartment", "unit", "room", "box", "po", "calle",
      "avenida", "highway", "hwy", "route", "i", "interstate", "exit", "mile", "since", "year",
-     "in", "on", "de", "el", "del", "la"}
+       "de", "el", "del", "la"}
 )  # fmt: skip
 """A word right before a number that makes it money, a case/claim/extension number, an
 address part or a date, never a ZIP ("case number 48213", "ext. 20145", "$15000")."""

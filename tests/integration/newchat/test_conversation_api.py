@@ -214,3 +214,28 @@ async def test_a_visitor_answering_tell_me_more_with_a_name_is_not_asked_for_it_
     assert (await say(client, "I got a letter from a court")).json()["step"] == "describe"
     reply = (await say(client, "Nora Quinn")).json()
     assert (reply["step"], reply["collected"]) == ("phone", ["name"])
+
+
+async def test_asked_to_tell_more_a_visitor_may_answer_with_a_name_in_any_case(
+    client: AsyncTestClient,
+) -> None:  # type: ignore[type-arg]
+    assert (await say(client, "hi, I need a lawyer")).json()["step"] == "describe"
+    reply = (await say(client, "jorge alberto mendoza")).json()
+    assert (reply["step"], reply["collected"]) == ("phone", ["name"])
+
+
+async def test_a_description_after_the_ask_is_never_taken_for_a_name(
+    client: AsyncTestClient,
+) -> None:  # type: ignore[type-arg]
+    await say(client, "hi, I need a lawyer")
+    reply = (await say(client, "car accident yesterday")).json()
+    assert (reply["step"], reply["category"], reply["collected"]) == (
+        "name", "personal_injury", [],
+    )  # fmt: skip
+
+
+async def test_a_first_message_in_capitals_is_a_description_not_a_name(
+    client: AsyncTestClient,
+) -> None:  # type: ignore[type-arg]
+    reply = (await say(client, "I NEED TO FILE FOR DIVORCE, 2 KIDS AGES 7 AND 10")).json()
+    assert (reply["step"], reply["collected"]) == ("name", [])

@@ -302,3 +302,55 @@ def test_a_value_the_visitor_says_is_not_theirs_is_never_taken(
 ) -> None:
     found = extract(text, expecting).found  # type: ignore[arg-type]
     assert getattr(found, field) == value
+
+
+# Kinds of fault the third set (tests/data/lead_fidelity_blind_c.json) found at its first
+# measurement.
+
+
+@pytest.mark.parametrize(
+    ("text", "phone"),
+    [
+        ("my cell is 480-555-0161, my wife's is 480-555-0177 if you can't reach me", "4805550161"),
+        ("mi cel 305-555-0128, el de mi esposo es 305-555-0182", "3055550128"),
+    ],
+)
+def test_someone_elses_number_is_never_taken(text: str, phone: str) -> None:
+    assert extract(text, "phone").found.phone == phone
+
+
+@pytest.mark.parametrize(
+    ("text", "expecting", "first", "last"),
+    [
+        ("Mark Sullivan — sorry, Marcus Sullivan, Mark is a nickname", "name", "Marcus",
+         "Sullivan"),
+        ("Please use my full name Christopher Wong, and the phone is 415-555-0194", None,
+         "Christopher", "Wong"),
+        ("Dra. Beatriz Salazar", "name", "Beatriz", "Salazar"),
+        ("Sra. Leticia Ochoa", "name", "Leticia", "Ochoa"),
+    ],
+)  # fmt: skip
+def test_a_correction_in_the_same_message_and_titles_from_nameparsers_list(
+    text: str, expecting: str | None, first: str, last: str
+) -> None:
+    found = extract(text, expecting).found  # type: ignore[arg-type]
+    assert (found.first_name, found.last_name) == (first, last)
+
+
+def test_a_zip_after_in_among_other_details_is_taken() -> None:
+    text = "You can reach me at 347-555-0125 or ana.herrera@example.com, I'm in 11368."
+    assert extract(text).found.zip == "11368"
+
+
+@pytest.mark.parametrize("text", ["así es", "todo bien", "yes perfect", "si correcto"])
+def test_a_lowercase_confirmation_is_never_a_name_during_the_read_back(text: str) -> None:
+    assert extract(text, bare_name=True).found.first_name is None
+
+
+def test_a_whole_message_in_one_case_is_a_name_only_when_asked_to_be() -> None:
+    assert extract("jorge alberto mendoza", bare_name=True, any_case=True).found == ContactDetails(
+        "Jorge", "Alberto Mendoza"
+    )
+    assert extract("jorge alberto mendoza", bare_name=True).found.first_name is None
+    caps = "I NEED TO FILE FOR DIVORCE, MARRIED 12 YEARS, 2 KIDS AGES 7 AND 10"
+    assert extract(caps, bare_name=True).found.first_name is None

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from newchat.fidelity import ExpectedLead, FidelityCase, evaluate, load_cases, main, summary
 
 ANN = ExpectedLead("Ann", "Lee", "5552017788", "ann@example.com", "90210", "personal_injury")
@@ -73,3 +75,13 @@ def test_the_committed_sets_load_and_run(capsys: object) -> None:
     for path in sets:
         assert len(load_cases(path)) >= 60
     assert main([str(sets[0])]) == 0
+
+
+def test_trace_prints_one_case_turn_by_turn(capsys: pytest.CaptureFixture[str]) -> None:
+    path = "tests/data/lead_fidelity_own.json"
+    first = load_cases(Path(path))[0]
+    assert main([path, "--trace", first.id]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("  > ") == len(first.turns)
+    assert f"  > {first.turns[0]}" in printed
+    assert "[confirm]" in printed
