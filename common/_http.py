@@ -59,9 +59,9 @@ def client_address(peer: str | None, headers: RawHeaders, trusted: Collection[st
     (every such header, in order, as one list) is walked from the right, skipping trusted hops,
     then `X-Real-IP` is read; otherwise the peer. At most 64 characters of a forwarded value are
     kept."""
-    address = peer or "unknown"
-    if address not in trusted:
-        return address
+    if peer is None or peer not in trusted:
+        return peer or "unknown"  # a missing peer (a unix socket) is never a trusted proxy
+    address = peer
     forwarded = b",".join(header_values(headers, b"x-forwarded-for")).decode("latin-1")
     for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
         if hop not in trusted:

@@ -114,7 +114,7 @@ def read_visitor(scope: Scope, trusted: tuple[str, ...], cookie_names: tuple[str
         peer=peer,
         scheme=scope.get("scheme", "http"),
         address=client_address(peer, headers, trusted),
-        peer_trusted=(peer or "unknown") in trusted,
+        peer_trusted=peer is not None and peer in trusted,
         cookies=request_cookies(headers, cookie_names),
     )
 

@@ -50,6 +50,8 @@ class ShadowConfig(NamedTuple):
     max_in_flight: int = 64
     timeout_seconds: float = 5.0
     noise_percent: int = 10
+    results_kept: int = RESULTS_KEPT
+    """About how many comparisons `shadow:results` keeps (Redis trims it approximately)."""
 
 
 class ShadowResult(msgspec.Struct, frozen=True):
@@ -256,7 +258,7 @@ class ShadowMirror:
         await self._redis.xadd(
             keys.SHADOW_RESULTS,
             {"result": msgspec.json.encode(result)},
-            maxlen=RESULTS_KEPT,
+            maxlen=self._config.results_kept,
             approximate=True,
         )
         if differing:

@@ -46,6 +46,7 @@ async def asgi_call(
     *,
     method: str = "POST",
     path: str = "/api/chat",
+    query: bytes = b"",
     headers: list[tuple[bytes, bytes]] | None = None,
     client: tuple[str, int] | None = ("127.0.0.1", 50000),
     minimal: bool = False,
@@ -70,7 +71,7 @@ async def asgi_call(
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
-        "query_string": b"",
+        "query_string": query,
         "root_path": "",
         "headers": [(b"content-type", b"application/json"), *(headers or [])],
         "server": ("127.0.0.1", 8000),
@@ -247,3 +248,25 @@ async def test_the_route_cookie_is_set_once_per_conversation(open_gateway: Gatew
     assert "chat_route=" in first.headers.get("set-cookie", "")
     assert "chat_route=" not in second.headers.get("set-cookie", "")  # it already says so
     assert second.headers["x-chat-backend"] == "new"
+
+
+async def test_legacy_is_told_the_default_scheme_and_a_peerless_request_is_not_believed(
+    open_gateway: GatewayOpener,
+) -> None:
+    """ASGI's `scheme` defaults to http; a request with no peer (a unix socket) is no trusted
+    proxy, so a forwarding header it carries is not believed."""
+    forged = [(b"x-forwarded-for", b"203.0.113.66"), (b"x-forwarded-proto", b"https")]
+    trusted = "127.0.0.1,::1,unknown"  # no stand-in name for a missing peer is ever trusted
+    async with open_gateway(NEW_CHAT_PERCENT="0", TRUSTED_PROXIES=trusted) as gw:
+        echo = await call(
+            gw,
+            [piece(chat_body(100), more=False)],
+            query=b"debug=echo",
+            headers=forged,
+            client=None,
+            minimal=True,
+        )
+    assert echo is not None
+    seen = json.loads(echo.body)["headers"]
+    assert seen["x-forwarded-proto"] == "http"
+    assert "203.0.113.66" not in seen["x-forwarded-for"]

@@ -18,6 +18,7 @@ from proxy import (
     ShadowConfig,
     ShadowMirror,
     ShadowResult,
+    ShadowRules,
     UpstreamError,
     UpstreamReply,
     load_rules,
@@ -76,6 +77,7 @@ class Mirrored:
         new: Scripted,
         pressure: object = None,
         shadow_percent: int = 100,
+        rules: ShadowRules | None = None,
         **config: float,
     ) -> None:
         self.registry = CollectorRegistry()
@@ -85,7 +87,7 @@ class Mirrored:
             flags=self.flags,
             upstreams={"new": new, "legacy": Scripted()},  # type: ignore[dict-item]
             redis=redis,
-            rules=load_rules(),
+            rules=rules or load_rules(),
             metrics=GatewayMetrics(self.registry),
             config=ShadowConfig(**{"noise_percent": 0, **config}),  # type: ignore[arg-type]
             pressure=pressure,  # type: ignore[arg-type]
@@ -246,3 +248,31 @@ async def test_a_turn_waits_for_the_latest_one_not_the_first(redis: Redis) -> No
     await shadow.mirror.drain()
     assert new.messages() == ["one", "two", "three"]
     assert shadow.mirror.conversations_in_flight == 0
+
+
+async def test_a_comparison_that_fails_is_counted_and_the_turn_still_stored(redis: Redis) -> None:
+    """A rule that cannot apply to the replies (a set comparison of a bool) makes the comparison
+    raise: it is counted under `compare`, and the turn is not lost."""
+    rules = msgspec.convert(
+        {"fields": [{"name": "done", "keys": ["done"], "rule": "set_equal"}]}, ShadowRules
+    )
+    new = Scripted((200, b'{"sessionId": "shadowsession0001", "step": "name", "done": false}'))
+    shadow = Mirrored(redis, new, rules=rules)
+    shadow.mirror.submit("legacy", turn(), REPLY._replace(body=REPLY.body[:-1] + b', "done": true}'),
+                         SESSION)  # fmt: skip
+    await shadow.mirror.drain()
+    assert shadow.count("gateway_shadow_errors_total", operation="compare") == 1
+    assert new.calls == 1
+
+
+async def test_stored_comparisons_are_trimmed_to_about_the_configured_number(
+    redis: Redis,
+) -> None:
+    """Redis trims a stream approximately, a whole node (100 entries) at a time."""
+    shadow = Mirrored(redis, Scripted(), results_kept=10)
+    for n in range(250):
+        shadow.submit(session_id=f"conversation{n:05d}")
+        if n % 50 == 49:
+            await shadow.mirror.drain()
+    await shadow.mirror.drain()
+    assert await redis.xlen(keys.SHADOW_RESULTS) <= 110

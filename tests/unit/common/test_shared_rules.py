@@ -91,6 +91,11 @@ def test_the_visitor_address_believes_only_trusted_proxies(
     assert client_address(peer, headers, ("127.0.0.1",)) == expected
 
 
+def test_a_missing_peer_is_never_a_trusted_proxy_whatever_the_list_says() -> None:
+    forged = [(b"x-forwarded-for", b"6.6.6.6")]
+    assert client_address(None, forged, ("127.0.0.1", "unknown")) == "unknown"
+
+
 @pytest.mark.parametrize(
     ("error", "kind"),
     [
