@@ -217,16 +217,12 @@ class ChatGateway:
         answer = await self._dispatch(decision, request, started_on_new=pin == "new")
         status = answer.reply.status
         answer_sid = answer.reply.session_id if status < 500 else None
-        if answer_sid is None or status >= 400:
-            return Routed(answer, decision, request, [], None, answer_sid)
-        return Routed(
-            answer,
-            decision,
-            request,
-            cookies=self._route_cookie(answer.backend, answer_sid, route),
-            new_pin=None if pin == answer.backend else (answer_sid, answer.backend),
-            session_id=answer_sid,
-        )
+        set_cookies: list[tuple[bytes, bytes]] = []
+        new_pin: tuple[str, Backend] | None = None
+        if answer_sid is not None and status < 400:  # a conversation turn: pin it
+            set_cookies = self._route_cookie(answer.backend, answer_sid, route)
+            new_pin = None if pin == answer.backend else (answer_sid, answer.backend)
+        return Routed(answer, decision, request, set_cookies, new_pin, answer_sid)
 
     @staticmethod
     def _bucket_for(scope: Scope) -> str:
