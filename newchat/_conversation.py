@@ -67,9 +67,9 @@ _ASK: dict[Field, str] = {
 
 
 _YES_WORDS = frozenset(
-    {"yes", "yeah", "yep", "yup", "correct", "right", "good", "fine", "ok", "okay", "confirm",
-     "confirmed", "perfect", "exactly", "sí", "si", "así", "asi", "correcto", "exacto", "bien",
-     "perfecto", "claro"}
+    {"yes", "yeah", "yea", "ya", "yep", "yup", "sip", "correct", "right", "good", "fine", "ok",
+     "okay", "confirm", "confirmed", "perfect", "exactly", "sí", "si", "así", "asi", "correcto",
+     "exacto", "bien", "perfecto", "claro"}
 )  # fmt: skip
 _NO_WORDS = frozenset(
     {"no", "not", "nope", "wrong", "change", "incorrect", "but", "mal", "cambiar", "incorrecto",
@@ -78,11 +78,20 @@ _NO_WORDS = frozenset(
 _WORD = re.compile(r"[^\W\d_]+(?:'[a-z]+)?")
 
 
+def _squeezed(word: str) -> str:
+    """`word` with each run of one letter kept once: "yesss" and "yes", "siii" and "si" meet."""
+    return re.sub(r"(.)\1+", r"\1", word.lower())
+
+
+_YES_SQUEEZED = frozenset(_squeezed(word) for word in _YES_WORDS)
+_NO_SQUEEZED = frozenset(_squeezed(word) for word in _NO_WORDS)
+
+
 def _is_yes(message: str) -> bool:
-    """A short confirmation ("yes", "that's correct", "sounds right", "sí, todo bien") with no
-    word of refusal or change in it."""
-    words = [w.lower() for w in _WORD.findall(message)]
-    return 0 < len(words) <= 8 and bool(_YES_WORDS & set(words)) and not _NO_WORDS & set(words)
+    """A short confirmation ("yes", "yess", "that's correct", "sounds right", "sí, todo bien")
+    with no word of refusal or change in it."""
+    words = {_squeezed(w) for w in _WORD.findall(message)}
+    return 0 < len(words) <= 8 and bool(_YES_SQUEEZED & words) and not _NO_SQUEEZED & words
 
 
 def _phone_for_reading(phone: str) -> str:

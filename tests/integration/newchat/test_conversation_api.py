@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import msgspec
+import pytest
 import respx
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
@@ -239,3 +240,18 @@ async def test_a_first_message_in_capitals_is_a_description_not_a_name(
 ) -> None:  # type: ignore[type-arg]
     reply = (await say(client, "I NEED TO FILE FOR DIVORCE, 2 KIDS AGES 7 AND 10")).json()
     assert (reply["step"], reply["collected"]) == ("name", [])
+
+
+@pytest.mark.parametrize(
+    ("answer", "done"),
+    [("yess", True), ("Siii 👍", True), ("Yes!!", True), ("sí, todo bien", True),
+     ("sounds right", True), ("yes but the phone is wrong", False), ("no", False)],
+)  # fmt: skip
+async def test_a_confirmation_is_read_as_people_type_it(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    answer: str,
+    done: bool,
+) -> None:
+    await say(client, "I was rear-ended on the freeway and hurt my neck")
+    await say(client, "Ann Lee, 555-201-7788, ann@example.com, 90210")
+    assert (await say(client, answer)).json()["done"] is done
