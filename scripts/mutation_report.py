@@ -169,10 +169,12 @@ def render(modules: list[Module]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, default=ROOT, help="Where mutmut ran.")
+    parser.add_argument(
+        "--root", type=Path, action="append", help="Where mutmut ran (repeatable; the checkout)."
+    )
     parser.add_argument("--write", type=Path, help="Also write the report (Markdown) here.")
     args = parser.parse_args()
-    modules = collect(args.root)
+    modules = [module for root in args.root or [ROOT] for module in collect(root)]
     if not modules:
         print("no mutmut results: run `make mutate` first", file=sys.stderr)
         return 2
