@@ -174,14 +174,17 @@ def groups() -> list[dict[str, list[str] | str]]:
 
 
 def run_groups(max_children: int, write: Path | None) -> int:
-    """Each group in its own copy, one after the other; one report over all of them."""
+    """Each group in its own copy of one snapshot of the tree (taken at the start, so an edit
+    during the run changes nothing), one after the other; one report over all of them."""
     with tempfile.TemporaryDirectory(prefix="mutate-groups-") as scratch:
+        snapshot = Path(scratch) / "snapshot"
+        snapshot.mkdir()
+        copy_tree(snapshot)
         workdirs = []
         for number, group in enumerate(groups()):
             started = time.monotonic()
             workdir = Path(scratch) / f"group-{number}"
-            workdir.mkdir()
-            copy_tree(workdir)
+            shutil.copytree(snapshot, workdir, symlinks=True)
             pyproject = workdir / "pyproject.toml"
             modules, tests = list(group["modules"]), list(group["tests"])
             pyproject.write_text(narrow(pyproject.read_text(), modules, tests))
