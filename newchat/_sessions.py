@@ -88,10 +88,10 @@ class SessionState(msgspec.Struct, kw_only=True):
         return self.step == "done"
 
 
-def new_session_state(session_id: str | None = None) -> SessionState:
-    """A conversation's first state, under `session_id` or a new random id."""
+def new_session_state() -> SessionState:
+    """A conversation's first state, under a new random id, last updated when it began."""
     now = time.time()
-    return SessionState(id=session_id or new_session_id(), created_at=now, updated_at=now)
+    return SessionState(id=new_session_id(), created_at=now, updated_at=now)
 
 
 class SessionStore:
@@ -109,8 +109,8 @@ class SessionStore:
         self._encoder = msgspec.msgpack.Encoder()
         self._decoder = msgspec.msgpack.Decoder(SessionState)
 
-    def new(self, session_id: str | None = None) -> SessionState:
-        return new_session_state(session_id)
+    def new(self) -> SessionState:
+        return new_session_state()
 
     def key(self, session_id: str) -> str:
         return self._key_for(session_id)

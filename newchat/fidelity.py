@@ -68,8 +68,8 @@ class MemorySessions:
     def __init__(self) -> None:
         self._states: dict[str, SessionState] = {}
 
-    def new(self, session_id: str | None = None) -> SessionState:
-        return new_session_state(session_id)
+    def new(self) -> SessionState:
+        return new_session_state()
 
     def key(self, session_id: str) -> str:
         return session_id

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import msgspec
@@ -124,10 +125,10 @@ async def send_reply(
     scope: Scope,
     reply: UpstreamReply,
     backend: Backend | None,
-    extra: list[tuple[bytes, bytes]] | None = None,
+    extra: Sequence[tuple[bytes, bytes]] = (),
 ) -> None:
     """Writes a backend's (or the gateway's own) reply, labelled with the backend that answered."""
-    headers = [*reply.headers, *(extra or ())]
+    headers = [*reply.headers, *extra]
     if backend is not None:
         headers.append((b"x-chat-backend", backend.encode()))
     headers.append((b"content-length", str(len(reply.body)).encode()))

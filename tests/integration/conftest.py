@@ -54,6 +54,11 @@ def gateway_env(base_env: dict[str, str], legacy: PhpLegacy, tmp_path: Path) -> 
         "LEGACY_URL": legacy.url,
         "UNLEASH_CACHE_DIR": str(tmp_path / "unleash"),
         "RATE_LIMIT_PER_MINUTE": "100000",  # many visitors share the test client address
+        # Short timeouts: a hop that hangs (a broken backend, a mutant) fails its test in
+        # seconds, not the 10 s a visitor is given.
+        "LEGACY_TIMEOUT": "3",
+        "NEW_CHAT_TIMEOUT": "3",
+        "SHADOW_TIMEOUT": "3",
     }
 
 

@@ -116,6 +116,8 @@ async def test_an_unreadable_session_starts_over_without_an_error(redis: Redis) 
 async def test_a_saved_session_loads_back_with_its_ttl(redis: Redis) -> None:
     store = SessionStore(redis, ttl_seconds=600)
     state = store.new()
+    assert state.updated_at == state.created_at  # a fresh conversation, not yet saved
+    assert store.new().id != state.id
     state.description = "rear ended"
     await store.save(state)
     loaded = await store.load(state.id)

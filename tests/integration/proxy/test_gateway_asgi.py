@@ -49,6 +49,7 @@ async def asgi_call(
     query: bytes = b"",
     headers: list[tuple[bytes, bytes]] | None = None,
     client: tuple[str, int] | None = ("127.0.0.1", 50000),
+    scheme: str = "http",
     minimal: bool = False,
 ) -> Exchange | None:
     """One request as an ASGI server sends it; None when the gateway wrote no reply.
@@ -68,7 +69,7 @@ async def asgi_call(
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
         "method": method,
-        "scheme": "http",
+        "scheme": scheme,
         "path": path,
         "raw_path": path.encode(),
         "query_string": query,
@@ -270,3 +271,12 @@ async def test_legacy_is_told_the_default_scheme_and_a_peerless_request_is_not_b
     seen = json.loads(echo.body)["headers"]
     assert seen["x-forwarded-proto"] == "http"
     assert "203.0.113.66" not in seen["x-forwarded-for"]
+
+
+async def test_legacy_is_told_the_scheme_the_visitor_used(open_gateway: GatewayOpener) -> None:
+    async with open_gateway(NEW_CHAT_PERCENT="0") as gw:
+        echo = await call(
+            gw, [piece(chat_body(100), more=False)], query=b"debug=echo", scheme="https"
+        )
+    assert echo is not None
+    assert json.loads(echo.body)["headers"]["x-forwarded-proto"] == "https"

@@ -295,3 +295,18 @@ async def test_the_routing_cookie_is_httponly_lax_and_secure_when_asked(
     route = next(c for c in first.headers.get_list("set-cookie") if c.startswith("chat_route="))
     attributes = {part.strip().lower() for part in route.split(";")[1:]}
     assert attributes == {"httponly", "samesite=lax", "path=/", "max-age=604800"} | extra
+
+
+async def test_a_turn_pinned_by_its_cookie_writes_no_pin(
+    open_gateway: GatewayOpener, redis: Redis
+) -> None:
+    """The pin is written once, when the conversation is placed; a later turn carried by its
+    routing cookie leaves the stored pin alone (here: its shortened TTL is not renewed)."""
+    async with open_gateway(NEW_CHAT_PERCENT="100") as gw:
+        first = await start_conversation(gw)
+        key = f"route:pin:{first.json()['sessionId']}"
+        assert await redis.get(key) == b"new"
+        await redis.expire(key, 100)
+        turn = await gw.post("/api/chat", json={"message": "Ann Lee"})
+        assert backend(turn) == "new"
+    assert 0 < await redis.ttl(key) <= 100

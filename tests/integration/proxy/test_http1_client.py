@@ -54,7 +54,7 @@ class Backend:
 LIMITS: dict[str, float] = {
     "pool_size": 256,
     "connect_timeout": 1.0,
-    "read_timeout": 10.0,
+    "read_timeout": 2.0,
     "max_reply_bytes": 1_048_576,
     "idle_seconds": 4.0,
 }

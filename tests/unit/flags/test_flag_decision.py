@@ -123,3 +123,17 @@ def test_flags_follow_a_new_snapshot() -> None:
     flags.watcher.snapshot = FlagSnapshot(FlagValues(new_chat_percent=100, shadow_percent=100), 2)
     assert flags.decide(pin=None, override=None, bucket_id="abcdefgh12345678").backend == "new"
     assert flags.shadowed("abcdefgh12345678")
+
+
+def test_flags_pass_the_pin_and_the_override_to_the_decision() -> None:
+    flags = static_flags(FlagValues(new_chat_percent=0))
+    bucket_id = "abcdefgh12345678"
+    assert flags.decide(pin="new", override=None, bucket_id=bucket_id) == Decision("new", "pinned")
+    assert flags.decide(pin=None, override="new", bucket_id=bucket_id) == Decision(
+        "new", "override"
+    )
+
+
+def test_nothing_is_shadowed_under_the_kill_switch() -> None:
+    flags = static_flags(FlagValues(shadow_percent=100), kill_switch=True)
+    assert not flags.shadowed("abcdefgh12345678")

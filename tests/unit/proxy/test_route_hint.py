@@ -8,7 +8,7 @@ import time
 import pytest
 from prometheus_client import CollectorRegistry
 
-from flags import FlagValues
+from flags import FlagValues, bucket
 from proxy import GATEWAY_UPSTREAM, LEGACY_UPSTREAM, GatewayMetrics, RouteHint, TokenSigner
 from tests.support.static_flags import static_flags
 
@@ -96,3 +96,16 @@ async def test_every_answer_is_counted_by_upstream() -> None:
         return registry.get_sample_value("gateway_route_hints_total", {"upstream": upstream})
 
     assert (counted(LEGACY_UPSTREAM), counted(GATEWAY_UPSTREAM)) == (2, 1)
+
+
+def test_a_partial_shadow_share_is_decided_by_each_conversations_own_bucket() -> None:
+    """At 50 %, conversations on both sides of the shadow bucket's line: each goes where its own
+    id's bucket says (Unleash's normalized hash in the `new-chat-shadow` group)."""
+    half = hint(FlagValues(new_chat_percent=50, shadow_percent=50))
+    ids = [f"legacysession{n:010d}" for n in range(40)]
+    expected = [bucket("new-chat-shadow", i) <= 50 for i in ids]
+    assert set(expected) == {True, False}  # both sides of the line
+    for session_id, shadowed in zip(ids, expected, strict=True):
+        pin = f"chat_route={SIGNER.route_cookie('legacy', session_id)}"
+        upstream = half.upstream_for(cookie_headers(pin))
+        assert upstream == (GATEWAY_UPSTREAM if shadowed else LEGACY_UPSTREAM), session_id
