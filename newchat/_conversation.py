@@ -71,27 +71,38 @@ _YES_WORDS = frozenset(
      "okay", "confirm", "confirmed", "perfect", "exactly", "sí", "si", "así", "asi", "correcto",
      "exacto", "bien", "perfecto", "claro"}
 )  # fmt: skip
-_NO_WORDS = frozenset(
-    {"no", "not", "nope", "wrong", "change", "incorrect", "but", "mal", "cambiar", "incorrecto",
-     "pero"}
+_AGREEING_WORDS = frozenset(
+    {"that", "that's", "thats", "it's", "its", "it", "is", "all", "everything", "looks",
+     "sounds", "are", "they", "those", "details", "info", "information", "totally",
+     "absolutely", "definitely", "very", "great", "thanks", "thank", "you", "please", "sir",
+     "ma'am", "maam", "go", "ahead", "do", "submit", "send", "true", "indeed",
+     "of", "course", "sure", "todo", "está", "esta", "es", "eso", "son", "los", "datos", "muy",
+     "gracias", "señor", "señora", "adelante", "envíe", "envie", "mande", "exactamente",
+     "perfectamente", "de", "acuerdo", "vale", "dale", "listo", "okey", "oki", "k", "kk",
+     "yes", "correcto", "now", "ahora", "me", "soy", "yo", "alright", "everything's"}
 )  # fmt: skip
-_WORD = re.compile(r"[^\W\d_]+(?:'[a-z]+)?")
+"""Words a plain confirmation is made of besides the yes itself ("yes, that's all correct,
+thank you"). A confirmation holds nothing else: "correct except the zip", "yes wait", "I don't
+think that's right" and "casi bien, falta un número" are not one."""
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 
 
 def _squeezed(word: str) -> str:
     """`word` with each run of one letter kept once: "yesss" and "yes", "siii" and "si" meet."""
-    return re.sub(r"(.)\1+", r"\1", word.lower())
+    return re.sub(r"(.)\1+", r"\1", word.lower().replace("’", "'"))
 
 
 _YES_SQUEEZED = frozenset(_squeezed(word) for word in _YES_WORDS)
-_NO_SQUEEZED = frozenset(_squeezed(word) for word in _NO_WORDS)
+_CONFIRMING = _YES_SQUEEZED | frozenset(_squeezed(word) for word in _AGREEING_WORDS)
 
 
 def _is_yes(message: str) -> bool:
-    """A short confirmation ("yes", "yess", "that's correct", "sounds right", "sí, todo bien")
-    with no word of refusal or change in it."""
-    words = {_squeezed(w) for w in _WORD.findall(message)}
-    return 0 < len(words) <= 8 and bool(_YES_SQUEEZED & words) and not _NO_SQUEEZED & words
+    """A plain confirmation: at least one yes ("yes", "yess", "correct", "sí", "así es") and
+    nothing but confirming words, no question ("is that right?")."""
+    if "?" in message:
+        return False
+    words = [_squeezed(w) for w in _WORD.findall(message)]
+    return 0 < len(words) <= 10 and bool(_YES_SQUEEZED & set(words)) and set(words) <= _CONFIRMING
 
 
 def _phone_for_reading(phone: str) -> str:
@@ -154,12 +165,18 @@ class Conversation:
         expecting = next((f for f in CONTACT_ORDER if f == state.step), None)
         before = state.contact
         findings = extract(
-            message, expecting, bare_name=state.step == "confirm", bare_zip=state.step == "confirm"
+            message,
+            expecting,
+            bare_name=state.step == "confirm",
+            bare_zip=state.step == "confirm",
+            weak_cues=not state.contact.has("name"),
         )
         if await self._answered_with_a_name(state, message, findings):
             findings = extract(message, "name", bare_name=True, any_case=True)
             message = ""  # a name, not part of the description sent with the lead
-        state.contact = merge(state.contact, findings.found)
+        state.contact = merge(
+            state.contact, findings.found, first_name_labelled=findings.first_name_labelled
+        )
         if state.step == "confirm":
             return await self._confirm(
                 state, message, changed=state.contact != before, findings=findings.invalid
@@ -178,7 +195,7 @@ class Conversation:
         missing = _next_missing(state)
         greeting = ""
         if missing != "name" and state.contact.first_name and expecting == "name":
-            greeting = f"Thanks, {state.contact.first_name}. "
+            greeting = f"Thanks, {state.contact.first_name.rstrip('.')}. "
         if missing is None:
             state.step = "confirm"
             return f"{opening}{greeting}{self._read_back(state)}"

@@ -29,15 +29,20 @@ class Findings(msgspec.Struct):
     found: ContactDetails
     invalid: dict[str, str]
     """Field -> why the value given for it could not be used."""
+    first_name_labelled: bool = False
+    """The visitor said which first name ("my first name is Anne"): it replaces the one held."""
 
 
-def merge(current: ContactDetails, new: ContactDetails) -> ContactDetails:
+def merge(
+    current: ContactDetails, new: ContactDetails, *, first_name_labelled: bool = False
+) -> ContactDetails:
     """The last valid value of each detail wins (a visitor correcting it); missing ones keep
-    the old. A first name alone does not replace a whole name; a surname alone replaces the
-    surname ("mi apellido es Becerra")."""
-    whole_name = bool(new.first_name and new.last_name)
+    the old. A first name alone replaces the one held only when the visitor labelled it ("my
+    first name is Anne"), not in passing; a surname alone replaces the surname ("mi apellido es
+    Becerra")."""
+    replace_first = bool(new.first_name and (new.last_name or first_name_labelled))
     return ContactDetails(
-        first_name=new.first_name if whole_name else (current.first_name or new.first_name),
+        first_name=new.first_name if replace_first else (current.first_name or new.first_name),
         last_name=new.last_name or current.last_name,
         phone=new.phone or current.phone,
         email=new.email or current.email,

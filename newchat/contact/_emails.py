@@ -19,7 +19,7 @@ def find_email(text: str, invalid: dict[str, str]) -> tuple[str | None, str]:
     for match in _AT_WORD.finditer(text):
         if negated(text, match.start()):
             continue
-        candidate = match.group(0).strip(".!?'’")
+        candidate = match.group(0).lstrip("'’").rstrip(".!?'’")  # a leading dot is the address's
         try:
             found = validate_email(candidate, check_deliverability=False).normalized
         except EmailNotValidError as error:

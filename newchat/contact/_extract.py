@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from newchat.contact._details import ContactDetails, Field, Findings
 from newchat.contact._emails import find_email
-from newchat.contact._names import find_name
+from newchat.contact._names import find_name, names_a_first_name
 from newchat.contact._phones import find_phone
 from newchat.contact._zips import find_zip
 
@@ -23,16 +25,21 @@ def extract(
     bare_name: bool = False,
     any_case: bool = False,
     bare_zip: bool = False,
+    weak_cues: bool = True,
 ) -> Findings:
     """All details found in `text`; `expecting` is the field the bot just asked for. With
     `bare_name`, a capitalised name standing alone counts ("no. Gustavo Mendoza" during the
     read-back), and with `any_case` too a whole message that is only a name in one case (a
     visitor who answers "tell me more" with "jorge alberto mendoza"); with `bare_zip`, an
-    unlabelled ZIP code counts (a correction during the read-back: "no, it's 90211")."""
+    unlabelled ZIP code counts (a correction during the read-back: "no, it's 90211"). Without
+    `weak_cues` (a name is already held), "I'm ..." or "it's ..." is never a name."""
+    text = unicodedata.normalize("NFC", text)  # "José" typed as J o s e + a combining accent
     invalid: dict[str, str] = {}
     email, rest = find_email(text, invalid)
     phone, rest = find_phone(rest, invalid, expecting == "phone")
-    name = find_name(rest, expecting == "name", whole=bare_name, any_case=any_case)
+    name = find_name(
+        rest, expecting == "name", whole=bare_name, any_case=any_case, weak_cues=weak_cues
+    )
     among_details = bool(email or phone or (name and name[1]))
     zip_code = find_zip(
         rest, invalid, expecting=expecting == "zip", among_details=among_details or bare_zip
@@ -48,4 +55,5 @@ def extract(
         invalid["name"] = "I need both your first and last name"
     elif expecting and not found.has(expecting) and expecting not in invalid:
         invalid[expecting] = f"I couldn't find {_WHAT[expecting]} in that"
-    return Findings(found=found, invalid={k: v for k, v in invalid.items() if not found.has(k)})  # type: ignore[arg-type]
+    usable = {k: v for k, v in invalid.items() if not found.has(k)}  # type: ignore[arg-type]
+    return Findings(found, usable, first_name_labelled=names_a_first_name(rest))

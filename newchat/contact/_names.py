@@ -4,6 +4,7 @@ last name (nameparser: titles, particles, suffixes, any letters)."""
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from nameparser import HumanName
 from nameparser.config import CONSTANTS
@@ -215,7 +216,47 @@ def _split(text: str, maxsplit: int = 0) -> list[str]:
     return parts
 
 
-_NAME_PART = re.compile(r"[^\W\d_](?:[^\W\d_]|['’.\-])*")
+_NEVER_NAMES = frozenset(
+    {"wrong", "misspelled", "misspelt", "different", "hyphenated", "unchanged", "incorrect",
+     "incorrecto", "incorrecta", "mal", "está", "esta", "escrito", "spelling", "typo", "correct",
+     "right", "fine", "same", "missing", "bad", "old", "outdated", "changed", "igual", "bien",
+     "equivocado", "equivocada", "distinto", "diferente", "spelled", "spelt", "written"}
+)  # fmt: skip
+"""Words that judge a detail ("my last name is wrong", "mi apellido está mal escrito"): never
+a name, however they are capitalised."""
+
+
+def _is_name_part(word: str) -> bool:
+    """Letters in any script, with their combining marks (Devanagari, Thai, decomposed
+    accents), apostrophes, hyphens and full stops; starting with a letter."""
+    return (
+        bool(word)
+        and unicodedata.category(word[0]).startswith("L")
+        and all(unicodedata.category(c)[0] in "LM" or c in "'’.-" for c in word)
+    )
+
+
+def _capitalised(name: str) -> str:
+    """A name typed in one case, capitalised: each part of a hyphenated or apostrophed word
+    ("o'neil" -> O'Neil, "gonzalez-rivera" -> Gonzalez-Rivera), particles lower-case
+    ("de la Cruz", "al-Farsi"), "Mc" names as McDonald. Not nameparser's capitalise, which makes "machado"
+    "MacHado": Mac- is rare here, Machado and Macias are not."""
+    words = []
+    for word in name.lower().split():
+        if word in _PARTICLES:
+            words.append(word)
+            continue
+        parts = re.split(r"([-'’])", word)
+        cased = "".join(
+            part
+            if n == 0 and part in _PARTICLES and len(parts) > 1
+            else part[:1].upper() + part[1:]
+            for n, part in enumerate(parts)
+        )  # "al-farsi" -> al-Farsi
+        if cased.startswith("Mc") and len(cased) > 2:
+            cased = "Mc" + cased[2:].capitalize()
+        words.append(cased)
+    return " ".join(words)
 
 
 _PARTICLES = frozenset(
@@ -244,13 +285,13 @@ def _name_from(words: list[str]) -> tuple[str, str] | None:
         words = words[1:]
     typed_in_one_case = " ".join(words).islower() or " ".join(words).isupper()
     kept: list[str] = []
-    for word in words[:6]:
+    for word in words[:10]:
         bare = _bare(word)
         lowered = bare.lower()
         if kept and lowered in _PARTICLES:
             kept.append(bare)
             continue
-        if not bare or not _NAME_PART.fullmatch(bare.rstrip(".")):
+        if not _is_name_part(bare.rstrip(".")) or lowered in _NEVER_NAMES:
             break
         capitalised_later_word = kept and bare[:1].isupper() and not typed_in_one_case
         if lowered in _NOT_NAME_WORDS and not capitalised_later_word:
@@ -261,9 +302,7 @@ def _name_from(words: list[str]) -> tuple[str, str] | None:
     if not kept:
         return None
     typed = " ".join(kept)
-    name = HumanName(typed)
-    if typed_in_one_case:
-        name.capitalize(force=True)
+    name = HumanName(_capitalised(typed) if typed_in_one_case else typed)
     if not name.first:
         return None
     last = " ".join(part for part in (name.middle, name.last, name.suffix) if part)
@@ -295,7 +334,7 @@ def _labelled_part(label: re.Pattern[str], text: str) -> str | None:
 
 _CORRECTION = re.compile(
     r"\b(?:sorry|typo|i\s+mean|i\s+meant|correction|actually|oops|perd[oó]n|"
-    r"me\s+equivoqu[eé]|quise\s+decir|en\s+realidad|corrijo)\b",
+    r"me\s+equivoqu[eé]|quise\s+decir|en\s+realidad|corrijo|wrong|misspelled|mal\s+escrito)\b",
     re.IGNORECASE,
 )
 """Words that say the message corrects an earlier detail: a bare name in it counts."""
@@ -328,9 +367,8 @@ def _last_comma_first(text: str) -> tuple[str, str] | None:
     last, first = match.group(1).split(), match.group(2).split()
     if len(first) > 2 or not _name_from([*first, *last]):
         return None
-    name = HumanName(f"{' '.join(last)}, {' '.join(first)}")
-    if text.islower() or text.isupper():
-        name.capitalize(force=True)
+    typed = f"{' '.join(last)}, {' '.join(first)}"
+    name = HumanName(_capitalised(typed) if text.islower() or text.isupper() else typed)
     surname = " ".join(part for part in (name.last, name.suffix) if part)
     return (name.first, surname) if name.first and surname else None
 
@@ -339,28 +377,41 @@ def _segments(text: str) -> list[list[str]]:
     return [words for words in (part.split() for part in _split(text)) if words]
 
 
+def names_a_first_name(text: str) -> bool:
+    """The visitor labels a first name ("my first name is Anne"): it replaces the one held."""
+    return _labelled_part(_FIRST_LABEL, text) is not None
+
+
 def find_name(
-    text: str, expecting: bool, *, whole: bool = False, any_case: bool = False
+    text: str,
+    expecting: bool,
+    *,
+    whole: bool = False,
+    any_case: bool = False,
+    weak_cues: bool = True,
 ) -> tuple[str, str | None] | None:
     """The last name given after a cue ("my name is", "call me", "me llamo", "soy") or labelled
     ("first name Ann, last name Lee", "mi apellido es Becerra": a surname alone, with an empty
     first name); when the bot asked for a name, the first words that are not fillers (or
     "Surname, Given"); and, with `whole` or in a correction ("sorry, typo - John Stephens"), a
     bare capitalised full name ("Nora Quinn"; with `any_case` also a whole message typed in one
-    case, "jorge alberto mendoza")."""
+    case, "jorge alberto mendoza"). Without `weak_cues` (a name is already held), "I'm", "it's"
+    and "this is" cue nothing: "I'm Deaf Mute so text ...", "It's Beverly Hills 90210"."""
     found: tuple[str, str | None] | None = None
-    for cue in _NAME_CUES.finditer(text):
-        words = _split(text[cue.end() :], maxsplit=1)[0].split()
+    unlabelled = _LAST_LABEL.sub(", ", _FIRST_LABEL.sub(", ", text))  # "last name is" cues no name
+    for cue in _NAME_CUES.finditer(unlabelled):
+        words = _split(unlabelled[cue.end() :], maxsplit=1)[0].split()
         if not words:
             continue
         weak = " ".join(cue.group(0).lower().split()) in _WEAK_CUES
-        if weak and not expecting and not words[0][:1].isupper():
+        weak_ok = weak_cues or _CORRECTION.search(text)  # "it's John Petersen" fixing a name
+        if weak and (not weak_ok or (not expecting and not words[0][:1].isupper())):
             continue
         found = _name_from(words) or found
     first = _labelled_part(_FIRST_LABEL, text)
     last = _labelled_part(_LAST_LABEL, text)
-    if first or last:
-        return (first.split()[0] if first else "", last)
+    if first or last:  # "me llamo Ana y mi apellido es García": the cue's first name, the label's
+        return (first.split()[0] if first else (found[0] if found else ""), last)
     if expecting and (found is None or not found[1]):
         found = _last_comma_first(text) or found
     if found is None and expecting:

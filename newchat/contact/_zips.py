@@ -20,7 +20,8 @@ _MONTHS = frozenset(
      "agosto", "septiembre", "octubre", "noviembre", "diciembre"}
 )  # fmt: skip
 _BEFORE_CUES = _MONTHS | frozenset(
-    {"$", "usd", "case", "claim", "claims", "file", "docket", "policy", "ticket", "account",
+    {"$", "€", "usd", "eur", "report", "incident", "court", "case", "claim", "claims", "file",
+     "docket", "policy", "ticket", "account",
      "acct", "invoice", "order", "ref", "reference", "number", "no", "no.", "#", "ext", "ext.",
      "extension", "x", "caso", "reclamo", "expediente", "número", "numero", "cuenta", "póliza",
      "poliza", "suite", "ste", "apt", "apartment", "unit", "room", "box", "po", "calle",
@@ -35,7 +36,8 @@ _STREET_SUFFIXES = frozenset(
      "circle", "ter", "terrace"}
 )  # fmt: skip
 _AFTER_WORDS = frozenset(
-    {"dollars", "dollar", "bucks", "usd", "k", "dólares", "dolares", "pesos", "miles", "mil",
+    {"dollars", "dollar", "bucks", "usd", "k", "euros", "eur", "$", "€", "a", "dólares",
+     "dolares", "pesos", "miles", "mil",
      "calle", "avenida", "mi", "km", "days", "dias", "días", "years", "años", "anos", "months",
      "meses"}
 )  # fmt: skip
@@ -65,20 +67,48 @@ def _cued_away(text: str, start: int, end: int) -> bool:
     return len(after) >= 2 and after[1] in _STREET_SUFFIXES  # "12345 Main St"
 
 
+_CLAUSE_END = re.compile(r"[,;:\n!?—–]|\s-\s|\.(?:\s|$)|\s(?:and|y|but|pero)\s", re.IGNORECASE)
+_WHERE = re.compile(
+    r"^\s*(?:(?:i'?m|i\s+am|i\s+live|we\s+live|we'?re|located|based|vivo|vivimos|estoy)\s+"
+    r"(?:in|at|en)\s+)?$",
+    re.IGNORECASE,
+)
+_CITY = re.compile(r"^\s*(?:[A-ZÀ-Ý][^\W\d_]*\.?\s+){1,3}(?:[A-Z]{2}\.?\s+)?$")
+"""What may stand before a ZIP in its own clause when nothing labels it: nothing, where the
+visitor is ("I'm in 11368", "vivo en 78702"), or the end of an address ("Houston 77003",
+"Austin, TX 78701")."""
+
+
+def _stands_alone(text: str, start: int, end: int) -> bool:
+    """The number is a clause of its own ("Ann Lee, 555-201-7788, 90210") or says where the
+    visitor is ("I'm in 11368"), not a figure inside a sentence ("I have 12000 in bills")."""
+    before = _CLAUSE_END.split(text[:start])[-1]
+    after = _CLAUSE_END.split(text[end:], maxsplit=1)[0]
+    place = _WHERE.match(before) or _CITY.match(before)
+    return bool(place) and not after.strip(" .!")
+
+
 def find_zip(
     text: str, invalid: dict[str, str], *, expecting: bool, among_details: bool
 ) -> str | None:
     """A ZIP code when the bot asked for one, when the visitor labels it ("zip code 90210",
-    "código postal 90210"), or when it stands alone among other contact details; never with a
-    money, case/claim/extension, street or date cue next to it. The last one wins."""
-    found: str | None = None
+    "código postal 90210"), or when it stands alone among other contact details (a clause of
+    its own, or "I'm in 11368"); never with a money, case/claim/extension, street or date cue
+    next to it, nor one the visitor negates. A labelled ZIP beats an unlabelled one, one standing
+    alone beats one inside a sentence, and among equals the last wins."""
+    best: tuple[int, str] | None = None  # (rank, zip): labelled 3, alone 2, asked-for 1
     for match in _ZIP.finditer(text):
         start, end = match.span()
         labelled = bool(_ZIP_LABEL.search(text[:start]))
         if match.group(1) == "00000" or (not labelled and _cued_away(text, start, end)):
             continue
-        if (labelled or expecting or among_details) and not negated(text, start):
-            found = match.group(1)
+        if negated(text, start):
+            continue
+        alone = _stands_alone(text, start, end)
+        rank = 3 if labelled else 2 if alone and (expecting or among_details) else int(expecting)
+        if rank and (best is None or rank >= best[0]):
+            best = (rank, match.group(1))
+    found = best[1] if best else None
     if found is None and (expecting or _ZIP_LABEL.search(text)):
         numbers = [m.group(0) for m in _NUMBER.finditer(text)]
         if any(re.sub(r"\D", "", n) != "00000" for n in numbers) or "00000" in text:

@@ -255,3 +255,22 @@ async def test_a_confirmation_is_read_as_people_type_it(
     await say(client, "I was rear-ended on the freeway and hurt my neck")
     await say(client, "Ann Lee, 555-201-7788, ann@example.com, 90210")
     assert (await say(client, answer)).json()["done"] is done
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["I don't think that's right", "correct except the zip", "yes wait", "ok hold on",
+     "is that right?", "yes my husband's number would be better", "sí, menos el teléfono",
+     "casi bien, falta un número", "todo bien excepto el correo", "the last name is wrong"],
+)  # fmt: skip
+async def test_a_yes_that_is_really_a_no_queues_nothing(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    redis: Redis,  # type: ignore[type-arg]
+    answer: str,
+) -> None:
+    await say(client, "I was rear-ended on the freeway and hurt my neck")
+    await say(client, "Ann Lee, 555-201-7788, ann@example.com, 90210")
+    reply = (await say(client, answer)).json()
+    assert (reply["step"], reply["done"]) == ("confirm", False)
+    assert "Ann Lee" in reply["reply"] or reply["reply"].startswith("Please reply yes")
+    assert await redis.llen(keys.LEAD_QUEUE) == 0

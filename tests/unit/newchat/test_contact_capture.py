@@ -354,3 +354,117 @@ def test_a_whole_message_in_one_case_is_a_name_only_when_asked_to_be() -> None:
     assert extract("jorge alberto mendoza", bare_name=True).found.first_name is None
     caps = "I NEED TO FILE FOR DIVORCE, MARRIED 12 YEARS, 2 KIDS AGES 7 AND 10"
     assert extract(caps, bare_name=True).found.first_name is None
+
+
+# Kinds of fault a fresh helper found attacking the read-back and capture (2026-12-01).
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hi I'm Ann Lee, a truck hit me and I have 12000 in medical bills",
+        "Ann Lee, 555-201-7788, I lost 25000 in wages",
+        "Ann Lee, 555-201-7788, I make 45000 a year",
+        "Ann Lee, 555-201-7788, they offered €15000",
+        "Ann Lee, 555-201-7788, they offered 15000$",
+        "Ann Lee, 555-201-7788, police report 48213",
+        "Ann Lee, 555-201-7788, I live at 12345 Sunset",
+    ],
+)
+def test_a_number_inside_a_sentence_is_no_zip_even_among_details(text: str) -> None:
+    assert extract(text).found.zip is None
+
+
+@pytest.mark.parametrize(
+    ("text", "zip_code"),
+    [
+        ("my zip is 90210 and the hospital bill was 18000", "90210"),
+        ("90210, and I lost 25000 in wages", "90210"),
+        ("27606, no sorry, 27609 — I moved last month", "27609"),
+        ("vivo en el 2715 de la calle Navigation, Houston 77003", "77003"),
+    ],
+)
+def test_at_the_zip_step_a_labelled_or_standing_zip_beats_a_figure(
+    text: str, zip_code: str
+) -> None:
+    assert extract(text, "zip").found.zip == zip_code
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the last name is wrong",
+        "my surname is spelled wrong",
+        "mi apellido está mal escrito",
+        "Surname: unchanged",
+        "perfect except for the last name spelling",
+    ],
+)
+def test_a_word_that_judges_a_detail_is_never_a_name(text: str) -> None:
+    found = extract(text, bare_name=True).found
+    assert (found.first_name, found.last_name) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "expecting"),
+    [
+        ("I'm Deaf Mute so text 212-555-0100", "phone"),
+        ("this is Verizon Wireless 212-555-0100", "phone"),
+        ("It's Gmail Account ann@gmail.com", "email"),
+        ("It's Beverly Hills 90210", "zip"),
+    ],
+)
+def test_once_a_name_is_held_im_and_its_name_nobody(text: str, expecting: str) -> None:
+    found = extract(text, expecting, weak_cues=False).found  # type: ignore[arg-type]
+    assert found.first_name is None
+
+
+def test_a_name_fix_with_its_still_counts_when_the_message_says_the_name_was_wrong() -> None:
+    text = "my name is spelled wrong, it's John Petersen with an h"
+    found = extract(text, weak_cues=False).found
+    assert (found.first_name, found.last_name) == ("John", "Petersen")
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "last"),
+    [
+        ("MARIA MACHADO", "Maria", "Machado"),
+        ("ann macias", "Ann", "Macias"),
+        ("john mcdonald", "John", "McDonald"),
+        ("राहुल शर्मा", "राहुल", "शर्मा"),
+        ("สมชาย ใจดี", "สมชาย", "ใจดี"),
+        ("Jose\u0301 Becerra", "José", "Becerra"),  # decomposed, as some phones send it
+        ("Juan Carlos Alberto Francisco de Borbón y Grecia", "Juan",
+         "Carlos Alberto Francisco de Borbón y Grecia"),
+        ("Me llamo Ana y mi apellido es García", "Ana", "García"),
+    ],
+)  # fmt: skip
+def test_names_in_any_script_case_and_length(text: str, first: str, last: str) -> None:
+    found = extract(text, "name").found
+    assert (found.first_name, found.last_name) == (first, last)
+
+
+def test_a_labelled_first_name_replaces_the_one_held() -> None:
+    held = ContactDetails("Ann", "Lee", "5552017788", "ann@example.com", "90210")
+    findings = extract("ok, sorry, my first name is Anne")
+    assert findings.first_name_labelled
+    fixed = merge(held, findings.found, first_name_labelled=findings.first_name_labelled)
+    assert (fixed.first_name, fixed.last_name) == ("Anne", "Lee")
+    assert merge(held, extract("I'm Anne").found).first_name == "Ann"  # in passing: kept
+
+
+@pytest.mark.parametrize(
+    ("text", "phone"),
+    [
+        ("not 212-555-0101 but 212-555-0100", "2125550100"),
+        ("call me not before 5pm at 212-555-0100", "2125550100"),
+    ],
+)
+def test_a_negation_reaches_only_the_value_it_names(text: str, phone: str) -> None:
+    assert extract(text, "phone").found.phone == phone
+
+
+def test_a_leading_dot_is_part_of_the_address_and_refused() -> None:
+    findings = extract(".ann@example.com", "email")
+    assert findings.found.email is None
+    assert "period" in findings.invalid["email"]
