@@ -18,7 +18,7 @@ from common._http import (
 )
 from common._ids import is_session_id, new_session_id, session_hash
 from common._logs import LogPipeline, configure_logging, flush_logs, get_logger
-from common._redaction import PERSONAL_FIELDS, redact
+from common._redaction import PERSONAL_FIELDS, redact, scrub
 from common._redis import (
     REDIS_FAILURES,
     STORE_FAILURES,
@@ -90,6 +90,7 @@ __all__ = [
     "redis_errors",
     "redis_store",
     "request_cookies",
+    "scrub",
     "session_hash",
     "set_cookie",
     "translate_redis_error",

@@ -3,7 +3,8 @@ and secrets, whatever a caller passes. Applied to every line by the logging set-
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+import re
+from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 PERSONAL_FIELDS = frozenset(
@@ -38,3 +39,18 @@ def redact(event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in PERSONAL_FIELDS.intersection(event):
         event[key] = REDACTED
     return event
+
+
+_EMAIL_LIKE = re.compile(r"\S+@\S+")
+_NUMBER_LIKE = re.compile(r"\+?\d[\d\s().-]{3,}\d")
+
+
+def scrub(text: str, personal: Iterable[str] = ()) -> str:
+    """`text` from outside (a partner's error message) fit for a log line: every email-like
+    word, every run of five or more digits (however punctuated) and each of the `personal`
+    values given (a lead's names, any case) replaced by `[redacted]`. Checked by value, where
+    `redact` goes by key."""
+    scrubbed = _NUMBER_LIKE.sub(REDACTED, _EMAIL_LIKE.sub(REDACTED, text))
+    for value in sorted({v for v in personal if len(v) > 1}, key=len, reverse=True):
+        scrubbed = re.sub(rf"\b{re.escape(value)}\b", REDACTED, scrubbed, flags=re.IGNORECASE)
+    return scrubbed

@@ -13,7 +13,7 @@ from typing import Literal
 import httpx
 import msgspec
 
-from common import get_logger
+from common import get_logger, scrub
 from newchat._settings import LeadProsperSettings
 from newchat.leads._models import Lead
 
@@ -123,13 +123,14 @@ class LeadProsperClient:
                 "retry", "LeadProsper answered something other than JSON", status
             )
         lp_id = None if reply.lead_id is None else str(reply.lead_id)
+        said = scrub(reply.message, (lead.first_name, lead.last_name, lead.email))[:200]
         verdict = reply.status.upper()
         if verdict == "ACCEPTED":
             return SubmissionResult("accepted", "", status, lp_id)
         if verdict == "DUPLICATED":
-            return SubmissionResult("duplicated", reply.message[:200], status, lp_id)
+            return SubmissionResult("duplicated", said, status, lp_id)
         if verdict == "ERROR" or status >= 400:
-            return SubmissionResult("permanent", reply.message[:200] or f"HTTP {status}", status)
+            return SubmissionResult("permanent", said or f"HTTP {status}", status)
         return SubmissionResult("retry", f"unexpected status {reply.status[:40]!r}", status)
 
 

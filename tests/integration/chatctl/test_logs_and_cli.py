@@ -28,7 +28,8 @@ async def test_log_lines_have_runbook_phrases_and_no_personal_data(
     base_env: dict[str, str],
     outside: respx.MockRouter,  # type: ignore[type-arg]
 ) -> None:
-    outside.post(LEADPROSPER_URL).respond(200, json={"status": "ERROR", "message": "no buyer"})
+    refusal = "no buyer for Zelda Quixote, (555) 201-7788, zelda.q@example.com"  # echoed back
+    outside.post(LEADPROSPER_URL).respond(200, json={"status": "ERROR", "message": refusal})
     await say(client, "Tuve un accidente de carro en Houston")
     await say(client, "I'm Zelda Quixote, 555-201-7788, zelda.q@example.com, 90210")
     await say(client, "sí")

@@ -30,6 +30,7 @@ from common import (
     percentile,
     read_cookies,
     request_cookies,
+    scrub,
     session_hash,
     set_cookie,
     translate_redis_error,
@@ -256,3 +257,12 @@ def test_a_forwarded_address_is_cut_to_64_characters() -> None:
     assert found == long_hop[:64]
     real_ip = client_address("127.0.0.1", [(b"x-real-ip", long_hop.encode())], ("127.0.0.1",))
     assert real_ip == long_hop[:64]
+
+
+def test_a_partners_message_is_scrubbed_of_personal_values_by_value() -> None:
+    said = "Rejected: Ann Lee, (555) 201-7788 / 5552017788, ann@example.com, 90210; annual cap"
+    scrubbed = scrub(said, ("Ann", "Lee", "ann@example.com"))
+    for value in ("Ann", "Lee", "201-7788", "5552017788", "ann@example.com", "90210"):
+        assert value not in scrubbed
+    assert scrubbed.startswith("Rejected: ")
+    assert scrubbed.endswith("annual cap")  # a name inside another word is left alone
