@@ -276,3 +276,14 @@ async def test_stored_comparisons_are_trimmed_to_about_the_configured_number(
             await shadow.mirror.drain()
     await shadow.mirror.drain()
     assert await redis.xlen(keys.SHADOW_RESULTS) <= 110
+
+
+async def test_a_mirrored_turn_is_given_up_after_the_shadow_timeout(redis: Redis) -> None:
+    """A candidate that never answers (past its own hop timeout too) is abandoned at
+    `timeout_seconds`: counted as a timeout, nothing stored, nothing left in flight."""
+    shadow = Mirrored(redis, Scripted(first_delay=30.0), timeout_seconds=0.2)
+    shadow.submit()
+    await shadow.mirror.drain(within=5.0)
+    assert shadow.mirror.in_flight == 0
+    assert shadow.count("gateway_shadow_requests_total", backend="new", outcome="timeout") == 1
+    assert await stored(redis) == []
