@@ -266,3 +266,19 @@ def test_a_partners_message_is_scrubbed_of_personal_values_by_value() -> None:
         assert value not in scrubbed
     assert scrubbed.startswith("Rejected: ")
     assert scrubbed.endswith("annual cap")  # a name inside another word is left alone
+
+
+@pytest.mark.parametrize(
+    ("said", "personal", "kept", "gone"),
+    [
+        ("Refused: Ann-Marie Lee", ("Marie", "Ann-Marie"), "Refused: ", "Ann"),  # longest first
+        ("A buyer refused Bo Diaz", ("A", "Bo", "Diaz"), "A buyer refused ", "Bo"),  # 1 letter kept
+        ("REFUSED ANN LEE", ("Ann", "Lee"), "REFUSED ", "ANN"),  # any case
+    ],
+)
+def test_scrubbing_takes_whole_values_longest_first_in_any_case(
+    said: str, personal: tuple[str, ...], kept: str, gone: str
+) -> None:
+    scrubbed = scrub(said, personal)
+    assert scrubbed.startswith(kept)
+    assert gone not in scrubbed
