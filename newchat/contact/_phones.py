@@ -9,6 +9,8 @@ import phonenumbers
 
 from newchat.contact._clauses import negated
 
+_ZIP_PLUS_FOUR = re.compile(r"\d{5}-?\d{4}")
+
 # Phone: a digit run that phonenumbers did not take as a number, but looks like an attempt.
 _DIGITS = re.compile(r"\+?\(?\d[\d\s().\-]*\d|\d")
 
@@ -51,8 +53,12 @@ def find_phone(text: str, invalid: dict[str, str], expecting: bool) -> tuple[str
         )
     )
     if found is None and "phone" not in invalid:
-        attempts = [re.sub(r"\D", "", m.group(0)) for m in _DIGITS.finditer(rest)]
-        long_runs = [d for d in attempts if len(d) >= 7 and len(d) != 9]
+        runs = [m.group(0).strip() for m in _DIGITS.finditer(rest)]
+        attempts = [re.sub(r"\D", "", run) for run in runs]
+        long_runs = [  # 7+ digits, but not a ZIP+4 (12345-6789, 123456789)
+            d for run, d in zip(runs, attempts, strict=True)
+            if len(d) >= 7 and not _ZIP_PLUS_FOUR.fullmatch(run)
+        ]  # fmt: skip
         if long_runs or (expecting and attempts):
             invalid["phone"] = "a US phone number has 10 digits, including the area code"
     return found, rest

@@ -45,6 +45,11 @@ _AFTER_CUES = _MONTHS | _STREET_SUFFIXES | _AFTER_WORDS
 """A word right after a number with the same effect ("15000 dollars", "12345 Main St")."""
 
 
+_ISSUED = ("00501", "99950")
+"""The lowest and highest ZIP codes USPS has issued (Holtsville NY, Ketchikan AK): 00000 or
+99999 is no one's ZIP."""
+
+
 def _words_around(text: str, start: int, end: int) -> tuple[list[str], list[str]]:
     before = text[:start].lower().replace("$", " $ ").replace("#", " # ").split()
     after = text[end:].lower().split()
@@ -100,7 +105,10 @@ def find_zip(
     for match in _ZIP.finditer(text):
         start, end = match.span()
         labelled = bool(_ZIP_LABEL.search(text[:start]))
-        if match.group(1) == "00000" or (not labelled and _cued_away(text, start, end)):
+        if not _ISSUED[0] <= match.group(1) <= _ISSUED[1]:
+            invalid["zip"] = f"{match.group(1)} isn't a ZIP code in use"
+            continue
+        if not labelled and _cued_away(text, start, end):
             continue
         if negated(text, start):
             continue
@@ -109,8 +117,8 @@ def find_zip(
         if rank and (best is None or rank >= best[0]):
             best = (rank, match.group(1))
     found = best[1] if best else None
-    if found is None and (expecting or _ZIP_LABEL.search(text)):
+    if found is None and "zip" not in invalid and (expecting or _ZIP_LABEL.search(text)):
         numbers = [m.group(0) for m in _NUMBER.finditer(text)]
-        if any(re.sub(r"\D", "", n) != "00000" for n in numbers) or "00000" in text:
+        if numbers:
             invalid["zip"] = "a ZIP code has 5 digits (like 90210), or 9 as ZIP+4"
     return found

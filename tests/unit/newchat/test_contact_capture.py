@@ -197,7 +197,7 @@ EXCHANGE = st.integers(200, 999).map(str)
 LINE = st.integers(0, 9999).map(lambda n: f"{n:04d}")
 PHONE_FORMS = st.sampled_from(["{a}-{e}-{l}", "({a}) {e}-{l}", "{a}.{e}.{l}", "+1 {a} {e} {l}"])
 LOCAL = st.text(string.ascii_lowercase + string.digits, min_size=1, max_size=12)
-ZIP = st.integers(1, 99999).map(lambda n: f"{n:05d}")
+ZIP = st.integers(501, 99950).map(lambda n: f"{n:05d}")  # the range USPS has issued
 
 
 @given(FIRST, LAST, AREA, EXCHANGE, LINE, PHONE_FORMS, LOCAL, ZIP, FILLER)
@@ -468,3 +468,21 @@ def test_a_leading_dot_is_part_of_the_address_and_refused() -> None:
     findings = extract(".ann@example.com", "email")
     assert findings.found.email is None
     assert "period" in findings.invalid["email"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expecting", "field", "reason"),
+    [
+        ("99999", "zip", "zip", "99999 isn't a ZIP code in use"),
+        ("00000", "zip", "zip", "00000 isn't a ZIP code in use"),
+        ("no, my number is 555-201-778", None, "phone",
+         "a US phone number has 10 digits, including the area code"),
+    ],
+)  # fmt: skip
+def test_a_number_that_is_no_zip_or_phone_says_why(
+    text: str, expecting: str | None, field: str, reason: str
+) -> None:
+    findings = extract(text, expecting)  # type: ignore[arg-type]
+    assert getattr(findings.found, field) is None
+    assert findings.invalid[field] == reason
+    assert extract("00501", "zip").found.zip == "00501"  # the lowest issued
