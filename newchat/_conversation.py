@@ -79,7 +79,7 @@ _AGREEING_WORDS = frozenset(
      "of", "course", "sure", "todo", "está", "esta", "es", "eso", "son", "los", "datos", "muy",
      "gracias", "señor", "señora", "adelante", "envíe", "envie", "mande", "exactamente",
      "perfectamente", "de", "acuerdo", "vale", "dale", "listo", "okey", "oki", "k", "kk",
-     "yes", "correcto", "now", "ahora", "me", "soy", "yo", "alright", "everything's"}
+     "now", "ahora", "me", "soy", "yo", "alright", "everything's"}
 )  # fmt: skip
 """Words a plain confirmation is made of besides the yes itself ("yes, that's all correct,
 thank you"). A confirmation holds nothing else: "correct except the zip", "yes wait", "I don't
@@ -171,15 +171,16 @@ class Conversation:
             bare_zip=state.step == "confirm",
             weak_cues=not state.contact.has("name"),
         )
-        if await self._answered_with_a_name(state, message, findings):
-            findings = extract(message, "name", bare_name=True, any_case=True)
+        named = await self._answered_with_a_name(state, message, findings)
+        if named is not None:
+            findings = named
             message = ""  # a name, not part of the description sent with the lead
         state.contact = merge(
             state.contact, findings.found, first_name_labelled=findings.first_name_labelled
         )
         if state.step == "confirm":
             return await self._confirm(
-                state, message, changed=state.contact != before, findings=findings.invalid
+                state, message, changed=state.contact != before, invalid=findings.invalid
             )
         opening = ""
         if state.category is None:
@@ -204,23 +205,25 @@ class Conversation:
 
     async def _answered_with_a_name(
         self, state: SessionState, message: str, findings: Findings
-    ) -> bool:
-        """Asked to tell more, the visitor sent only their name ("jorge alberto mendoza"): a
-        message that is nothing but a name and says nothing of a practice area."""
+    ) -> Findings | None:
+        """Asked to tell more, the visitor sent only their name ("jorge alberto mendoza"): what
+        the message gives read as a name, when it is nothing but one and says nothing of a
+        practice area; else None."""
         if state.step != "describe" or not state.describe_asks or findings.found.has("name"):
-            return False
-        if not extract(message, bare_name=True, any_case=True).found.has("name"):
-            return False
-        return (await self._detector.detect(message)).category == GENERAL
+            return None
+        named = extract(message, bare_name=True, any_case=True)
+        if not named.found.has("name"):
+            return None
+        return named if (await self._detector.detect(message)).category == GENERAL else None
 
     async def _confirm(
-        self, state: SessionState, message: str, *, changed: bool, findings: dict[str, str]
+        self, state: SessionState, message: str, *, changed: bool, invalid: dict[str, str]
     ) -> str:
         """The read-back step: a correction reads back again, a yes queues the lead."""
         if changed:
             return f"Thanks, I've updated that. {self._read_back(state)}"
-        if findings:
-            field, reason = next(iter(findings.items()))
+        if invalid:
+            field, reason = next(iter(invalid.items()))
             return f"Sorry, {reason}. Could you give me your {field} again?"
         if _is_yes(message):
             await self._queue_lead(state)

@@ -41,8 +41,8 @@ class Alias(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     legacy: dict[str, Any]
     new: dict[str, Any]
 
-    def covers(self, field: str, legacy: Observation, new: Observation) -> bool:
-        return field in self.fields and _has(legacy.body, self.legacy) and _has(new.body, self.new)
+    def matches(self, legacy: Observation, new: Observation) -> bool:
+        return _has(legacy.body, self.legacy) and _has(new.body, self.new)
 
 
 def _has(body: Any, expected: dict[str, Any]) -> bool:
@@ -135,25 +135,28 @@ class Experiment:
             return None
         try:
             sibling = candidate if primary.backend != "new" else primary
+            agreed = self._aliased_fields(primary, candidate)
             return {
-                rule.name: self._aliased(rule, primary, candidate)
-                or self._field(rule, primary, candidate, sibling, twin)
+                rule.name: FieldResult("match", extract(rule, primary), extract(rule, candidate))
+                if rule.name in agreed
+                else self._field(rule, primary, candidate, sibling, twin)
                 for rule in self._rules.fields
             }
         except Exception as exc:
             self._raised("compare", exc)
             return None
 
-    def _aliased(
-        self, rule: FieldRule, primary: Observation, candidate: Observation
-    ) -> FieldResult | None:
-        """A match by one of the rules' aliases, or None."""
+    def _aliased_fields(self, primary: Observation, candidate: Observation) -> set[str]:
+        """The fields the rules' aliases say agree for this legacy/new pair (none otherwise)."""
         legacy, new = (primary, candidate) if primary.backend == "legacy" else (candidate, primary)
         if legacy.backend != "legacy" or new.backend != "new":
-            return None
-        if any(alias.covers(rule.name, legacy, new) for alias in self._rules.aliases):
-            return FieldResult("match", extract(rule, primary), extract(rule, candidate))
-        return None
+            return set()
+        return {
+            field
+            for alias in self._rules.aliases
+            if alias.matches(legacy, new)
+            for field in alias.fields
+        }
 
     @staticmethod
     def _field(

@@ -34,8 +34,6 @@ import sys
 import tempfile
 import time
 import tomllib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,29 +149,22 @@ def report(workdirs: list[Path], write: Path | None) -> int:
     return subprocess.run(command, cwd=ROOT, check=False).returncode
 
 
-@contextmanager
-def narrowed_copy(modules: list[str], tests: list[str] | None) -> Iterator[Path]:
-    """A throw-away copy of the tracked tree whose `[tool.mutmut]` lists only these."""
-    with tempfile.TemporaryDirectory(prefix="mutate-") as scratch:
-        workdir = Path(scratch)
-        copy_tree(workdir)
-        pyproject = workdir / "pyproject.toml"
-        pyproject.write_text(narrow(pyproject.read_text(), modules, tests))
-        yield workdir
+Group = dict[str, list[str] | str]
+"""One `[[tool.mutation_groups]]` entry: `name`, `modules`, `tests`."""
 
 
-def groups() -> list[dict[str, list[str] | str]]:
+def groups() -> list[Group]:
     """`[[tool.mutation_groups]]`; raises SystemExit when they do not cover exactly
     `[tool.mutmut] only_mutate`."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
-    listed: list[dict[str, list[str] | str]] = config["mutation_groups"]
+    listed: list[Group] = config["mutation_groups"]
     covered = sorted(m for group in listed for m in group["modules"])
     if covered != sorted(config["mutmut"]["only_mutate"]):
         raise SystemExit("[[tool.mutation_groups]] must cover exactly [tool.mutmut] only_mutate")
     return listed
 
 
-def run_groups(max_children: int, write: Path | None) -> int:
+def run_groups(listed: list[Group], max_children: int, write: Path | None) -> int:
     """Each group in its own copy of one snapshot of the tree (taken at the start, so an edit
     during the run changes nothing), one after the other; one report over all of them."""
     with tempfile.TemporaryDirectory(prefix="mutate-groups-") as scratch:
@@ -181,12 +172,12 @@ def run_groups(max_children: int, write: Path | None) -> int:
         snapshot.mkdir()
         copy_tree(snapshot)
         workdirs = []
-        for number, group in enumerate(groups()):
+        for number, group in enumerate(listed):
             started = time.monotonic()
             workdir = Path(scratch) / f"group-{number}"
             shutil.copytree(snapshot, workdir, symlinks=True)
             pyproject = workdir / "pyproject.toml"
-            modules, tests = list(group["modules"]), list(group["tests"])
+            modules, tests = list(group["modules"]), list(group.get("tests") or [])
             pyproject.write_text(narrow(pyproject.read_text(), modules, tests))
             if not run_mutmut(workdir, max_children):
                 return 2
@@ -210,12 +201,10 @@ def main() -> int:
     try:
         if args.in_place:
             return report([ROOT], args.write) if run_mutmut(ROOT, args.max_children) else 2
-        if not args.module:
-            return run_groups(args.max_children, args.write)
-        with narrowed_copy(args.module, args.tests) as workdir:
-            if not run_mutmut(workdir, args.max_children):
-                return 2
-            return report([workdir], args.write)
+        listed: list[Group] = [
+            {"name": "chosen", "modules": args.module, "tests": args.tests or []}
+        ]
+        return run_groups(listed if args.module else groups(), args.max_children, args.write)
     finally:
         print(f"mutation run: {(time.monotonic() - started) / 60:.1f} min", file=sys.stderr)
 

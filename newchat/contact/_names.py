@@ -264,15 +264,14 @@ _PARTICLES = frozenset(
      "bint", "da", "di", "du", "dos", "das", "le", "el", "al", "y", "e"}
 )  # fmt: skip
 """Lower-case words inside a surname ("de la Cruz", "van der Berg", "bin Rashid")."""
-_ABBREVIATIONS = frozenset(
-    {"jr.", "sr.", "dr.", "mr.", "mrs.", "ms.", "mx.", "sra.", "srta.", "st."}
-)  # fmt: skip
 
 
 def _bare(word: str) -> str:
+    """`word` without surrounding punctuation; the full stop of a title, suffix or initial
+    kept ("Dr.", "Jr.", the "L." of "Robert L. Hayes")."""
     bare = word.strip(",'’-")
-    initial = len(bare) == 2 and bare[0].isalpha()  # "L." in "Robert L. Hayes"
-    if bare.endswith(".") and bare.lower() not in _ABBREVIATIONS and not initial:
+    abbreviation = bare[:-1].lower() in _KEEPS_ITS_STOP or len(bare) == 2
+    if bare.endswith(".") and not abbreviation:
         bare = bare.rstrip(".")
     return bare
 
@@ -398,13 +397,14 @@ def find_name(
     case, "jorge alberto mendoza"). Without `weak_cues` (a name is already held), "I'm", "it's"
     and "this is" cue nothing: "I'm Deaf Mute so text ...", "It's Beverly Hills 90210"."""
     found: tuple[str, str | None] | None = None
+    correction = _CORRECTION.search(text)
+    weak_ok = weak_cues or correction  # "it's John Petersen" fixing a name counts
     unlabelled = _LAST_LABEL.sub(", ", _FIRST_LABEL.sub(", ", text))  # "last name is" cues no name
     for cue in _NAME_CUES.finditer(unlabelled):
         words = _split(unlabelled[cue.end() :], maxsplit=1)[0].split()
         if not words:
             continue
         weak = " ".join(cue.group(0).lower().split()) in _WEAK_CUES
-        weak_ok = weak_cues or _CORRECTION.search(text)  # "it's John Petersen" fixing a name
         if weak and (not weak_ok or (not expecting and not words[0][:1].isupper())):
             continue
         found = _name_from(words) or found
@@ -417,7 +417,6 @@ def find_name(
     if found is None and expecting:
         segments = [w for w in _segments(text) if any(_bare(x).lower() not in _FILLERS for x in w)]
         found = _name_from(segments[0]) if segments else None
-    correction = _CORRECTION.search(text)
     if correction:  # "Mark Sullivan — sorry, Marcus Sullivan": the name after the correction
         found = _bare_full_name(_segments(text[correction.end() :])) or found
     if (found is None or not found[1]) and whole:

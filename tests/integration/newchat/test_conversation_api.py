@@ -14,6 +14,13 @@ from tests.conftest import LEADPROSPER_URL
 from tests.integration.conftest import say
 
 
+async def at_the_read_back(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    """A conversation brought to its read-back: Ann Lee's four details, step `confirm`."""
+    await say(client, "I was rear-ended on the freeway and hurt my neck")
+    reply = (await say(client, "Ann Lee, 555-201-7788, ann@example.com, 90210")).json()
+    assert reply["step"] == "confirm"
+
+
 async def test_full_conversation_reaches_done_and_queues_one_lead_with_the_details(
     client: AsyncTestClient,
     redis: Redis,  # type: ignore[type-arg]
@@ -176,8 +183,7 @@ async def test_the_read_back_takes_corrections_until_a_yes(
     client: AsyncTestClient,
     redis: Redis,  # type: ignore[type-arg]
 ) -> None:
-    await say(client, "I was rear-ended on the freeway and hurt my neck")
-    await say(client, "Ann Lee, 555-201-7788, ann@example.com, 90210")
+    await at_the_read_back(client)
     fixed = (await say(client, "no, my number is 555-201-7799")).json()
     assert (fixed["step"], fixed["done"]) == ("confirm", False)
     assert "(555) 201-7799" in fixed["reply"]
@@ -252,8 +258,7 @@ async def test_a_confirmation_is_read_as_people_type_it(
     answer: str,
     done: bool,
 ) -> None:
-    await say(client, "I was rear-ended on the freeway and hurt my neck")
-    await say(client, "Ann Lee, 555-201-7788, ann@example.com, 90210")
+    await at_the_read_back(client)
     assert (await say(client, answer)).json()["done"] is done
 
 
@@ -268,8 +273,7 @@ async def test_a_yes_that_is_really_a_no_queues_nothing(
     redis: Redis,  # type: ignore[type-arg]
     answer: str,
 ) -> None:
-    await say(client, "I was rear-ended on the freeway and hurt my neck")
-    await say(client, "Ann Lee, 555-201-7788, ann@example.com, 90210")
+    await at_the_read_back(client)
     reply = (await say(client, answer)).json()
     assert (reply["step"], reply["done"]) == ("confirm", False)
     assert "Ann Lee" in reply["reply"] or reply["reply"].startswith("Please reply yes")
