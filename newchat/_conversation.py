@@ -20,7 +20,7 @@ from common import is_session_id, session_hash
 from newchat._categories import GENERAL, LABELS, Category
 from newchat._metrics import Metrics
 from newchat._sessions import SessionState, Step
-from newchat.contact import Field, Findings, extract, merge
+from newchat.contact import ContactDetails, Field, Findings, extract, merge
 from newchat.detection import CategoryDetector
 from newchat.leads import Lead
 
@@ -44,6 +44,7 @@ class LeadSink(Protocol):
     """Where a finished conversation's lead goes: the real queue, or a shadow recorder."""
 
     async def enqueue(self, lead: Lead) -> str: ...
+    async def amend(self, lead_id: str, contact: dict[str, str]) -> bool: ...
 
 
 class ChatReply(msgspec.Struct, frozen=True):
@@ -109,6 +110,27 @@ def _phone_for_reading(phone: str) -> str:
     return f"({phone[:3]}) {phone[3:6]}-{phone[6:]}"
 
 
+def _re_ask(reason: str, ask: str) -> str:
+    """A re-ask that says what was wrong; a question of its own ("did you mean ann@gmail.com?
+    If ... is right, just send it again") stands alone."""
+    if reason.startswith("did you mean"):
+        return f"{reason[0].upper()}{reason[1:]}."
+    return f"Sorry, {reason}. {ask}"
+
+
+def _completing_the_name(held: ContactDetails, findings: Findings) -> Findings:
+    """Asked for the surname after a first name alone ("its maria"), one word is that surname
+    ("Lopez"), not a new first name. Other findings are returned as they are."""
+    found = findings.found
+    if not (held.first_name and not held.last_name and found.first_name and not found.last_name):
+        return findings
+    if findings.first_name_labelled:
+        return findings
+    surname = msgspec.structs.replace(found, first_name=None, last_name=found.first_name)
+    invalid = {k: v for k, v in findings.invalid.items() if k != "name"}
+    return Findings(surname, invalid)
+
+
 def _next_missing(state: SessionState) -> Field | None:
     return next((f for f in CONTACT_ORDER if not state.contact.has(f)), None)
 
@@ -161,7 +183,7 @@ class Conversation:
 
     async def _advance(self, state: SessionState, message: str) -> str:
         if state.done:
-            return self._closing(state, again=True)
+            return await self._after_the_end(state, message)
         expecting = next((f for f in CONTACT_ORDER if f == state.step), None)
         before = state.contact
         findings = extract(
@@ -170,7 +192,11 @@ class Conversation:
             bare_name=state.step == "confirm",
             bare_zip=state.step == "confirm",
             weak_cues=not state.contact.has("name"),
+            trusted_email=state.doubted_email,
         )
+        state.doubted_email = findings.doubted_email or state.doubted_email
+        if expecting == "name":
+            findings = self._not_a_matter(message, _completing_the_name(state.contact, findings))
         named = await self._answered_with_a_name(state, message, findings)
         if named is not None:
             findings = named
@@ -191,8 +217,13 @@ class Conversation:
                     "happened, so I can connect you with the right attorney?"
                 )
             opening = self._acknowledge(state.category or GENERAL)
+        half_a_name = state.contact.first_name or state.contact.last_name
+        if expecting == "name" and half_a_name and not state.contact.has("name"):
+            held = state.contact.first_name  # "Mr. Lee" (first wanted), or "its maria" (last)
+            wanted = "last" if held else "first"
+            return f"{opening}Thanks{f', {held}' if held else ''}. What's your {wanted} name?"
         if expecting and expecting in findings.invalid and not state.contact.has(expecting):
-            return f"Sorry, {findings.invalid[expecting]}. Could you enter it again?"
+            return _re_ask(findings.invalid[expecting], "Could you enter it again?")
         missing = _next_missing(state)
         greeting = ""
         if missing != "name" and state.contact.first_name and expecting == "name":
@@ -202,6 +233,21 @@ class Conversation:
             return f"{opening}{greeting}{self._read_back(state)}"
         state.step = missing
         return f"{opening}{greeting}{_ASK[missing]}"
+
+    def _not_a_matter(self, message: str, findings: Findings) -> Findings:
+        """Asked for a name, a visitor who answers with nothing but what happened ("Car
+        Accident", "Dog Bite") gave no name; the re-ask says how to give a name that happens to
+        read so ("my name is Joy Trust": a cue always counts)."""
+        found = findings.found
+        name = f"{found.first_name or ''} {found.last_name or ''}".split()
+        answer = _WORD.findall(message)
+        if not name or [w.casefold() for w in answer] != [w.casefold() for w in name]:
+            return findings
+        if not self._detector.names_a_matter(message):
+            return findings
+        without_name = msgspec.structs.replace(found, first_name=None, last_name=None)
+        reason = 'that reads like what happened rather than a name (if it is your name, write "my name is" first)'
+        return Findings(without_name, {**findings.invalid, "name": reason})
 
     async def _answered_with_a_name(
         self, state: SessionState, message: str, findings: Findings
@@ -216,6 +262,38 @@ class Conversation:
             return None
         return named if (await self._detector.detect(message)).category == GENERAL else None
 
+    async def _after_the_end(self, state: SessionState, message: str) -> str:
+        """A message after the lead was queued: a changed detail ("sorry, my number is
+        555-201-7799") goes into the lead while it still waits for a worker; once claimed, the
+        visitor is told it could not be changed. Anything else gets the closing again."""
+        findings = extract(
+            message,
+            bare_name=True,
+            bare_zip=True,
+            weak_cues=False,
+            trusted_email=state.doubted_email,
+        )
+        state.doubted_email = findings.doubted_email or state.doubted_email
+        corrected = merge(
+            state.contact, findings.found, first_name_labelled=findings.first_name_labelled
+        )
+        if corrected == state.contact or not state.lead_id:
+            return self._closing(state, again=True)
+        changes = {
+            field: value
+            for field, value in msgspec.structs.asdict(corrected).items()
+            if value and value != getattr(state.contact, field)
+        }
+        if not await self._leads.amend(state.lead_id, changes):
+            self._metrics.lead_corrections.labels(outcome="too_late").inc()
+            return (
+                "I'm sorry, your details have already gone to our attorneys, so I can't change "
+                "them here. Please give the attorney the new details when they contact you."
+            )
+        self._metrics.lead_corrections.labels(outcome="applied").inc()
+        state.contact = corrected
+        return f"Thanks, I've updated your details: {self._summary(state)} An attorney will contact you shortly."
+
     async def _confirm(
         self, state: SessionState, message: str, *, changed: bool, invalid: dict[str, str]
     ) -> str:
@@ -224,7 +302,7 @@ class Conversation:
             return f"Thanks, I've updated that. {self._read_back(state)}"
         if invalid:
             field, reason = next(iter(invalid.items()))
-            return f"Sorry, {reason}. Could you give me your {field} again?"
+            return _re_ask(reason, f"Could you give me your {field} again?")
         if _is_yes(message):
             await self._queue_lead(state)
             return self._closing(state, again=False)
@@ -234,14 +312,20 @@ class Conversation:
         )
 
     @staticmethod
-    def _read_back(state: SessionState) -> str:
+    def _summary(state: SessionState) -> str:
         contact = state.contact
         area = LABELS[state.category or GENERAL]
         return (
-            f"Let me read that back: {contact.first_name} {contact.last_name}, phone "
+            f"{contact.first_name} {contact.last_name}, phone "
             f"{_phone_for_reading(contact.phone or '')}, email {contact.email}, ZIP "
-            f"{contact.zip}, about a {area} matter. Is that all correct? Reply yes to confirm, "
-            "or tell me what to change."
+            f"{contact.zip}, about a {area} matter."
+        )
+
+    @classmethod
+    def _read_back(cls, state: SessionState) -> str:
+        return (
+            f"Let me read that back: {cls._summary(state)} Is that all correct? Reply yes to "
+            "confirm, or tell me what to change."
         )
 
     async def _detect(self, state: SessionState, message: str) -> bool:

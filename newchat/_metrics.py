@@ -25,6 +25,13 @@ class Metrics:
         self.leads_enqueued = Counter(
             "chat_leads_enqueued_total", "Leads queued for submission", registry=r
         )
+        self.lead_corrections = Counter(
+            "chat_lead_corrections_total",
+            "Corrections a visitor sent after confirming: applied to the waiting lead, or too "
+            "late because a worker had claimed it",
+            ["outcome"],
+            registry=r,
+        )
         self.lead_submissions = Counter(
             "chat_lead_submissions_total", "Lead submission outcomes", ["outcome"], registry=r
         )

@@ -82,6 +82,8 @@ class SessionState(msgspec.Struct, kw_only=True):
     describe_asks: int = 0
     contact: ContactDetails = msgspec.field(default_factory=ContactDetails)
     lead_id: str | None = None
+    doubted_email: str | None = None
+    """The address last held back as a likely typo: sent again, it is taken as it is."""
 
     @property
     def done(self) -> bool:

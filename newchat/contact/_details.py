@@ -31,6 +31,9 @@ class Findings(msgspec.Struct):
     """Field -> why the value given for it could not be used."""
     first_name_labelled: bool = False
     """The visitor said which first name ("my first name is Anne"): it replaces the one held."""
+    doubted_email: str | None = None
+    """An address held back as a likely typo ("ann@gmial.com"), taken if the visitor sends it
+    again."""
 
 
 def merge(

@@ -1,27 +1,89 @@
 """Email addresses, judged by email-validator (syntax only, no DNS; internationalised domains
-and local parts)."""
+and local parts), with a domain that ends in a real public suffix (publicsuffixlist's bundled
+list) and is not one letter off a mailbox provider most visitors use."""
 
 from __future__ import annotations
 
+import difflib
 import re
+from functools import cache
 
 from email_validator import EmailNotValidError, validate_email
+from publicsuffixlist import PublicSuffixList
 
 from newchat.contact._clauses import negated
 
 # Email: the candidates are the words with an @; email-validator judges each.
 _AT_WORD = re.compile(r"[^\s<>()\[\]{},;:\"]*@[^\s<>()\[\]{},;:\"]*")
 
+COMMON_DOMAINS = (
+    "gmail.com", "googlemail.com", "yahoo.com", "ymail.com", "hotmail.com", "outlook.com",
+    "live.com", "msn.com", "icloud.com", "me.com", "mac.com", "aol.com", "mail.com",
+    "email.com", "gmx.com", "protonmail.com", "proton.me", "comcast.net", "att.net",
+    "sbcglobal.net", "verizon.net", "bellsouth.net", "cox.net", "charter.net", "yahoo.es",
+    "hotmail.es", "outlook.es", "yahoo.com.mx", "hotmail.com.mx",
+)  # fmt: skip
+"""Mailbox providers most US and Spanish-speaking visitors use: a domain close to one of these
+but not it ("gmial.com", "yahooo.com", "gmail.co") is most likely a typo."""
+TYPO_SIMILARITY = 0.85
+"""difflib's ratio above which a domain counts as a typo of a common one: "gmial.com",
+"gmai.com", "hotmial.com" and "aol.co" are over it; "law.com", "cox.net" and "mail.ru" are not
+(tests/unit/newchat/test_contact_capture.py)."""
 
-def find_email(text: str, invalid: dict[str, str]) -> tuple[str | None, str]:
-    """The last valid address (normalised: domain lower-cased), and `text` without it."""
+
+@cache
+def _suffixes() -> PublicSuffixList:
+    return PublicSuffixList()  # the bundled list: no network
+
+
+DOCUMENTATION_SUFFIX = "example"
+"""RFC 2606 section 2 reserves ".example" for documentation; email-validator lets it through
+(it refuses the other special-use names), and so does this check, so documented addresses work."""
+
+
+def _domain_problem(domain: str) -> str | None:
+    """Why a syntactically valid domain is not where mail can go, or None."""
+    if domain.rsplit(".", 1)[-1] == DOCUMENTATION_SUFFIX:
+        return None
+    if _suffixes().publicsuffix(domain, accept_unknown=False) is None:
+        ending = domain.rsplit(".", 1)[-1]
+        return f'".{ending}" is not an email domain ending'
+    return None
+
+
+def likely_typo(domain: str) -> str | None:
+    """The common domain `domain` is one slip away from ("gmial.com" -> "gmail.com"), or None."""
+    if domain in COMMON_DOMAINS:
+        return None
+    close = difflib.get_close_matches(domain, COMMON_DOMAINS, n=1, cutoff=TYPO_SIMILARITY)
+    return close[0] if close else None
+
+
+def find_email(
+    text: str, invalid: dict[str, str], trusted: str | None = None
+) -> tuple[str | None, str | None, str]:
+    """(the last valid address, normalised: domain lower-cased; an address held back as a
+    likely typo of a common domain; `text` without the addresses). An address the visitor
+    sends again after the typo warning (`trusted`) is taken as it is."""
     found: str | None = None
+    doubted: str | None = None
     for match in _AT_WORD.finditer(text):
         if negated(text, match.start()):
             continue
         candidate = match.group(0).lstrip("'’").rstrip(".!?'’")  # a leading dot is the address's
         try:
-            found = validate_email(candidate, check_deliverability=False).normalized
+            address = validate_email(candidate, check_deliverability=False)
         except EmailNotValidError as error:
             invalid["email"] = f"that email address isn't valid ({str(error).rstrip('.')})"
-    return found, _AT_WORD.sub(" ", text)
+            continue
+        if problem := _domain_problem(address.ascii_domain):
+            invalid["email"] = f"that email address isn't valid ({problem})"
+        elif (typo := likely_typo(address.domain)) and address.normalized != trusted:
+            invalid["email"] = (
+                f"did you mean {address.local_part}@{typo}? If {address.normalized} is right, "
+                "just send it again"
+            )
+            doubted = address.normalized
+        else:
+            found = address.normalized
+    return found, doubted, _AT_WORD.sub(" ", text)

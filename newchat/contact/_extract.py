@@ -26,19 +26,26 @@ def extract(
     any_case: bool = False,
     bare_zip: bool = False,
     weak_cues: bool = True,
+    trusted_email: str | None = None,
 ) -> Findings:
     """All details found in `text`; `expecting` is the field the bot just asked for. With
     `bare_name`, a capitalised name standing alone counts ("no. Gustavo Mendoza" during the
     read-back), and with `any_case` too a whole message that is only a name in one case (a
     visitor who answers "tell me more" with "jorge alberto mendoza"); with `bare_zip`, an
     unlabelled ZIP code counts (a correction during the read-back: "no, it's 90211"). Without
-    `weak_cues` (a name is already held), "I'm ..." or "it's ..." is never a name."""
+    `weak_cues` (a name is already held), "I'm ..." or "it's ..." is never a name. An address
+    held back as a likely typo ("ann@gmial.com") is taken when sent again as `trusted_email`."""
     text = unicodedata.normalize("NFC", text)  # "José" typed as J o s e + a combining accent
     invalid: dict[str, str] = {}
-    email, rest = find_email(text, invalid)
+    email, doubted_email, rest = find_email(text, invalid, trusted_email)
     phone, rest = find_phone(rest, invalid, expecting == "phone")
     name = find_name(
-        rest, expecting == "name", whole=bare_name, any_case=any_case, weak_cues=weak_cues
+        rest,
+        expecting == "name",
+        whole=bare_name,
+        any_case=any_case,
+        weak_cues=weak_cues,
+        invalid=invalid,
     )
     among_details = bool(email or phone or (name and name[1]))
     zip_code = find_zip(
@@ -52,8 +59,10 @@ def extract(
         zip=zip_code,
     )
     if expecting == "name" and name and not (name[0] and name[1]):
-        invalid["name"] = "I need both your first and last name"
+        invalid["name"] = "I also need your first name" if name[1] else "I need your last name too"
     elif expecting and not found.has(expecting) and expecting not in invalid:
         invalid[expecting] = f"I couldn't find {_WHAT[expecting]} in that"
     usable = {k: v for k, v in invalid.items() if not found.has(k)}  # type: ignore[arg-type]
-    return Findings(found, usable, first_name_labelled=names_a_first_name(rest))
+    return Findings(
+        found, usable, first_name_labelled=names_a_first_name(rest), doubted_email=doubted_email
+    )

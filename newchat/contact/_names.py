@@ -9,6 +9,8 @@ import unicodedata
 from nameparser import HumanName
 from nameparser.config import CONSTANTS
 
+from newchat.contact._clauses import negated
+
 _NOT_NAME_WORDS = frozenset(
     [
         "actually",
@@ -134,6 +136,25 @@ _NOT_NAME_WORDS = frozenset(
         "single",
         "retired",
         "unemployed",
+        "back",
+        "later",
+        "soon",
+        "tomorrow",
+        "today",
+        "tonight",
+        "now",
+        "asap",
+        "anytime",
+        "again",
+        "anything",
+        "anyone",
+        "someone",
+        "whenever",
+        "mañana",
+        "luego",
+        "después",
+        "despues",
+        "ahora",
         "over",
         "under",
         "age",
@@ -168,6 +189,7 @@ _NOT_NAME_WORDS = frozenset(
 )
 
 MAX_NAME_PART = 40
+SOMEONE_ELSES = "I need your own name, as the person our attorney will call"
 
 # Names.
 _NAME_CUES = re.compile(
@@ -224,6 +246,36 @@ _NEVER_NAMES = frozenset(
 )  # fmt: skip
 """Words that judge a detail ("my last name is wrong", "mi apellido está mal escrito"): never
 a name, however they are capitalised."""
+_NOT_A_NAME_AT_ALL = frozenset(
+    {"dear", "madam", "sirs", "whom", "estimado", "estimada", "estimados"}
+)  # fmt: skip
+"""A letter's salutation ("Dear Sir", "To whom it may concern", "Estimado señor"): wherever it
+stands in a message, that message gives no name. (An answer that reads as what happened, "Car
+Accident", is the conversation's to judge, with the practice-area classifier.)"""
+_KEYBOARD_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+
+
+def _keyboard_run(word: str) -> bool:
+    """Three or more letters running along one QWERTY row ("asdf", "qwer", "lkjh"): a visitor
+    testing the box, not a name (no given name or surname in our sets is one)."""
+    lowered = word.lower()
+    return len(lowered) >= 3 and any(
+        lowered in row or lowered in row[::-1] for row in _KEYBOARD_ROWS
+    )
+
+
+_CONTRACTION = re.compile(r"[^\W\d_]{2,}['’](?:s|re|ll|ve|d|m|t)")
+"""An English contraction ("it's", "that's", "we're", "don't"), never a name word; "O'Neil" and
+"D'Angelo" have one letter before the apostrophe."""
+_NEVER_FIRST = frozenset(
+    {"i", "im", "i'm", "my", "me", "you", "your", "we", "our", "he", "she", "they", "it", "the",
+     "this", "that", "is", "are", "was", "were", "not", "no", "yes", "a", "and", "or", "but",
+     "for", "to", "of", "in", "on", "at", "with", "from", "about", "do", "does", "did", "have",
+     "has", "had", "what", "why", "who", "how", "where", "which", "when", "if", "there", "here",
+     "please", "just", "looking", "calling", "need", "want", "help", "lawyer", "attorney"}
+)  # fmt: skip
+"""Words that never begin a name, however they are capitalised. Other ordinary words do when a
+capitalised name word follows: "Will Hope", "An Tran", "Am Nguyen", "Can Yilmaz"."""
 
 
 def _is_name_part(word: str) -> bool:
@@ -276,6 +328,40 @@ def _bare(word: str) -> str:
     return bare
 
 
+def _capitalised_name_word(word: str, typed_in_one_case: bool) -> bool:
+    return word[:1].isupper() and not typed_in_one_case
+
+
+def _names_next(following: list[str]) -> bool:
+    """The word after an ordinary first word is a capitalised name word ("Will *Hope*")."""
+    if not following:
+        return False
+    bare = _bare(following[0])
+    lowered = bare.lower()
+    return (
+        bare[:1].isupper()
+        and _is_name_part(bare.rstrip("."))
+        and lowered not in _NOT_NAME_WORDS
+        and lowered not in _NEVER_NAMES
+    )
+
+
+def _ends_the_name(word: str, kept: list[str], following: list[str], one_case: bool) -> bool:
+    """Whether `word` (bare) ends a name that has `kept` so far and `following` after it."""
+    lowered = word.lower()
+    if not _is_name_part(word.rstrip(".")) or lowered in _NEVER_NAMES:
+        return True
+    if len(kept) >= 2 and word.islower() and not one_case:
+        return True  # "Ann Lee car accident": the name ended before the lower-case words
+    if _CONTRACTION.fullmatch(lowered):
+        return True  # "it's for my dad", "that's Ann": a contraction is never part of a name
+    # "Ann Lee and I was hurt" ends at "and"; but "Nguyen Van An" and "Will Hope" are names
+    return lowered in _NOT_NAME_WORDS and not (
+        _capitalised_name_word(word, one_case)
+        and (kept or (lowered not in _NEVER_FIRST and _names_next(following)))
+    )
+
+
 def _name_from(words: list[str]) -> tuple[str, str] | None:
     """(first, last) by nameparser: titles dropped, middle names, particles and suffixes kept
     with the last name ("José García López" -> José / García López); an all-lowercase or
@@ -284,27 +370,28 @@ def _name_from(words: list[str]) -> tuple[str, str] | None:
         words = words[1:]
     typed_in_one_case = " ".join(words).islower() or " ".join(words).isupper()
     kept: list[str] = []
-    for word in words[:10]:
+    for n, word in enumerate(words[:10]):
         bare = _bare(word)
         lowered = bare.lower()
+        if lowered in _NOT_A_NAME_AT_ALL or _keyboard_run(bare):
+            return None
         if kept and lowered in _PARTICLES:
             kept.append(bare)
             continue
-        if not _is_name_part(bare.rstrip(".")) or lowered in _NEVER_NAMES:
+        if _ends_the_name(bare, kept, words[n + 1 : n + 2], typed_in_one_case):
             break
-        capitalised_later_word = kept and bare[:1].isupper() and not typed_in_one_case
-        if lowered in _NOT_NAME_WORDS and not capitalised_later_word:
-            break  # "Ann Lee and I was hurt"; but "Nguyen Van An" keeps its "An"
         kept.append(bare)
     while kept and kept[-1].lower() in _PARTICLES:
         kept.pop()
     if not kept:
         return None
+    if not typed_in_one_case:  # "Ann lee": the word typed in lower case capitalised too
+        kept = [_capitalised(w) if w.islower() and w not in _PARTICLES else w for w in kept]
     typed = " ".join(kept)
     name = HumanName(_capitalised(typed) if typed_in_one_case else typed)
-    if not name.first:
-        return None
     last = " ".join(part for part in (name.middle, name.last, name.suffix) if part)
+    if not name.first:  # "Mr. Lee": the surname, with the first name still to ask for
+        return ("", last) if name.title and last and len(last) <= 2 * MAX_NAME_PART else None
     if len(name.first) > MAX_NAME_PART or len(last) > 2 * MAX_NAME_PART:
         return None
     return name.first, last
@@ -388,6 +475,7 @@ def find_name(
     whole: bool = False,
     any_case: bool = False,
     weak_cues: bool = True,
+    invalid: dict[str, str] | None = None,
 ) -> tuple[str, str | None] | None:
     """The last name given after a cue ("my name is", "call me", "me llamo", "soy") or labelled
     ("first name Ann, last name Lee", "mi apellido es Becerra": a surname alone, with an empty
@@ -395,7 +483,9 @@ def find_name(
     "Surname, Given"); and, with `whole` or in a correction ("sorry, typo - John Stephens"), a
     bare capitalised full name ("Nora Quinn"; with `any_case` also a whole message typed in one
     case, "jorge alberto mendoza"). Without `weak_cues` (a name is already held), "I'm", "it's"
-    and "this is" cue nothing: "I'm Deaf Mute so text ...", "It's Beverly Hills 90210"."""
+    and "this is" cue nothing: "I'm Deaf Mute so text ...", "It's Beverly Hills 90210". A name
+    the visitor gives as someone else's ("her name is", "my mother's name is") is never theirs:
+    `invalid` (when given) then says the bot needs the visitor's own."""
     found: tuple[str, str | None] | None = None
     correction = _CORRECTION.search(text)
     weak_ok = weak_cues or correction  # "it's John Petersen" fixing a name counts
@@ -403,6 +493,10 @@ def find_name(
     for cue in _NAME_CUES.finditer(unlabelled):
         words = _split(unlabelled[cue.end() :], maxsplit=1)[0].split()
         if not words:
+            continue
+        if negated(unlabelled, cue.start()):  # "her name is Rosa Diaz", "my mother's name is"
+            if invalid is not None and found is None:
+                invalid["name"] = SOMEONE_ELSES
             continue
         weak = " ".join(cue.group(0).lower().split()) in _WEAK_CUES
         if weak and (not weak_ok or (not expecting and not words[0][:1].isupper())):

@@ -28,22 +28,60 @@ def _nanp_problem(number: str) -> str | None:
     return None
 
 
+_VANITY = re.compile(
+    r"(?<![\w+])(?:\+?1[-.\s]?)?\(?\d{3}\)?[-.\s]?(?=(?:[\dA-Z]-?){7}(?![\w-]))"
+    r"(?=[\d-]*[A-Z])(?:[\dA-Z]-?){6}[\dA-Z]"
+)
+"""A number spelled partly in capitals ("1-800-FLOWERS", "212-MY-LAWYER"'s first seven): an
+area code in digits, then seven keypad characters. Lower-case words are never read as digits
+("the 405 freeway")."""
+_DIALLED_ABROAD = re.compile(r"(?<![\w+])(?<!\d[\s.(-])00(?=[\s.-]?[1-9])")
+""""00", the international call prefix of most countries ("001 212 555 0100" from Europe);
+the US's own "011" phonenumbers reads by itself. Only where a number starts, never inside one
+("200-200-0010", "200 200 0010")."""
+_NOT_PERSONAL = {
+    phonenumbers.PhoneNumberType.TOLL_FREE: "toll-free",
+    phonenumbers.PhoneNumberType.PREMIUM_RATE: "premium-rate",
+}
+"""Number types that reach a business or a paid service, never a visitor (phonenumbers'
+metadata: 800, 833, 844, 855, 866, 877, 888 and 900)."""
+
+
+def _as_dialled(text: str, expecting: bool) -> str:
+    """`text` with "00" read as "+" and, when the bot asked for a phone, letters in a number
+    turned into their keypad digits (E.161, by phonenumbers), keeping every character's
+    position. Elsewhere capitals stay words ("405 FREEWAY CRASH")."""
+    if expecting:
+        text = _VANITY.sub(
+            lambda m: phonenumbers.convert_alpha_characters_in_number(m.group(0)), text
+        )
+    return _DIALLED_ABROAD.sub(" +", text)
+
+
 def find_phone(text: str, invalid: dict[str, str], expecting: bool) -> tuple[str | None, str]:
     """The last valid US number (ten digits, extension dropped), and `text` without every
-    number phonenumbers found (extensions included, so they are never read as a ZIP)."""
+    number phonenumbers found (extensions included, so they are never read as a ZIP). At the
+    phone step, letters in a number ("1-800-FLOWERS") are keypad digits; a toll-free or
+    premium-rate number is refused with its kind."""
     found: str | None = None
     spans: list[tuple[int, int]] = []
-    matches = phonenumbers.PhoneNumberMatcher(text, "US", leniency=phonenumbers.Leniency.POSSIBLE)
+    dialled = _as_dialled(text, expecting)
+    matches = phonenumbers.PhoneNumberMatcher(
+        dialled, "US", leniency=phonenumbers.Leniency.POSSIBLE
+    )
     for match in matches:
         spans.append((match.start, match.end))
         number = match.number
         national = f"{number.national_number:d}"
+        kind = _NOT_PERSONAL.get(phonenumbers.number_type(number))
         if number.country_code != 1:
             invalid["phone"] = "I can only take a US phone number"
         elif len(national) != 10:
             invalid["phone"] = "a US phone number has 10 digits, including the area code"
         elif problem := _nanp_problem(national):
             invalid["phone"] = problem
+        elif kind:
+            invalid["phone"] = f"that is a {kind} number; I need one that reaches you directly"
         elif not negated(text, match.start):
             found = national
     rest = "".join(

@@ -11,7 +11,7 @@ from typing import Literal, Protocol
 import msgspec
 
 from common import get_logger
-from newchat._categories import Category
+from newchat._categories import GENERAL, Category
 from newchat._metrics import Metrics
 from newchat.detection._errors import DetectionUnavailable
 from newchat.detection._offline import OfflineClassifier
@@ -19,6 +19,11 @@ from newchat.detection._offline import OfflineClassifier
 Method = Literal["openai", "offline"]
 
 _log = get_logger("newchat.detection")
+
+MATTER_CONFIDENCE = 0.6
+"""The offline classifier's confidence above which a two-word answer is a matter, not a name:
+"Car Crash", "Dog Bite", "Slip And Fall" score 0.61 and more; the real names "Nguyen Van An"
+(0.55) and "Victor Driver" (0.49) score less (tests/unit/newchat/test_contact_capture.py)."""
 
 
 class RemoteDetector(Protocol):
@@ -45,6 +50,13 @@ class CategoryDetector:
         self._offline = offline
         self._remote = remote
         self._metrics = metrics
+
+    def names_a_matter(self, text: str) -> bool:
+        """Whether `text` reads as what happened ("Dog Bite", "Drunk Driving"), by the offline
+        classifier alone (never OpenAI: the text may be a visitor's name), words as typed (no
+        spelling correction: "Castro" is not "casero"), at `MATTER_CONFIDENCE` or more."""
+        found = self._offline.classify(text, correct_spelling=False)
+        return found.category != GENERAL and found.confidence >= MATTER_CONFIDENCE
 
     async def detect(self, text: str) -> DetectionResult:
         started = time.perf_counter()

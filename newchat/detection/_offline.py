@@ -188,8 +188,13 @@ class OfflineClassifier:
                 matched.append(term)
         return matched
 
-    def classify(self, text: str) -> Detection:
-        tokens = [self._speller.correct(tok) for tok in normalize(text)]
+    def classify(self, text: str, *, correct_spelling: bool = True) -> Detection:
+        """The best category with its confidence (0-1) and every category's score. Without
+        `correct_spelling`, words count only as typed: a name ("Castro", "Victor") is not
+        read as the lexicon word one edit away ("casero", "evictor")."""
+        tokens = normalize(text)
+        if correct_spelling:
+            tokens = [self._speller.correct(tok) for tok in tokens]
         scores: dict[str, int] = defaultdict(int)
         for term in self._matches(self._term_candidates, tokens):
             scores[term.label] += term.weight

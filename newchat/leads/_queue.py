@@ -109,6 +109,25 @@ return 1
 """
 
 
+_SWAP_WAITING = """
+local at = redis.call('LPOS', KEYS[1], ARGV[1])
+if at then
+  redis.call('LSET', KEYS[1], at, ARGV[2])
+  return 1
+end
+local due = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if due then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZADD', KEYS[2], due, ARGV[2])
+  return 1
+end
+return 0
+"""
+
+CONTACT_FIELDS = ("first_name", "last_name", "email", "phone", "zip")
+"""What a visitor may still change in a queued lead (`LeadQueue.amend`)."""
+
+
 class QueueStatus(msgspec.Struct, frozen=True):
     queued: int
     processing: int
@@ -133,6 +152,7 @@ class LeadQueue:
         self._promote = register(_PROMOTE_DUE)
         self._requeue_stuck = register(_REQUEUE_STUCK)
         self._requeue_failed = register(_REQUEUE_FAILED)
+        self._swap_waiting = register(_SWAP_WAITING)
 
     async def enqueue(self, lead: Lead) -> str:
         """Queues the lead unless its idempotency key was queued before; returns the lead id."""
@@ -141,6 +161,28 @@ class LeadQueue:
             args=[lead.id, lead_encoder.encode(lead), IDEMPOTENCY_TTL],
         )
         return as_text(lead_id)
+
+    async def amend(self, lead_id: str, contact: dict[str, str]) -> bool:
+        """Replaces the contact fields (`CONTACT_FIELDS`) of a lead no worker has claimed yet,
+        in `lead_queue` or waiting out a retry in `lead_retry`, in place (same id, position and
+        due time). False when the lead is claimed, sent or failed: it can no longer change.
+        Reads both keys whole, which is fine for a visitor's rare correction after the end."""
+        prefix = msgspec.json.encode({"id": lead_id})[:-1] + b","  # the encoder puts id first
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.lrange(keys.LEAD_QUEUE, 0, -1)
+            pipe.zrange(keys.LEAD_RETRY, 0, -1)
+            queued, retrying = await pipe.execute()
+        for raw in [*queued, *retrying]:
+            if not raw.startswith(prefix):
+                continue
+            lead = lead_decoder.decode(raw)
+            changes = {f: v for f, v in contact.items() if f in CONTACT_FIELDS}
+            amended = lead_encoder.encode(msgspec.structs.replace(lead, **changes))
+            swapped: int = await self._swap_waiting(
+                keys=[keys.LEAD_QUEUE, keys.LEAD_RETRY], args=[raw, amended]
+            )
+            return bool(swapped)
+        return False
 
     async def claim(self, worker_id: str, count: int) -> list[Lead]:
         raws = await self._claim(

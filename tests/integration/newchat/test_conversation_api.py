@@ -9,6 +9,7 @@ from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from common import keys
+from newchat import Services
 from newchat.leads import Lead
 from tests.conftest import LEADPROSPER_URL
 from tests.integration.conftest import say
@@ -278,3 +279,131 @@ async def test_a_yes_that_is_really_a_no_queues_nothing(
     assert (reply["step"], reply["done"]) == ("confirm", False)
     assert "Ann Lee" in reply["reply"] or reply["reply"].startswith("Please reply yes")
     assert await redis.llen(keys.LEAD_QUEUE) == 0
+
+
+async def confirmed(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    """A conversation whose lead is queued: Ann Lee's details read back and confirmed."""
+    await at_the_read_back(client)
+    assert (await say(client, "yes")).json()["step"] == "done"
+
+
+async def queued_leads(redis: Redis) -> list[Lead]:  # type: ignore[type-arg]
+    return [
+        msgspec.json.decode(raw, type=Lead) for raw in await redis.lrange(keys.LEAD_QUEUE, 0, -1)
+    ]
+
+
+async def test_a_correction_after_the_end_reaches_the_lead_while_it_waits(
+    client: AsyncTestClient,
+    redis: Redis,  # type: ignore[type-arg]
+) -> None:
+    await confirmed(client)
+    [before] = await queued_leads(redis)
+    reply = (await say(client, "sorry, my number is actually 555-201-7799")).json()
+    assert reply["done"] is True
+    assert reply["reply"].startswith(
+        "Thanks, I've updated your details: Ann Lee, phone (555) 201-7799"
+    )
+    [after] = await queued_leads(redis)
+    assert (after.id, after.phone, after.created_at) == (before.id, "5552017799", before.created_at)
+    assert after.email == before.email
+    metrics = (await client.get("/metrics")).text
+    assert 'chat_lead_corrections_total{outcome="applied"} 1.0' in metrics
+
+
+async def test_a_correction_after_a_worker_claimed_the_lead_is_told_it_came_too_late(
+    client: AsyncTestClient,
+    redis: Redis,  # type: ignore[type-arg]
+    engine: Services,
+) -> None:
+    await confirmed(client)
+    [claimed] = await engine.queue.claim("worker-1", 1)
+    reply = (await say(client, "sorry, my number is actually 555-201-7799")).json()
+    assert reply["reply"].startswith("I'm sorry, your details have already gone to our attorneys")
+    [raw] = await redis.hvals(keys.LEAD_PROCESSING)
+    assert msgspec.json.decode(raw)["lead"]["phone"] == claimed.phone == "5552017788"
+    metrics = (await client.get("/metrics")).text
+    assert 'chat_lead_corrections_total{outcome="too_late"} 1.0' in metrics
+
+
+async def test_the_same_details_after_the_end_change_nothing(
+    client: AsyncTestClient,
+    redis: Redis,  # type: ignore[type-arg]
+) -> None:
+    await confirmed(client)
+    [before] = await queued_leads(redis)
+    reply = (await say(client, "my number is 555-201-7788")).json()
+    assert reply["reply"].startswith("Thanks, Ann, we already have your details")
+    assert await queued_leads(redis) == [before]
+
+
+async def test_a_title_and_surname_then_a_first_name_make_the_whole_name(
+    client: AsyncTestClient,
+    redis: Redis,  # type: ignore[type-arg]
+) -> None:
+    await say(client, "I was rear-ended on the freeway and hurt my neck")
+    assert (await say(client, "Mr. Lee")).json()["reply"] == "Thanks. What's your first name?"
+    reply = (await say(client, "John")).json()
+    assert (reply["step"], reply["collected"]) == ("phone", ["name"])
+    await say(client, "555-201-7788, john@example.com, 90210")
+    await say(client, "yes")
+    [lead] = await queued_leads(redis)
+    assert (lead.first_name, lead.last_name) == ("John", "Lee")
+
+
+async def test_a_first_name_alone_then_a_surname_make_the_whole_name(
+    client: AsyncTestClient,
+) -> None:  # type: ignore[type-arg]
+    await say(client, "I was rear-ended on the freeway and hurt my neck")
+    assert (await say(client, "its maria")).json()[
+        "reply"
+    ] == "Thanks, Maria. What's your last name?"
+    reply = (await say(client, "lopez")).json()
+    assert (reply["step"], reply["reply"]) == (
+        "phone",
+        "Thanks, Maria. What's the best phone number to reach you?",
+    )
+
+
+@pytest.mark.parametrize("answer", ["Car Accident", "Dog Bite", "Drunk Driving", "Slip And Fall"])
+async def test_what_happened_given_at_the_name_step_is_no_name(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    answer: str,
+) -> None:
+    await say(client, "I was rear-ended on the freeway and hurt my neck")
+    reply = (await say(client, answer)).json()
+    assert (reply["step"], reply["collected"]) == ("name", [])
+    assert "reads like what happened rather than a name" in reply["reply"]
+
+
+async def test_a_name_that_reads_like_a_matter_counts_after_my_name_is(
+    client: AsyncTestClient,
+) -> None:  # type: ignore[type-arg]
+    await say(client, "I was rear-ended on the freeway and hurt my neck")
+    assert (await say(client, "Joy Trust")).json()["collected"] == []
+    named = (await say(client, "my name is Joy Trust")).json()
+    assert (named["step"], named["collected"]) == ("phone", ["name"])
+
+
+async def test_a_visitor_calling_for_someone_else_is_asked_for_their_own_name(
+    client: AsyncTestClient,
+) -> None:  # type: ignore[type-arg]
+    await say(client, "I was rear-ended on the freeway and hurt my neck")
+    reply = (await say(client, "I'm calling for my mother, her name is Rosa Diaz")).json()
+    assert reply["reply"] == (
+        "Sorry, I need your own name, as the person our attorney will call. Could you enter it again?"
+    )
+    assert reply["collected"] == []
+
+
+async def test_an_email_typo_is_asked_about_and_taken_when_sent_again(
+    client: AsyncTestClient,
+) -> None:  # type: ignore[type-arg]
+    await say(client, "I was rear-ended on the freeway and hurt my neck")
+    await say(client, "Ann Lee, 555-201-7788")
+    asked = (await say(client, "ann@gmial.com")).json()
+    assert (asked["step"], asked["reply"]) == (
+        "email",
+        "Did you mean ann@gmail.com? If ann@gmial.com is right, just send it again.",
+    )
+    assert (await say(client, "ann@gmial.com")).json()["step"] == "zip"

@@ -382,3 +382,55 @@ async def test_due_retries_are_promoted_five_hundred_at_a_time(
     assert await engine.queue.promote_due() == 500
     assert await engine.queue.promote_due() == 1
     assert await redis.llen(keys.LEAD_QUEUE) == 501
+
+
+async def test_amending_a_queued_lead_keeps_its_place_and_identity(
+    engine: Services, redis: Redis
+) -> None:
+    ids = [await engine.queue.enqueue(make_lead(n)) for n in range(3)]
+    assert await engine.queue.amend(ids[1], {"phone": "5552017799", "description": "ignored"})
+    leads = [
+        msgspec.json.decode(raw, type=Lead) for raw in await redis.lrange(keys.LEAD_QUEUE, 0, -1)
+    ]
+    assert [lead.id for lead in leads] == ids[::-1]  # LPUSH order, unchanged
+    assert [lead.phone for lead in leads] == ["5552017788", "5552017799", "5552017788"]
+    assert leads[1].description == "divorce"  # only contact fields change
+
+
+async def test_amending_a_lead_waiting_out_a_retry_keeps_its_due_time(
+    engine: Services, redis: Redis
+) -> None:
+    lead_id = await engine.queue.enqueue(make_lead())
+    [claimed] = await engine.queue.claim("worker-1", 1)
+    assert await engine.queue.retry_later(claimed, "LeadProsper 503", delay=300)
+    [(_, due)] = await redis.zrange(keys.LEAD_RETRY, 0, -1, withscores=True)
+    assert await engine.queue.amend(lead_id, {"email": "ann.lee@example.com"})
+    [(raw, due_after)] = await redis.zrange(keys.LEAD_RETRY, 0, -1, withscores=True)
+    amended = msgspec.json.decode(raw, type=Lead)
+    assert (amended.email, amended.attempts, due_after) == ("ann.lee@example.com", 1, due)
+
+
+async def test_a_claimed_or_failed_lead_is_never_amended(engine: Services, redis: Redis) -> None:
+    lead_id = await engine.queue.enqueue(make_lead())
+    [claimed] = await engine.queue.claim("worker-1", 1)
+    assert not await engine.queue.amend(lead_id, {"phone": "5552017799"})
+    assert await engine.queue.fail(claimed, "refused")
+    assert not await engine.queue.amend(lead_id, {"phone": "5552017799"})
+    [raw] = await redis.hvals(keys.LEAD_FAILED)
+    assert msgspec.json.decode(raw, type=FailedEnvelope).lead.phone == "5552017788"
+
+
+async def test_an_amendment_racing_a_claim_never_loses_or_doubles_the_lead(
+    engine: Services, redis: Redis
+) -> None:
+    for n in range(50):
+        lead_id = await engine.queue.enqueue(make_lead(n))
+        amended, claimed = await asyncio.gather(
+            engine.queue.amend(lead_id, {"phone": "5552017799"}), engine.queue.claim("w", 1)
+        )
+        assert [lead.id for lead in claimed] == [lead_id]
+        assert await redis.llen(keys.LEAD_QUEUE) == 0
+        [raw] = await redis.hvals(keys.LEAD_PROCESSING)
+        phone = msgspec.json.decode(raw)["lead"]["phone"]
+        assert phone == ("5552017799" if amended else "5552017788")
+        await engine.queue.ack(lead_id, "accepted")

@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from newchat import Metrics
+from newchat.detection import CategoryDetector, OfflineClassifier
 from newchat.fidelity import ExpectedLead, FidelityCase, evaluate, load_cases, main, summary
+
+DATA = Path(__file__).parents[2] / "data"
 
 ANN = ExpectedLead("Ann", "Lee", "5552017788", "ann@example.com", "90210", "personal_injury")
 
@@ -85,3 +89,18 @@ def test_trace_prints_one_case_turn_by_turn(capsys: pytest.CaptureFixture[str]) 
     assert printed.count("  > ") == len(first.turns)
     assert f"  > {first.turns[0]}" in printed
     assert "[confirm]" in printed
+
+
+def test_no_name_in_the_fidelity_sets_reads_as_a_matter_when_typed_alone() -> None:
+    """The conversation refuses a name-step answer the classifier reads as a matter ("Dog
+    Bite"): none of the 300-odd names visitors gave in the labelled sets may be refused."""
+    names = {
+        f"{case.expect.first_name} {case.expect.last_name}"
+        for path in sorted(DATA.glob("lead_fidelity_*.json"))
+        for case in load_cases(path)
+    }
+    detector = CategoryDetector(OfflineClassifier(), Metrics())
+    assert len(names) > 300
+    assert [name for name in sorted(names) if detector.names_a_matter(name)] == []
+    assert detector.names_a_matter("Dog Bite")
+    assert detector.names_a_matter("Drunk Driving")
