@@ -1,5 +1,5 @@
 # The two set-up commands: `make run` (the whole stack) and `make test` (the whole suite).
-.PHONY: run test lint bench mutate mutate-critical setup
+.PHONY: run test lint bench mutate mutate-critical setup messages
 
 setup:
 	@scripts/bootstrap.sh
@@ -36,3 +36,11 @@ MUTATE_CRITICAL = --module common/_signing.py --module common/_redaction.py \
 	--tests tests/unit --tests tests/integration/proxy/test_pin_store.py
 mutate-critical: setup
 	.venv/bin/python scripts/mutate.py $(MUTATE_CRITICAL)
+
+# Reply catalogs (newchat/_replies.py): templates marked N_ or Reason are extracted into the
+# template, and each language's .po gains the new msgids to translate (tests fail until it has).
+messages: setup
+	.venv/bin/pybabel extract -F babel.cfg -k N_ -k Reason --no-location --omit-header \
+		--sort-output -o newchat/locales/messages.pot .
+	.venv/bin/pybabel update -i newchat/locales/messages.pot -d newchat/locales --omit-header \
+		--no-fuzzy-matching --width 100

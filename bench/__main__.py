@@ -18,7 +18,7 @@ import os
 import platform
 from typing import NamedTuple
 
-from bench import contact, engine, flags, gateway
+from bench import contact, engine, flags, gateway, language
 
 
 class Target(NamedTuple):
@@ -46,6 +46,7 @@ def targets(
     decisions: dict[str, float],
     worker: dict[str, float],
     capture: dict[str, float],
+    ours: language.Result,
 ) -> list[Target]:
     rows = {row.name: row for row in run.rows}
     direct, nginx = run.rows[0], run.rows[1]
@@ -105,6 +106,9 @@ def targets(
             "µs",
             at_most=True,
         ),
+        Target("visitor's language, accuracy when decided", ours.accuracy, 99, "%"),
+        Target("visitor's language, share of messages decided", ours.committed, 95, "%"),
+        Target("visitor's language, cost per message", ours.micros, 100, "µs", at_most=True),
         Target("lead worker", worker["leads_per_second"], 1000, "/s"),
         Target(
             "gateway worker RSS after load (largest)",
@@ -127,6 +131,8 @@ def main() -> None:
     decisions = flags.measure()
     turns, worker = asyncio.run(engine.measure())
     capture = contact.measure()
+    languages = language.measure()
+    ours = languages[0]  # the engine's own detector, always measured first
     print(f"\n{platform.node()}: {os.cpu_count()} CPUs, {platform.platform(terse=True)}, "
           f"Python {platform.python_version()}")  # fmt: skip
     gateway.print_table(run.rows)
@@ -144,7 +150,12 @@ def main() -> None:
         if name.startswith("extract")
     ))  # fmt: skip
     print(f"\n{'target':<52} {'measured':>15} {'goal':<11} ")
-    for target in targets(run, decisions, worker, capture):
+    print("visitor's language (decided / accuracy / short messages / cost): " + "; ".join(
+        f"{r.detector} {r.committed:.1f} % / {r.accuracy:.1f} % / {r.short_accuracy:.1f} % / "
+        f"{r.micros:.0f} µs"
+        for r in languages
+    ))  # fmt: skip
+    for target in targets(run, decisions, worker, capture, ours):
         print(target.line())
 
 

@@ -31,7 +31,9 @@ from newchat._errors import (
     RateLimited,
 )
 from newchat._health import HealthReport, health_report
+from newchat._language import LANGUAGES, Language, LanguageDetector
 from newchat._metrics import Metrics
+from newchat._replies import LOCALES, Replies
 from newchat._services import (
     Services,
     open_services,
@@ -62,6 +64,8 @@ __all__ = [
     "CRON_PATH",
     "GENERAL",
     "LABELS",
+    "LANGUAGES",
+    "LOCALES",
     "STEPS",
     "Category",
     "ChatError",
@@ -77,11 +81,14 @@ __all__ = [
     "HealthReport",
     "InvalidField",
     "InvalidRequest",
+    "Language",
+    "LanguageDetector",
     "LeadProsperSettings",
     "Metrics",
     "OpenAISettings",
     "RateLimitSettings",
     "RateLimited",
+    "Replies",
     "ServerSettings",
     "Services",
     "SessionCookies",

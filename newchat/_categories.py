@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
+from newchat._msgids import N_
+
 Category = Literal[
     "personal_injury",
     "workers_comp",
@@ -23,18 +25,18 @@ Category = Literal[
 CATEGORIES: tuple[Category, ...] = get_args(Category)
 GENERAL: Category = "general"
 
-LABELS: dict[Category, str] = {
-    "personal_injury": "personal injury",
-    "workers_comp": "workers' compensation",
-    "medical_malpractice": "medical malpractice",
-    "family": "family law",
-    "criminal": "criminal defense",
-    "dui": "DUI / DWI",
-    "immigration": "immigration",
-    "bankruptcy": "bankruptcy and debt",
-    "employment": "employment law",
-    "estate": "wills, trusts and probate",
-    "real_estate": "real estate and landlord-tenant",
-    "disability": "disability benefits",
-    "general": "general legal help",
+LABELS: dict[Category, str] = {  # English; in the visitor's language through newchat._replies
+    "personal_injury": N_("personal injury"),
+    "workers_comp": N_("workers' compensation"),
+    "medical_malpractice": N_("medical malpractice"),
+    "family": N_("family law"),
+    "criminal": N_("criminal defense"),
+    "dui": N_("DUI / DWI"),
+    "immigration": N_("immigration"),
+    "bankruptcy": N_("bankruptcy and debt"),
+    "employment": N_("employment law"),
+    "estate": N_("wills, trusts and probate"),
+    "real_estate": N_("real estate and landlord-tenant"),
+    "disability": N_("disability benefits"),
+    "general": N_("general legal help"),
 }

@@ -17,16 +17,22 @@ from typing import Protocol
 import msgspec
 
 from common import is_session_id, session_hash
-from newchat._categories import GENERAL, LABELS, Category
+from newchat._categories import GENERAL, Category
+from newchat._language import LanguageDetector
 from newchat._metrics import Metrics
+from newchat._replies import Replies
 from newchat._sessions import SessionState, Step
-from newchat.contact import ContactDetails, Field, Findings, extract, merge
+from newchat._wording import NOT_A_NAME, NOT_YES, TELL_ME_MORE, TOO_LATE, Wording
+from newchat.contact import ContactDetails, Field, Findings, Reason, extract, merge
 from newchat.detection import CategoryDetector
 from newchat.leads import Lead
 
 CONTACT_ORDER: tuple[Field, ...] = ("name", "phone", "email", "zip")
 MAX_DESCRIBE_ASKS = 1
 """How often `general` leads to "tell me more" before the intake goes on anyway."""
+MIN_WORDS_TO_SWITCH = 2
+"""Words a message needs to switch a conversation's language once set: "no", "ok" and "hola"
+alone are both languages'."""
 
 
 class Sessions(Protocol):
@@ -59,14 +65,6 @@ class ChatReply(msgspec.Struct, frozen=True):
     """Which contact details the conversation has so far (names only, never the values)."""
 
 
-_ASK: dict[Field, str] = {
-    "name": "May I have your full name (first and last)?",
-    "phone": "What's the best phone number to reach you?",
-    "email": "And your email address?",
-    "zip": "Last one: what's your ZIP code?",
-}
-
-
 _YES_WORDS = frozenset(
     {"yes", "yeah", "yea", "ya", "yep", "yup", "sip", "correct", "right", "good", "fine", "ok",
      "okay", "confirm", "confirmed", "perfect", "exactly", "sí", "si", "así", "asi", "correcto",
@@ -85,6 +83,9 @@ _AGREEING_WORDS = frozenset(
 """Words a plain confirmation is made of besides the yes itself ("yes, that's all correct,
 thank you"). A confirmation holds nothing else: "correct except the zip", "yes wait", "I don't
 think that's right" and "casi bien, falta un número" are not one."""
+_ADDRESS = re.compile(r"\S+@\S+|\S+://\S+|\w+(?:\.\w+)*\.[^\W\d_]{2,}\b")
+"""An email address, a URL or a domain: no language in them ("carmen@gmail.com",
+"paolaserrano.example.com")."""
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 
 
@@ -104,18 +105,6 @@ def _is_yes(message: str) -> bool:
         return False
     words = [_squeezed(w) for w in _WORD.findall(message)]
     return 0 < len(words) <= 10 and bool(_YES_SQUEEZED & set(words)) and set(words) <= _CONFIRMING
-
-
-def _phone_for_reading(phone: str) -> str:
-    return f"({phone[:3]}) {phone[3:6]}-{phone[6:]}"
-
-
-def _re_ask(reason: str, ask: str) -> str:
-    """A re-ask that says what was wrong; a question of its own ("did you mean ann@gmail.com?
-    If ... is right, just send it again") stands alone."""
-    if reason.startswith("did you mean"):
-        return f"{reason[0].upper()}{reason[1:]}."
-    return f"Sorry, {reason}. {ask}"
 
 
 def _completing_the_name(held: ContactDetails, findings: Findings) -> Findings:
@@ -142,10 +131,15 @@ class Conversation:
         detector: CategoryDetector,
         leads: LeadSink,
         metrics: Metrics,
+        *,
+        replies: Replies,
+        languages: LanguageDetector,
     ) -> None:
         self._sessions = sessions
         self._detector = detector
         self._leads = leads
+        self._wording = Wording(replies)
+        self._languages = languages
         self._metrics = metrics
 
     async def resume(self, *candidate_ids: str | None) -> SessionState:
@@ -198,6 +192,7 @@ class Conversation:
         if expecting == "name":
             findings = self._not_a_matter(message, _completing_the_name(state.contact, findings))
         named = await self._answered_with_a_name(state, message, findings)
+        self._follow_language(state, message, named or findings)
         if named is not None:
             findings = named
             message = ""  # a name, not part of the description sent with the lead
@@ -208,31 +203,42 @@ class Conversation:
             return await self._confirm(
                 state, message, changed=state.contact != before, invalid=findings.invalid
             )
-        opening = ""
+        said: list[str] = []
         if state.category is None:
             if not await self._detect(state, message):
                 state.step = "describe"
-                return (
-                    "Thanks for reaching out. Could you tell me a little more about what "
-                    "happened, so I can connect you with the right attorney?"
-                )
-            opening = self._acknowledge(state.category or GENERAL)
+                return self._wording.say(state, TELL_ME_MORE)
+            said.append(self._wording.acknowledge(state))
         half_a_name = state.contact.first_name or state.contact.last_name
         if expecting == "name" and half_a_name and not state.contact.has("name"):
-            held = state.contact.first_name  # "Mr. Lee" (first wanted), or "its maria" (last)
-            wanted = "last" if held else "first"
-            return f"{opening}Thanks{f', {held}' if held else ''}. What's your {wanted} name?"
+            return " ".join([*said, self._wording.half_a_name(state)])  # "Mr. Lee", "its maria"
         if expecting and expecting in findings.invalid and not state.contact.has(expecting):
-            return _re_ask(findings.invalid[expecting], "Could you enter it again?")
+            return self._wording.re_ask(state, findings.invalid[expecting])
         missing = _next_missing(state)
-        greeting = ""
         if missing != "name" and state.contact.first_name and expecting == "name":
-            greeting = f"Thanks, {state.contact.first_name.rstrip('.')}. "
+            said.append(self._wording.thanks(state))
         if missing is None:
             state.step = "confirm"
-            return f"{opening}{greeting}{self._read_back(state)}"
+            return " ".join([*said, self._wording.read_back(state)])
         state.step = missing
-        return f"{opening}{greeting}{_ASK[missing]}"
+        return " ".join([*said, self._wording.ask(state, missing)])
+
+    def _follow_language(self, state: SessionState, message: str, findings: Findings) -> None:
+        """The conversation's language follows what the visitor writes: the first message
+        that says sets it, and a later one of two words or more switches it. The visitor's
+        own name and addresses never count ("José García" in an English conversation,
+        "carmen@gmail.com" in a Spanish one)."""
+        found, held = findings.found, state.contact
+        names = (found.first_name, found.last_name, held.first_name, held.last_name)
+        name_words = {w.casefold() for name in names if name for w in _WORD.findall(name)}
+        without_addresses = _ADDRESS.sub(" ", message)
+        words = [w for w in _WORD.findall(without_addresses) if w.casefold() not in name_words]
+        if not words or (len(words) < MIN_WORDS_TO_SWITCH and state.language_set):
+            return
+        language = self._languages.language_of(" ".join(words))
+        if language is not None:
+            state.language = language
+            state.language_set = True
 
     def _not_a_matter(self, message: str, findings: Findings) -> Findings:
         """Asked for a name, a visitor who answers with nothing but what happened ("Car
@@ -246,8 +252,7 @@ class Conversation:
         if not self._detector.names_a_matter(message):
             return findings
         without_name = msgspec.structs.replace(found, first_name=None, last_name=None)
-        reason = 'that reads like what happened rather than a name (if it is your name, write "my name is" first)'
-        return Findings(without_name, {**findings.invalid, "name": reason})
+        return Findings(without_name, {**findings.invalid, "name": NOT_A_NAME})
 
     async def _answered_with_a_name(
         self, state: SessionState, message: str, findings: Findings
@@ -278,7 +283,7 @@ class Conversation:
             state.contact, findings.found, first_name_labelled=findings.first_name_labelled
         )
         if corrected == state.contact or not state.lead_id:
-            return self._closing(state, again=True)
+            return self._wording.closing(state, again=True)
         changes = {
             field: value
             for field, value in msgspec.structs.asdict(corrected).items()
@@ -286,47 +291,24 @@ class Conversation:
         }
         if not await self._leads.amend(state.lead_id, changes):
             self._metrics.lead_corrections.labels(outcome="too_late").inc()
-            return (
-                "I'm sorry, your details have already gone to our attorneys, so I can't change "
-                "them here. Please give the attorney the new details when they contact you."
-            )
+            return self._wording.say(state, TOO_LATE)
         self._metrics.lead_corrections.labels(outcome="applied").inc()
         state.contact = corrected
-        return f"Thanks, I've updated your details: {self._summary(state)} An attorney will contact you shortly."
+        return self._wording.updated_after_the_end(state)
 
     async def _confirm(
-        self, state: SessionState, message: str, *, changed: bool, invalid: dict[str, str]
+        self, state: SessionState, message: str, *, changed: bool, invalid: dict[str, Reason]
     ) -> str:
         """The read-back step: a correction reads back again, a yes queues the lead."""
         if changed:
-            return f"Thanks, I've updated that. {self._read_back(state)}"
+            return self._wording.updated(state)
         if invalid:
             field, reason = next(iter(invalid.items()))
-            return _re_ask(reason, f"Could you give me your {field} again?")
+            return self._wording.re_ask(state, reason, field)  # type: ignore[arg-type]
         if _is_yes(message):
             await self._queue_lead(state)
-            return self._closing(state, again=False)
-        return (
-            "Please reply yes if these details are right, or tell me what to change "
-            '(for example, "my phone is 555-201-7788").'
-        )
-
-    @staticmethod
-    def _summary(state: SessionState) -> str:
-        contact = state.contact
-        area = LABELS[state.category or GENERAL]
-        return (
-            f"{contact.first_name} {contact.last_name}, phone "
-            f"{_phone_for_reading(contact.phone or '')}, email {contact.email}, ZIP "
-            f"{contact.zip}, about a {area} matter."
-        )
-
-    @classmethod
-    def _read_back(cls, state: SessionState) -> str:
-        return (
-            f"Let me read that back: {cls._summary(state)} Is that all correct? Reply yes to "
-            "confirm, or tell me what to change."
-        )
+            return self._wording.closing(state, again=False)
+        return self._wording.say(state, NOT_YES)
 
     async def _detect(self, state: SessionState, message: str) -> bool:
         """Sets the category; False while more description is worth asking for."""
@@ -340,14 +322,6 @@ class Conversation:
         state.detection_method = detection.method
         return True
 
-    @staticmethod
-    def _acknowledge(category: Category) -> str:
-        if category == GENERAL:
-            return "Thank you. An attorney can review your situation. "
-        label = LABELS[category]
-        article = "an" if label[0] in "aeiou" else "a"
-        return f"I'm sorry you're dealing with this. That sounds like {article} {label} matter, and we can help. "
-
     async def _queue_lead(self, state: SessionState) -> None:
         contact = state.contact
         lead = Lead(
@@ -360,15 +334,8 @@ class Conversation:
             category=state.category or GENERAL,
             description=state.description,
             session_hash=session_hash(state.id),
+            language=state.language,
         )
         state.lead_id = await self._leads.enqueue(lead)
         state.step = "done"
         self._metrics.leads_enqueued.inc()
-
-    @staticmethod
-    def _closing(state: SessionState, *, again: bool) -> str:
-        name = state.contact.first_name or "there"
-        area = LABELS[state.category or GENERAL]
-        if again:
-            return f"Thanks, {name}, we already have your details. An attorney who handles {area} cases will contact you shortly."
-        return f"Thank you, {name}. An attorney who handles {area} cases will contact you shortly."

@@ -8,6 +8,7 @@ command), so the same `Services` run inside the gateway's process or on their ow
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -17,8 +18,10 @@ from redis.asyncio import Redis
 
 from common import keys, open_redis
 from newchat._conversation import Conversation
+from newchat._language import LanguageDetector
 from newchat._metrics import Metrics
 from newchat._ratelimit import RateLimiter
+from newchat._replies import Replies
 from newchat._sessions import SessionCookies, SessionStore
 from newchat._settings import Settings
 from newchat.detection import (
@@ -81,6 +84,18 @@ def provide_remote_detector(settings: Settings, http: httpx.AsyncClient) -> Remo
     return openai_detector(settings.openai, http)
 
 
+@functools.cache
+def provide_replies() -> Replies:
+    """The reply catalogs, compiled once per process (they never change while it runs)."""
+    return Replies()
+
+
+@functools.cache
+def provide_language_detector() -> LanguageDetector:
+    """The language model, loaded once per process (30 ms, about 1 MB)."""
+    return LanguageDetector()
+
+
 def provide_services(
     settings: Settings, redis: Redis, http: httpx.AsyncClient, metrics: Metrics | None = None
 ) -> Services:
@@ -90,6 +105,7 @@ def provide_services(
     sessions = SessionStore(redis, settings.session.ttl_seconds)
     queue = LeadQueue(redis, settings.worker.visibility_timeout_seconds)
     shadow_sessions = SessionStore(redis, settings.session.ttl_seconds, key_for=keys.shadow_session)
+    replies, languages = provide_replies(), provide_language_detector()
     return Services(
         settings=settings,
         redis=redis,
@@ -98,9 +114,16 @@ def provide_services(
         cookies=SessionCookies(settings.session),
         detector=detector,
         openai=remote,
-        conversation=Conversation(sessions, detector, queue, metrics),
+        conversation=Conversation(
+            sessions, detector, queue, metrics, replies=replies, languages=languages
+        ),
         shadow_conversation=Conversation(
-            shadow_sessions, detector, ShadowLeadRecorder(redis), metrics
+            shadow_sessions,
+            detector,
+            ShadowLeadRecorder(redis),
+            metrics,
+            replies=replies,
+            languages=languages,
         ),
         queue=queue,
         leadprosper=LeadProsperClient(settings.leadprosper, http),

@@ -29,6 +29,7 @@ from common import (
     translate_redis_error,
 )
 from newchat._categories import Category
+from newchat._language import DEFAULT_LANGUAGE, Language
 from newchat._settings import SessionSettings
 from newchat.contact import ContactDetails
 
@@ -84,6 +85,10 @@ class SessionState(msgspec.Struct, kw_only=True):
     lead_id: str | None = None
     doubted_email: str | None = None
     """The address last held back as a likely typo: sent again, it is taken as it is."""
+    language: Language = DEFAULT_LANGUAGE
+    """The language the bot answers in; follows the visitor (`Conversation`)."""
+    language_set: bool = False
+    """Whether a message has said which language (until then, one word may set it)."""
 
     @property
     def done(self) -> bool:

@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry
 from common import LogSettings, configure_logging
 from newchat._conversation import Conversation
 from newchat._metrics import Metrics
+from newchat._services import provide_language_detector, provide_replies
 from newchat._sessions import SessionState, new_session_state
 from newchat.detection import CategoryDetector, OfflineClassifier
 from newchat.leads import Lead
@@ -56,6 +57,9 @@ class Outcome(msgspec.Struct):
     """None when the conversation never queued a lead."""
     wrong: dict[str, tuple[str, str]]
     """Field -> (expected, got), for the fields that differ (all of them without a lead)."""
+    replies_in_language: int = 0
+    """How many of the bot's replies were in the case's language (`lang`)."""
+    replies: int = 0
 
     @property
     def contact_right(self) -> bool:
@@ -111,11 +115,19 @@ async def play(case: FidelityCase, trace: bool = False) -> Outcome:
     metrics = Metrics(CollectorRegistry())
     sessions, leads = MemorySessions(), CollectedLeads()
     conversation = Conversation(
-        sessions, CategoryDetector(OfflineClassifier(), metrics), leads, metrics
+        sessions,
+        CategoryDetector(OfflineClassifier(), metrics),
+        leads,
+        metrics,
+        replies=provide_replies(),
+        languages=provide_language_detector(),
     )
     state = sessions.new()
+    in_language = replies = 0
     for message in case.turns:
         reply = await conversation.turn(state, message)
+        replies += 1
+        in_language += state.language == case.lang
         if trace:
             print(f"  > {message}\n    [{reply.step}] {reply.reply}")
         if state.done:
@@ -124,7 +136,7 @@ async def play(case: FidelityCase, trace: bool = False) -> Outcome:
     expected = msgspec.structs.asdict(case.expect)
     got = {f: str(getattr(lead, f)) for f in FIELDS} if lead else dict.fromkeys(FIELDS, "")
     wrong = {f: (expected[f], got[f]) for f in FIELDS if expected[f] != got[f]}
-    return Outcome(case, lead, wrong)
+    return Outcome(case, lead, wrong, in_language, replies)
 
 
 def evaluate(cases: list[FidelityCase], trace: str | None = None) -> list[Outcome]:
@@ -140,9 +152,12 @@ def summary(name: str, outcomes: list[Outcome]) -> list[str]:
     every = sum(o.lead is not None and not o.wrong for o in outcomes)
     unfinished = sum(o.lead is None for o in outcomes)
     per_field: Counter[str] = Counter(f for o in outcomes if o.lead for f in o.wrong)
+    in_language = sum(o.replies_in_language for o in outcomes)
+    replies = sum(o.replies for o in outcomes) or 1
     lines = [
         f"{name}: {contact / total:.1%} of {total} leads with every contact detail right "
-        f"({every / total:.1%} with the practice area too); {unfinished} never queued",
+        f"({every / total:.1%} with the practice area too); {unfinished} never queued; "
+        f"{in_language / replies:.1%} of {replies} replies in the visitor's language",
     ]
     lines += [f"  {field} wrong in {n}" for field, n in per_field.most_common()]
     return lines
@@ -162,6 +177,9 @@ def main(argv: list[str]) -> int:
                     print(f"  - {o.case.id}: no lead queued")
                 for field, (expected, got) in o.wrong.items() if o.lead else ():
                     print(f"  - {o.case.id}: {field} {expected!r} != {got!r}")
+                if o.replies_in_language < o.replies:
+                    wrong = o.replies - o.replies_in_language
+                    print(f"  - {o.case.id}: {wrong} of {o.replies} replies not in {o.case.lang}")
     return 0
 
 

@@ -34,4 +34,8 @@ if [ ! -x .venv/bin/uv ] || [ "$(.venv/bin/uv --version | cut -d' ' -f2)" != "$U
   .venv/bin/pip install -q "uv==$UV_VERSION" 2>&1 | grep -v '^WARNING: Location' || true
 fi
 # --inexact keeps uv itself in the venv; --frozen installs exactly what uv.lock pins.
-.venv/bin/uv sync --frozen --inexact --quiet
+if [ "${1:-}" = "--bench" ]; then
+  .venv/bin/uv sync --frozen --inexact --quiet --group bench  # bench/language.py's candidates
+else
+  .venv/bin/uv sync --frozen --inexact --quiet
+fi

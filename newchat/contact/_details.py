@@ -6,6 +6,8 @@ from typing import Literal
 
 import msgspec
 
+from newchat.contact._reasons import Reason
+
 Field = Literal["name", "phone", "email", "zip"]
 
 
@@ -27,7 +29,7 @@ class ContactDetails(msgspec.Struct, omit_defaults=True):
 
 class Findings(msgspec.Struct):
     found: ContactDetails
-    invalid: dict[str, str]
+    invalid: dict[str, Reason]
     """Field -> why the value given for it could not be used."""
     first_name_labelled: bool = False
     """The visitor said which first name ("my first name is Anne"): it replaces the one held."""

@@ -12,6 +12,7 @@ from email_validator import EmailNotValidError, validate_email
 from publicsuffixlist import PublicSuffixList
 
 from newchat.contact._clauses import negated
+from newchat.contact._reasons import Reason
 
 # Email: the candidates are the words with an @; email-validator judges each.
 _AT_WORD = re.compile(r"[^\s<>()\[\]{},;:\"]*@[^\s<>()\[\]{},;:\"]*")
@@ -41,13 +42,13 @@ DOCUMENTATION_SUFFIX = "example"
 (it refuses the other special-use names), and so does this check, so documented addresses work."""
 
 
-def _domain_problem(domain: str) -> str | None:
-    """Why a syntactically valid domain is not where mail can go, or None."""
-    if domain.rsplit(".", 1)[-1] == DOCUMENTATION_SUFFIX:
+def _unknown_ending(domain: str) -> str | None:
+    """The ending of a syntactically valid domain that no mail can go to ("con"), or None."""
+    ending = domain.rsplit(".", 1)[-1]
+    if ending == DOCUMENTATION_SUFFIX:
         return None
     if _suffixes().publicsuffix(domain, accept_unknown=False) is None:
-        ending = domain.rsplit(".", 1)[-1]
-        return f'".{ending}" is not an email domain ending'
+        return ending
     return None
 
 
@@ -60,7 +61,7 @@ def likely_typo(domain: str) -> str | None:
 
 
 def find_email(
-    text: str, invalid: dict[str, str], trusted: str | None = None
+    text: str, invalid: dict[str, Reason], trusted: str | None = None
 ) -> tuple[str | None, str | None, str]:
     """(the last valid address, normalised: domain lower-cased; an address held back as a
     likely typo of a common domain; `text` without the addresses). An address the visitor
@@ -74,14 +75,20 @@ def find_email(
         try:
             address = validate_email(candidate, check_deliverability=False)
         except EmailNotValidError as error:
-            invalid["email"] = f"that email address isn't valid ({str(error).rstrip('.')})"
+            invalid["email"] = Reason(
+                "that email address isn't valid ({detail})", detail=str(error).rstrip(".")
+            )
             continue
-        if problem := _domain_problem(address.ascii_domain):
-            invalid["email"] = f"that email address isn't valid ({problem})"
+        if ending := _unknown_ending(address.ascii_domain):
+            invalid["email"] = Reason(
+                'that email address isn\'t valid (".{ending}" is not an email domain ending)',
+                ending=ending,
+            )
         elif (typo := likely_typo(address.domain)) and address.normalized != trusted:
-            invalid["email"] = (
-                f"did you mean {address.local_part}@{typo}? If {address.normalized} is right, "
-                "just send it again"
+            invalid["email"] = Reason(
+                "Did you mean {suggestion}? If {address} is right, just send it again.",
+                suggestion=f"{address.local_part}@{typo}",
+                address=address.normalized,
             )
             doubted = address.normalized
         else:

@@ -8,13 +8,14 @@ from newchat.contact._details import ContactDetails, Field, Findings
 from newchat.contact._emails import find_email
 from newchat.contact._names import find_name, names_a_first_name
 from newchat.contact._phones import find_phone
+from newchat.contact._reasons import Reason
 from newchat.contact._zips import find_zip
 
-_WHAT: dict[Field, str] = {
-    "name": "a name",
-    "phone": "a phone number",
-    "email": "an email address",
-    "zip": "a ZIP code",
+_NOT_FOUND: dict[Field, Reason] = {
+    "name": Reason("I couldn't find a name in that"),
+    "phone": Reason("I couldn't find a phone number in that"),
+    "email": Reason("I couldn't find an email address in that"),
+    "zip": Reason("I couldn't find a ZIP code in that"),
 }
 
 
@@ -36,7 +37,7 @@ def extract(
     `weak_cues` (a name is already held), "I'm ..." or "it's ..." is never a name. An address
     held back as a likely typo ("ann@gmial.com") is taken when sent again as `trusted_email`."""
     text = unicodedata.normalize("NFC", text)  # "José" typed as J o s e + a combining accent
-    invalid: dict[str, str] = {}
+    invalid: dict[str, Reason] = {}
     email, doubted_email, rest = find_email(text, invalid, trusted_email)
     phone, rest = find_phone(rest, invalid, expecting == "phone")
     name = find_name(
@@ -59,9 +60,13 @@ def extract(
         zip=zip_code,
     )
     if expecting == "name" and name and not (name[0] and name[1]):
-        invalid["name"] = "I also need your first name" if name[1] else "I need your last name too"
+        invalid["name"] = (
+            Reason("I also need your first name")
+            if name[1]
+            else Reason("I need your last name too")
+        )
     elif expecting and not found.has(expecting) and expecting not in invalid:
-        invalid[expecting] = f"I couldn't find {_WHAT[expecting]} in that"
+        invalid[expecting] = _NOT_FOUND[expecting]
     usable = {k: v for k, v in invalid.items() if not found.has(k)}  # type: ignore[arg-type]
     return Findings(
         found, usable, first_name_labelled=names_a_first_name(rest), doubted_email=doubted_email

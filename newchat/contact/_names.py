@@ -10,6 +10,7 @@ from nameparser import HumanName
 from nameparser.config import CONSTANTS
 
 from newchat.contact._clauses import negated
+from newchat.contact._reasons import Reason
 
 _NOT_NAME_WORDS = frozenset(
     [
@@ -189,7 +190,7 @@ _NOT_NAME_WORDS = frozenset(
 )
 
 MAX_NAME_PART = 40
-SOMEONE_ELSES = "I need your own name, as the person our attorney will call"
+SOMEONE_ELSES = Reason("I need your own name, as the person our attorney will call")
 
 # Names.
 _NAME_CUES = re.compile(
@@ -475,7 +476,7 @@ def find_name(
     whole: bool = False,
     any_case: bool = False,
     weak_cues: bool = True,
-    invalid: dict[str, str] | None = None,
+    invalid: dict[str, Reason] | None = None,
 ) -> tuple[str, str | None] | None:
     """The last name given after a cue ("my name is", "call me", "me llamo", "soy") or labelled
     ("first name Ann, last name Lee", "mi apellido es Becerra": a surname alone, with an empty

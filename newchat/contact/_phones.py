@@ -8,6 +8,7 @@ import re
 import phonenumbers
 
 from newchat.contact._clauses import negated
+from newchat.contact._reasons import Reason
 
 _ZIP_PLUS_FOUR = re.compile(r"\d{5}-?\d{4}")
 
@@ -15,16 +16,16 @@ _ZIP_PLUS_FOUR = re.compile(r"\d{5}-?\d{4}")
 _DIGITS = re.compile(r"\+?\(?\d[\d\s().\-]*\d|\d")
 
 
-def _nanp_problem(number: str) -> str | None:
+def _nanp_problem(number: str) -> Reason | None:
     """Why ten digits are not a NANP number, or None (the North American Numbering Plan:
     area code and exchange start with 2-9, and an area code is not an N11 service code)."""
     area, exchange = number[:3], number[3:6]
     if area[0] in "01":
-        return "a US area code can't start with 0 or 1"
+        return Reason("a US area code can't start with 0 or 1")
     if area[1:] == "11":
-        return f"{area} is a service code, not an area code"
+        return Reason("{area} is a service code, not an area code", area=area)
     if exchange[0] in "01":
-        return "the 7-digit part of a US number can't start with 0 or 1"
+        return Reason("the 7-digit part of a US number can't start with 0 or 1")
     return None
 
 
@@ -40,9 +41,14 @@ _DIALLED_ABROAD = re.compile(r"(?<![\w+])(?<!\d[\s.(-])00(?=[\s.-]?[1-9])")
 the US's own "011" phonenumbers reads by itself. Only where a number starts, never inside one
 ("200-200-0010", "200 200 0010")."""
 _NOT_PERSONAL = {
-    phonenumbers.PhoneNumberType.TOLL_FREE: "toll-free",
-    phonenumbers.PhoneNumberType.PREMIUM_RATE: "premium-rate",
+    phonenumbers.PhoneNumberType.TOLL_FREE: Reason(
+        "that is a toll-free number; I need one that reaches you directly"
+    ),
+    phonenumbers.PhoneNumberType.PREMIUM_RATE: Reason(
+        "that is a premium-rate number; I need one that reaches you directly"
+    ),
 }
+_TEN_DIGITS = Reason("a US phone number has 10 digits, including the area code")
 """Number types that reach a business or a paid service, never a visitor (phonenumbers'
 metadata: 800, 833, 844, 855, 866, 877, 888 and 900)."""
 
@@ -58,7 +64,7 @@ def _as_dialled(text: str, expecting: bool) -> str:
     return _DIALLED_ABROAD.sub(" +", text)
 
 
-def find_phone(text: str, invalid: dict[str, str], expecting: bool) -> tuple[str | None, str]:
+def find_phone(text: str, invalid: dict[str, Reason], expecting: bool) -> tuple[str | None, str]:
     """The last valid US number (ten digits, extension dropped), and `text` without every
     number phonenumbers found (extensions included, so they are never read as a ZIP). At the
     phone step, letters in a number ("1-800-FLOWERS") are keypad digits; a toll-free or
@@ -75,13 +81,13 @@ def find_phone(text: str, invalid: dict[str, str], expecting: bool) -> tuple[str
         national = f"{number.national_number:d}"
         kind = _NOT_PERSONAL.get(phonenumbers.number_type(number))
         if number.country_code != 1:
-            invalid["phone"] = "I can only take a US phone number"
+            invalid["phone"] = Reason("I can only take a US phone number")
         elif len(national) != 10:
-            invalid["phone"] = "a US phone number has 10 digits, including the area code"
+            invalid["phone"] = _TEN_DIGITS
         elif problem := _nanp_problem(national):
             invalid["phone"] = problem
         elif kind:
-            invalid["phone"] = f"that is a {kind} number; I need one that reaches you directly"
+            invalid["phone"] = kind
         elif not negated(text, match.start):
             found = national
     rest = "".join(
@@ -98,5 +104,5 @@ def find_phone(text: str, invalid: dict[str, str], expecting: bool) -> tuple[str
             if len(d) >= 7 and not _ZIP_PLUS_FOUR.fullmatch(run)
         ]  # fmt: skip
         if long_runs or (expecting and attempts):
-            invalid["phone"] = "a US phone number has 10 digits, including the area code"
+            invalid["phone"] = _TEN_DIGITS
     return found, rest

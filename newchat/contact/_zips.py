@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from newchat.contact._clauses import negated
+from newchat.contact._reasons import Reason
 
 # ZIP: 12345, 12345-6789 or 123456789 (USPS ZIP+4), standing as a word of its own.
 _ZIP = re.compile(r"(?<![\w$#.,/-])(\d{5})(?:-?(\d{4}))?(?![\w%/]|[.,]\d|-\d)")
@@ -94,7 +95,7 @@ def _stands_alone(text: str, start: int, end: int) -> bool:
 
 
 def find_zip(
-    text: str, invalid: dict[str, str], *, expecting: bool, among_details: bool
+    text: str, invalid: dict[str, Reason], *, expecting: bool, among_details: bool
 ) -> str | None:
     """A ZIP code when the bot asked for one, when the visitor labels it ("zip code 90210",
     "código postal 90210"), or when it stands alone among other contact details (a clause of
@@ -106,7 +107,7 @@ def find_zip(
         start, end = match.span()
         labelled = bool(_ZIP_LABEL.search(text[:start]))
         if not _ISSUED[0] <= match.group(1) <= _ISSUED[1]:
-            invalid["zip"] = f"{match.group(1)} isn't a ZIP code in use"
+            invalid["zip"] = Reason("{zip} isn't a ZIP code in use", zip=match.group(1))
             continue
         if not labelled and _cued_away(text, start, end):
             continue
@@ -120,5 +121,5 @@ def find_zip(
     if found is None and "zip" not in invalid and (expecting or _ZIP_LABEL.search(text)):
         numbers = [m.group(0) for m in _NUMBER.finditer(text)]
         if numbers:
-            invalid["zip"] = "a ZIP code has 5 digits (like 90210), or 9 as ZIP+4"
+            invalid["zip"] = Reason("a ZIP code has 5 digits (like 90210), or 9 as ZIP+4")
     return found

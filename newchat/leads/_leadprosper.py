@@ -49,6 +49,8 @@ class LeadProsperPayload(msgspec.Struct):
     description: str
     external_lead_id: str
     """Our lead id, so a resend after a crash can be matched on LeadProsper's side."""
+    language: str
+    """The conversation's language (ISO 639-1), so the attorney calls in it."""
 
 
 def _refused(exc: httpx.HTTPError) -> bool:
@@ -80,6 +82,7 @@ class LeadProsperClient:
             practice_area=lead.category,
             description=lead.description,
             external_lead_id=lead.id,
+            language=lead.language,
         )
 
     async def submit(self, lead: Lead) -> SubmissionResult:

@@ -25,6 +25,8 @@ class Lead(msgspec.Struct, kw_only=True):
     category: Category
     description: str = ""
     session_hash: str = ""
+    language: str = "en"
+    """The conversation's language (ISO 639-1: "en", "es"), so the attorney calls in it."""
 
 
 class FailedEnvelope(msgspec.Struct):

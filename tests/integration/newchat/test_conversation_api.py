@@ -9,7 +9,7 @@ from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from common import keys
-from newchat import Services
+from newchat import LanguageDetector, Services
 from newchat.leads import Lead
 from tests.conftest import LEADPROSPER_URL
 from tests.integration.conftest import say
@@ -167,6 +167,7 @@ async def test_lead_reaches_a_mocked_leadprosper_with_the_right_fields(
         "practice_area": "medical_malpractice",
         "description": "",
         "external_lead_id": "",
+        "language": "en",
     }
     status = (await client.get("/api/cron/process-leads")).json()
     assert (status["queued"], status["processing"], status["failed"]) == (0, 0, 0)
@@ -174,10 +175,10 @@ async def test_lead_reaches_a_mocked_leadprosper_with_the_right_fields(
 
 async def test_the_acknowledgement_reads_as_english(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
     employment = (await say(client, "I was fired after I reported harassment at work")).json()
-    assert "like an employment law matter" in employment["reply"]
+    assert "That sounds like employment law, and we can help." in employment["reply"]
     client.cookies.clear()
     family = (await say(client, "I want a divorce and custody of my kids")).json()
-    assert "like a family law matter" in family["reply"]
+    assert "That sounds like family law, and we can help." in family["reply"]
 
 
 async def test_the_read_back_takes_corrections_until_a_yes(
@@ -277,7 +278,8 @@ async def test_a_yes_that_is_really_a_no_queues_nothing(
     await at_the_read_back(client)
     reply = (await say(client, answer)).json()
     assert (reply["step"], reply["done"]) == ("confirm", False)
-    assert "Ann Lee" in reply["reply"] or reply["reply"].startswith("Please reply yes")
+    not_yes = ("Please reply yes", "Por favor, responda sí")  # in the answer's language
+    assert "Ann Lee" in reply["reply"] or reply["reply"].startswith(not_yes)
     assert await redis.llen(keys.LEAD_QUEUE) == 0
 
 
@@ -407,3 +409,80 @@ async def test_an_email_typo_is_asked_about_and_taken_when_sent_again(
         "Did you mean ann@gmail.com? If ann@gmial.com is right, just send it again.",
     )
     assert (await say(client, "ann@gmial.com")).json()["step"] == "zip"
+
+
+SPANISH_CONVERSATION = [
+    ("Hola, tuve un accidente de carro y me duele el cuello", "Lamento que esté pasando por esto"),
+    ("Me llamo Carmen Ortiz", "Gracias, Carmen. ¿Cuál es el mejor número"),
+    ("mi número es 555 3", "Disculpe, un número de teléfono de EE. UU. tiene 10 dígitos"),
+    ("mi número es 305 555 0182", "¿Y su correo electrónico?"),
+    ("mi correo es carmen@gmial.com", "¿Quiso decir carmen@gmail.com?"),
+    ("carmen@gmail.com", "Por último: ¿cuál es su código postal?"),
+    ("99999", "Disculpe, 99999 no es un código postal en uso"),
+    ("código postal 33130", "Repaso sus datos: Carmen Ortiz, teléfono (305) 555-0182"),
+    ("no, mi teléfono es 305 555 0183", "Gracias, ya lo actualicé. Repaso sus datos"),
+    ("sí, correcto", "Gracias, Carmen. Un abogado que lleva casos de lesiones personales"),
+]
+
+
+async def test_a_spanish_conversation_is_spanish_from_the_first_reply_to_the_last(
+    client: AsyncTestClient,
+    redis: Redis,  # type: ignore[type-arg]
+) -> None:
+    for message, reply_starts in SPANISH_CONVERSATION:
+        reply = (await say(client, message)).json()["reply"]
+        assert reply.startswith(reply_starts), (message, reply)
+    [lead] = await queued_leads(redis)
+    assert (lead.language, lead.phone, lead.email, lead.zip) == (
+        "es",
+        "3055550183",
+        "carmen@gmail.com",
+        "33130",
+    )
+
+
+async def test_a_conversation_follows_the_visitor_when_they_switch_language(
+    client: AsyncTestClient,
+    redis: Redis,  # type: ignore[type-arg]
+) -> None:
+    assert (
+        (await say(client, "I was rear-ended and my neck hurts"))
+        .json()["reply"]
+        .startswith("I'm sorry you're dealing with this")
+    )
+    switched = (await say(client, "perdón, prefiero hablar en español. Me llamo Ana Ruiz")).json()
+    assert (
+        switched["reply"]
+        == "Gracias, Ana. ¿Cuál es el mejor número de teléfono para comunicarnos con usted?"
+    )
+    back = (await say(client, "sorry, english please: my number is 305 555 0182")).json()
+    assert back["reply"] == "And your email address?"
+    await say(client, "ana@example.com, 33130")
+    await say(client, "yes")
+    [lead] = await queued_leads(redis)
+    assert lead.language == "en"
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        ["I was rear-ended and my neck hurts", "José García", "no", "305 555 0182"],
+        ["I was rear-ended and my neck hurts", "Sra. Guadalupe Torres", "305-555-0182"],
+    ],
+)
+async def test_an_english_conversation_stays_english_whatever_the_names_and_short_words(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    messages: list[str],
+) -> None:
+    replies = [(await say(client, message)).json()["reply"] for message in messages]
+    detector = LanguageDetector()
+    assert [detector.language_of(reply) for reply in replies] == ["en"] * len(messages)
+
+
+async def test_a_short_word_both_languages_share_never_switches_a_spanish_conversation(
+    client: AsyncTestClient,
+) -> None:  # type: ignore[type-arg]
+    await say(client, "Hola, tuve un accidente de carro y me duele el cuello")
+    for word in ("no", "ok", "Carmen Ortiz"):
+        reply = (await say(client, word)).json()["reply"]
+        assert LanguageDetector().language_of(reply) == "es", (word, reply)

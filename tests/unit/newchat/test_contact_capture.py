@@ -598,7 +598,7 @@ def test_an_address_one_slip_from_a_common_domain_is_asked_about_then_taken_when
     assert first.found.email is None
     assert first.doubted_email == "ann@gmial.com"
     assert first.invalid["email"] == (
-        "did you mean ann@gmail.com? If ann@gmial.com is right, just send it again"
+        "Did you mean ann@gmail.com? If ann@gmial.com is right, just send it again."
     )
     again = extract("ann@gmial.com", "email", trusted_email=first.doubted_email)
     assert (again.found.email, again.invalid) == ("ann@gmial.com", {})
@@ -610,7 +610,7 @@ def test_an_address_one_slip_from_a_common_domain_is_asked_about_then_taken_when
      ("ann@hotmial.com", "hotmail.com"), ("ann@outlok.com", "outlook.com"), ("ann@aol.co", "aol.com")],
 )  # fmt: skip
 def test_typos_of_common_domains(address: str, typo_of: str) -> None:
-    assert f"did you mean ann@{typo_of}?" in extract(address, "email").invalid["email"]
+    assert f"Did you mean ann@{typo_of}?" in extract(address, "email").invalid["email"]
 
 
 @pytest.mark.parametrize(

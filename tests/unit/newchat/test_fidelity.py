@@ -70,7 +70,19 @@ def test_an_unfinished_conversation_counts_as_no_lead() -> None:
         "category",
     }
     assert summary("set", outcomes)[0].startswith("set: 0.0% of 1 leads")
-    assert summary("set", outcomes)[0].endswith("1 never queued")
+    assert "; 1 never queued; " in summary("set", outcomes)[0]
+
+
+def test_replies_in_another_language_than_the_visitors_are_counted() -> None:
+    spanish = FidelityCase(
+        id="t",
+        lang="es",
+        turns=["I was rear-ended on the freeway and hurt my neck", "Me llamo Ana Lee, gracias"],
+        expect=ANN,
+    )
+    [outcome] = evaluate([spanish])
+    assert (outcome.replies_in_language, outcome.replies) == (1, 2)
+    assert summary("set", [outcome])[0].endswith("50.0% of 2 replies in the visitor's language")
 
 
 def test_the_committed_sets_load_and_run(capsys: object) -> None:
@@ -104,3 +116,15 @@ def test_no_name_in_the_fidelity_sets_reads_as_a_matter_when_typed_alone() -> No
     assert [name for name in sorted(names) if detector.names_a_matter(name)] == []
     assert detector.names_a_matter("Dog Bite")
     assert detector.names_a_matter("Drunk Driving")
+
+
+@pytest.mark.parametrize("path", sorted(DATA.glob("lead_fidelity_*.json")), ids=lambda p: p.stem)
+def test_each_labelled_set_keeps_its_leads_right_and_its_replies_in_the_visitors_language(
+    path: Path,
+) -> None:
+    """Guards what the README reports: every set at 100 % contact details now (98 % is the
+    floor the issue set), and replies in the visitor's language."""
+    outcomes = evaluate(load_cases(path))
+    assert sum(o.contact_right for o in outcomes) / len(outcomes) >= 0.98
+    replies = sum(o.replies for o in outcomes)
+    assert sum(o.replies_in_language for o in outcomes) / replies >= 0.99
