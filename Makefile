@@ -43,4 +43,4 @@ messages: setup
 	.venv/bin/pybabel extract -F babel.cfg -k N_ -k Reason --no-location --omit-header \
 		--sort-output -o newchat/locales/messages.pot .
 	.venv/bin/pybabel update -i newchat/locales/messages.pot -d newchat/locales --omit-header \
-		--no-fuzzy-matching --width 100
+		--no-fuzzy-matching --ignore-obsolete --width 100

@@ -30,6 +30,8 @@ from newchat.leads import Lead
 CONTACT_ORDER: tuple[Field, ...] = ("name", "phone", "email", "zip")
 MAX_DESCRIBE_ASKS = 1
 """How often `general` leads to "tell me more" before the intake goes on anyway."""
+MIN_MATTER_WORDS = 3
+"""Words a message needs before a `general` conversation reads it for a practice area."""
 MIN_WORDS_TO_SWITCH = 2
 """Words a message needs to switch a conversation's language once set: "no", "ok" and "hola"
 alone are both languages'."""
@@ -107,6 +109,24 @@ def _is_yes(message: str) -> bool:
     return 0 < len(words) <= 10 and bool(_YES_SQUEEZED & set(words)) and set(words) <= _CONFIRMING
 
 
+_WHY = re.compile(r"\b(?:why|what\s+for|por\s*qu[eé]|para\s+qu[eé])\b", re.IGNORECASE)
+
+
+def _asks_why(message: str) -> bool:
+    return "?" in message and bool(_WHY.search(message))
+
+
+def _taking_the_suggestion(state: SessionState, message: str, findings: Findings) -> Findings:
+    """After "Did you mean ann@gmail.com?", a plain yes takes the suggested address."""
+    suggested = state.suggested_email
+    reason = findings.invalid.get("email")
+    state.suggested_email = reason.params.get("suggestion") if reason else None
+    if suggested and not findings.found.email and _is_yes(message):
+        invalid = {k: v for k, v in findings.invalid.items() if k != "email"}
+        return Findings(msgspec.structs.replace(findings.found, email=suggested), invalid)
+    return findings
+
+
 def _completing_the_name(held: ContactDetails, findings: Findings) -> Findings:
     """Asked for the surname after a first name alone ("its maria"), one word is that surname
     ("Lopez"), not a new first name. Other findings are returned as they are."""
@@ -115,8 +135,11 @@ def _completing_the_name(held: ContactDetails, findings: Findings) -> Findings:
         return findings
     if findings.first_name_labelled:
         return findings
-    surname = msgspec.structs.replace(found, first_name=None, last_name=found.first_name)
     invalid = {k: v for k, v in findings.invalid.items() if k != "name"}
+    if found.first_name.casefold() == held.first_name.casefold():  # "Bob", then "Bob" again
+        nameless = msgspec.structs.replace(found, first_name=None)
+        return Findings(nameless, {**invalid, "name": Reason("I need your last name too")})
+    surname = msgspec.structs.replace(found, first_name=None, last_name=found.first_name)
     return Findings(surname, invalid)
 
 
@@ -189,8 +212,15 @@ class Conversation:
             trusted_email=state.doubted_email,
         )
         state.doubted_email = findings.doubted_email or state.doubted_email
+        findings = _taking_the_suggestion(state, message, findings)
         if expecting == "name":
             findings = self._not_a_matter(message, _completing_the_name(state.contact, findings))
+        said: list[str] = []
+        if expecting and await self._a_matter_at_last(state, message):
+            said.append(self._wording.acknowledge(state))  # "ok fine. workers comp, fell off ..."
+            findings = Findings(
+                msgspec.structs.replace(findings.found, first_name=None, last_name=None), {}
+            )
         named = await self._answered_with_a_name(state, message, findings)
         self._follow_language(state, message, named or findings)
         if named is not None:
@@ -203,7 +233,6 @@ class Conversation:
             return await self._confirm(
                 state, message, changed=state.contact != before, invalid=findings.invalid
             )
-        said: list[str] = []
         if state.category is None:
             if not await self._detect(state, message):
                 state.step = "describe"
@@ -213,6 +242,10 @@ class Conversation:
         if expecting == "name" and half_a_name and not state.contact.has("name"):
             return " ".join([*said, self._wording.half_a_name(state)])  # "Mr. Lee", "its maria"
         if expecting and expecting in findings.invalid and not state.contact.has(expecting):
+            if _asks_why(message):  # "why do you need my name?"
+                return " ".join(
+                    [self._wording.why_we_ask(state), self._wording.ask(state, expecting)]
+                )
             return self._wording.re_ask(state, findings.invalid[expecting])
         missing = _next_missing(state)
         if missing != "name" and state.contact.first_name and expecting == "name":
@@ -222,6 +255,18 @@ class Conversation:
             return " ".join([*said, self._wording.read_back(state)])
         state.step = missing
         return " ".join([*said, self._wording.ask(state, missing)])
+
+    async def _a_matter_at_last(self, state: SessionState, message: str) -> bool:
+        """A conversation that went on as `general` learns its practice area when the visitor
+        names it later ("ok fine. workers comp, fell off a ladder"): the message joins the
+        description and the category is detected again. Three words at least, read by the
+        offline classifier first (a name alone never is)."""
+        if state.category != GENERAL or len(_WORD.findall(message)) < MIN_MATTER_WORDS:
+            return False
+        if not self._detector.names_a_matter(message):
+            return False
+        state.category = None
+        return await self._detect(state, message)
 
     def _follow_language(self, state: SessionState, message: str, findings: Findings) -> None:
         """The conversation's language follows what the visitor writes: the first message

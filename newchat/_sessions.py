@@ -85,6 +85,8 @@ class SessionState(msgspec.Struct, kw_only=True):
     lead_id: str | None = None
     doubted_email: str | None = None
     """The address last held back as a likely typo: sent again, it is taken as it is."""
+    suggested_email: str | None = None
+    """The spelling the bot just suggested ("Did you mean ann@gmail.com?"): a yes takes it."""
     language: Language = DEFAULT_LANGUAGE
     """The language the bot answers in; follows the visitor (`Conversation`)."""
     language_set: bool = False

@@ -66,6 +66,15 @@ class Wording:
             area=self.area(state),
         )
 
+    def why_we_ask(self, state: SessionState) -> str:
+        return self.say(
+            state,
+            N_(
+                "Our attorney needs it to contact you about your case; your details go only to "
+                "our attorneys."
+            ),
+        )
+
     def thanks(self, state: SessionState) -> str:
         name = (state.contact.first_name or "").rstrip(".")
         return self.say(state, N_("Thanks, {name}."), name=name)

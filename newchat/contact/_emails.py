@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from functools import cache
 
 from email_validator import EmailNotValidError, validate_email
@@ -60,14 +61,46 @@ def likely_typo(domain: str) -> str | None:
     return close[0] if close else None
 
 
+_SPLIT_ADDRESS = re.compile(r"^\s*([a-z0-9][\w.+-]*)\s+([\w.+-]+@\S+?)[.!]?\s*$")
+"""An answer to "your email?" that is a word and an address: "ann lee@example.com"."""
+_LEAD_INS = frozenset(
+    {"is", "es", "email", "e-mail", "mail", "correo", "at", "to", "its", "it's", "sorry", "oops",
+     "ok", "okay", "yes", "no", "actually", "correction", "typo", "perdón", "perdon", "sí", "si",
+     "it", "my", "mi", "here", "aquí", "aqui", "new", "correct", "fixed", "try", "again", "the",
+     "el", "please", "thanks", "gracias", "use", "send", "nuevo", "nueva"}
+)  # fmt: skip
+"""Words that lead into an address rather than begin it ("sorry heather@example.com")."""
+_SCRIPTS = re.compile(r"(LATIN|CYRILLIC|GREEK|ARMENIAN|CHEROKEE) ")
+
+
+def _mixes_alphabets(address: str) -> bool:
+    """Letters from two alphabets that look alike ("аnn" with a Cyrillic а): a lookalike of
+    the address the visitor meant, which mail would never reach."""
+    scripts = {
+        m.group(1)
+        for c in address
+        if c.isalpha() and (m := _SCRIPTS.match(unicodedata.name(c, "")))
+    }
+    return len(scripts) > 1
+
+
 def find_email(
-    text: str, invalid: dict[str, Reason], trusted: str | None = None
+    text: str, invalid: dict[str, Reason], trusted: str | None = None, expecting: bool = False
 ) -> tuple[str | None, str | None, str]:
     """(the last valid address, normalised: domain lower-cased; an address held back as a
     likely typo of a common domain; `text` without the addresses). An address the visitor
-    sends again after the typo warning (`trusted`) is taken as it is."""
+    sends again after the typo warning (`trusted`) is taken as it is. At the email step, a
+    word and an address alone ("ann lee@example.com") are asked about, never cut to the
+    address."""
     found: str | None = None
     doubted: str | None = None
+    split = _SPLIT_ADDRESS.match(text) if expecting else None
+    if split and split.group(1) not in _LEAD_INS:
+        joined = split.group(1) + split.group(2)
+        invalid["email"] = Reason(
+            "Did you mean {joined}? An email address has no spaces.", joined=joined
+        )
+        return None, None, _AT_WORD.sub(" ", text)
     for match in _AT_WORD.finditer(text):
         if negated(text, match.start()):
             continue
@@ -79,7 +112,9 @@ def find_email(
                 "that email address isn't valid ({detail})", detail=str(error).rstrip(".")
             )
             continue
-        if ending := _unknown_ending(address.ascii_domain):
+        if _mixes_alphabets(address.normalized):
+            invalid["email"] = Reason("that email address mixes letters from different alphabets")
+        elif ending := _unknown_ending(address.ascii_domain):
             invalid["email"] = Reason(
                 'that email address isn\'t valid (".{ending}" is not an email domain ending)',
                 ending=ending,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from newchat.contact._details import ContactDetails, Field, Findings
@@ -17,6 +18,10 @@ _NOT_FOUND: dict[Field, Reason] = {
     "email": Reason("I couldn't find an email address in that"),
     "zip": Reason("I couldn't find a ZIP code in that"),
 }
+
+
+_ASCII_DIGITS = re.compile(r"(?![0-9])\d")
+"""A digit of another script (full-width "９", Arabic-Indic "٩"): read as its ASCII digit."""
 
 
 def extract(
@@ -38,7 +43,8 @@ def extract(
     held back as a likely typo ("ann@gmial.com") is taken when sent again as `trusted_email`."""
     text = unicodedata.normalize("NFC", text)  # "José" typed as J o s e + a combining accent
     invalid: dict[str, Reason] = {}
-    email, doubted_email, rest = find_email(text, invalid, trusted_email)
+    email, doubted_email, rest = find_email(text, invalid, trusted_email, expecting == "email")
+    rest = _ASCII_DIGITS.sub(lambda m: str(unicodedata.digit(m.group(0))), rest)  # "９０２１０"
     phone, rest = find_phone(rest, invalid, expecting == "phone")
     name = find_name(
         rest,

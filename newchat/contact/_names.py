@@ -9,7 +9,7 @@ import unicodedata
 from nameparser import HumanName
 from nameparser.config import CONSTANTS
 
-from newchat.contact._clauses import negated
+from newchat.contact._clauses import CORRECTION, negated
 from newchat.contact._reasons import Reason
 
 _NOT_NAME_WORDS = frozenset(
@@ -137,6 +137,17 @@ _NOT_NAME_WORDS = frozenset(
         "single",
         "retired",
         "unemployed",
+        "lol",
+        "her",
+        "his",
+        "him",
+        "them",
+        "their",
+        "su",
+        "sus",
+        "tu",
+        "un",
+        "una",
         "back",
         "later",
         "soon",
@@ -195,19 +206,21 @@ SOMEONE_ELSES = Reason("I need your own name, as the person our attorney will ca
 # Names.
 _NAME_CUES = re.compile(
     r"\b(?:(?:my\s+)?(?:full\s+)?name\s+is|(?:my\s+)?name['’]s|name\s*:|my\s+full\s+name|call\s+me|"
-    r"i\s+am|i'm|i’m|im|this\s+is|it's|it’s|its|me\s+llamo|"
+    r"i\s+am|i'm|i’m|im|this\s+is|it\s+is|it's|it’s|its|me\s+llamo|"
     r"mi\s+nombre(?:\s+completo)?\s+es|soy)\s+",
     re.IGNORECASE,
 )
 _WEAK_CUES = frozenset(
-    {"i am", "i'm", "i’m", "im", "this is", "it's", "it’s", "its", "soy"}
+    {"i am", "i'm", "i’m", "im", "this is", "it is", "it's", "it’s", "its", "soy"}
 )  # fmt: skip
 """Cues that also start ordinary sentences ("I'm worried", "it's about my son"): they name
 someone only when the bot asked for a name or the next word is capitalised."""
 _FILLERS = frozenset(
     {"yes", "yeah", "yep", "sure", "ok", "okay", "hi", "hello", "hey", "hola", "sí", "si",
      "claro", "bueno", "sorry", "perdón", "perdon", "oops", "no", "nope", "actually", "well",
-     "so", "thanks", "gracias"}
+     "so", "thanks", "gracias", "good", "morning", "afternoon", "evening", "buenos", "buenas",
+     "días", "dias", "tardes", "noches", "name", "full", "nombre", "completo", "of", "course",
+     "there", "lol", "thx", "ty", "pls", "plz"}
 )  # fmt: skip
 _NAME_END = re.compile(r"[,;:!?\n()]|\s[-–—]\s|[–—]|\d|\S+@\S+|(?<=\w)\.\s")
 """Where a name ends: punctuation, a dash, a digit, an email address, or a full stop (unless it
@@ -273,7 +286,10 @@ _NEVER_FIRST = frozenset(
      "this", "that", "is", "are", "was", "were", "not", "no", "yes", "a", "and", "or", "but",
      "for", "to", "of", "in", "on", "at", "with", "from", "about", "do", "does", "did", "have",
      "has", "had", "what", "why", "who", "how", "where", "which", "when", "if", "there", "here",
-     "please", "just", "looking", "calling", "need", "want", "help", "lawyer", "attorney"}
+     "please", "just", "looking", "calling", "need", "want", "help", "lawyer", "attorney",
+     "her", "his", "him", "them", "their", "su", "sus", "tu", "un", "una", "el", "la", "los",
+     "las", "mi", "its", "ive", "id", "thats", "theres", "hes", "shes", "youre", "dont",
+     "cant", "soy", "es", "llamo", "call", "name", "hi", "hello", "hey", "thanks", "ok", "okay"}
 )  # fmt: skip
 """Words that never begin a name, however they are capitalised. Other ordinary words do when a
 capitalised name word follows: "Will Hope", "An Tran", "Am Nguyen", "Can Yilmaz"."""
@@ -380,16 +396,34 @@ def _name_from(words: list[str]) -> tuple[str, str] | None:
             kept.append(bare)
             continue
         if _ends_the_name(bare, kept, words[n + 1 : n + 2], typed_in_one_case):
+            if len(kept) == 1 and lowered in _NEVER_FIRST:
+                return None  # "Hope you can help me", "June was when": a sentence, no name
             break
         kept.append(bare)
-    while kept and kept[-1].lower() in _PARTICLES:
+    while kept and kept[-1].lower() in _PARTICLES and not _short_surname(kept, typed_in_one_case):
         kept.pop()
     if not kept:
         return None
+    return _parsed(kept, typed_in_one_case)
+
+
+def _short_surname(kept: list[str], one_case: bool) -> bool:
+    """A last word that is also a particle but here a surname: "Kim Le", "Ann Du", "Linh Do"."""
+    return len(kept) == 2 and (kept[-1][:1].isupper() or one_case)
+
+
+def _parsed(kept: list[str], typed_in_one_case: bool) -> tuple[str, str] | None:
+    """(first, last) of name words by nameparser, capitalised when typed in one case (the
+    first word always: "van nguyen" -> Van Nguyen). Middle names go with the surname, as the
+    lead has no field for them ("María José Peña" -> María / José Peña: the labelled sets'
+    convention, written blind by three helpers)."""
     if not typed_in_one_case:  # "Ann lee": the word typed in lower case capitalised too
         kept = [_capitalised(w) if w.islower() and w not in _PARTICLES else w for w in kept]
     typed = " ".join(kept)
-    name = HumanName(_capitalised(typed) if typed_in_one_case else typed)
+    if typed_in_one_case:
+        typed = _capitalised(typed)
+        typed = typed[:1].upper() + typed[1:]
+    name = HumanName(typed)
     last = " ".join(part for part in (name.middle, name.last, name.suffix) if part)
     if not name.first:  # "Mr. Lee": the surname, with the first name still to ask for
         return ("", last) if name.title and last and len(last) <= 2 * MAX_NAME_PART else None
@@ -419,13 +453,93 @@ def _labelled_part(label: re.Pattern[str], text: str) -> str | None:
     return found
 
 
-_CORRECTION = re.compile(
-    r"\b(?:sorry|typo|i\s+mean|i\s+meant|correction|actually|oops|perd[oó]n|"
-    r"me\s+equivoqu[eé]|quise\s+decir|en\s+realidad|corrijo|wrong|misspelled|mal\s+escrito)\b",
-    re.IGNORECASE,
-)
-"""Words that say the message corrects an earlier detail: a bare name in it counts."""
 _LAST_COMMA_FIRST = re.compile(r"^\s*([^\W\d_][^,\d@]*?)\s*,\s*([^\W\d_][^,\d@]*?)\s*[.!]*\s*$")
+
+
+_JOINING = frozenset(
+    {"and", "or", "but", "i", "my", "me", "you", "your", "the", "is", "are", "was", "were",
+     "it", "to", "of", "in", "on", "at", "for", "with", "from", "y", "o", "pero", "que", "por",
+     "para", "con", "mi", "su", "es"}
+)  # fmt: skip
+"""Words that join a sentence: never inside a name, even typed in one case."""
+_NICKNAME = re.compile(r"\s[(\"“]\s*[^\W\d_][\w'’.-]*\s*[)\"”](?=\s)")
+"""A nickname between a first and a last name: "Ann (Annie) Lee", 'Robert "Bob" Smith'."""
+
+
+def _name_word(word: str) -> bool:
+    lowered = word.lower()
+    return (
+        _is_name_part(word.rstrip("."))
+        and lowered not in _NEVER_NAMES
+        and lowered not in _NOT_A_NAME_AT_ALL
+        and not _keyboard_run(word)
+        and not _CONTRACTION.fullmatch(lowered)
+    )
+
+
+def _whole_name(words: list[str], *, ordinary_first: bool = True) -> tuple[str, str] | None:
+    """`words` when they are nothing but a first and last name, in any case: "Ann Lee", "will
+    smith", "an tran", "linh do", "Kim Le" (fillers before it and titles aside). Two to ten
+    name words; the first never a word that starts a sentence ("my", "the", "i"), none that
+    joins one ("and", "you"); ordinary words ("Will", "Still") only capitalised, or in a
+    two-word answer typed in one case (the first only with `ordinary_first`: not after "call
+    me", where "after five" is a time)."""
+    while words and _bare(words[0]).lower() in _FILLERS:
+        words = words[1:]
+    bare = [_bare(w) for w in words]
+    named = [w for w in bare if w.lower().rstrip(".") not in CONSTANTS.titles]
+    one_case = " ".join(named).islower() or " ".join(named).isupper()
+    if not 2 <= len(named) <= 10 or not all(_name_word(w) for w in bare):
+        return None
+    if named[0].lower() in _NEVER_FIRST or any(w.lower() in _JOINING for w in named[1:]):
+        return None
+    if not ordinary_first and one_case and named[0].lower() in _NOT_NAME_WORDS:
+        return None
+    for word in named[1:]:
+        lowered = word.lower()
+        if lowered in _PARTICLES or (word[:1].isupper() and not one_case):
+            continue
+        if len(named) == 2 and named[0][:1].isupper() and lowered not in _NOT_NAME_WORDS:
+            continue  # "Will smith", "Ann lee"
+        if not one_case or (lowered in _NOT_NAME_WORDS and len(named) > 2):
+            return None  # "Ann Lee car accident" is a sentence; "john will" a name
+    if not one_case and not named[0][:1].isupper():
+        return None
+    parsed = _parsed(bare, one_case)
+    return parsed if parsed and parsed[0] and parsed[1] else None
+
+
+def _name_segment(text: str) -> tuple[str, str] | None:
+    """The first comma-separated part of `text` that is a whole name ("Good morning, Ann Lee",
+    "Ann Lee, thanks", "I'm her son, Robert Walker"); a capitalised one first when the text
+    mixes cases ("buenas tardes, Ana Torres")."""
+    segments = _segments(_NICKNAME.sub(" ", text))
+    capitalised = [
+        w for w in segments if all(x[:1].isupper() for x in w if x.lower() not in _PARTICLES)
+    ]
+    for words in capitalised + [w for w in segments if w not in capitalised]:
+        if found := _whole_name(words):
+            return found
+    return None
+
+
+def _capitalised_run(text: str) -> tuple[str, str] | None:
+    """The first run of capitalised name words (particles within) inside a sentence, none of
+    them an ordinary word: "I'm her son Robert Walker", "soy su hija Carmen Ruiz"."""
+    for words in _segments(_NICKNAME.sub(" ", text)):
+        run: list[str] = []
+        for word in [*map(_bare, words), ""]:
+            ordinary = word.lower() in _NOT_NAME_WORDS | _NEVER_FIRST | _FILLERS
+            if word[:1].isupper() and _name_word(word) and not ordinary:
+                run.append(word)
+                continue
+            if run and word.lower() in _PARTICLES:
+                run.append(word)  # "de la", "van der" inside the run
+                continue
+            if len(run) >= 2 and (found := _whole_name(run)):
+                return found
+            run = []
+    return None
 
 
 def _only_a_name(words: list[str]) -> tuple[str, str] | None:
@@ -447,15 +561,27 @@ def _bare_full_name(segments: list[list[str]]) -> tuple[str, str] | None:
 
 
 def _last_comma_first(text: str) -> tuple[str, str] | None:
-    """ "Reyes, Daniela": a surname, a comma, a given name (nameparser's own form)."""
+    """ "Reyes, Daniela": a surname, a comma, a given name (nameparser's own form). Both sides
+    name words only, the surname of at most two words besides particles and the given name of
+    one or two (not both two): "Ann Lee, Dallas TX" and "soy la esposa, Ana Torres" are not."""
     match = _LAST_COMMA_FIRST.match(text)
-    if not match or _bare(match.group(1).split()[0]).lower() in _FILLERS:
+    if not match:
         return None
     last, first = match.group(1).split(), match.group(2).split()
-    if len(first) > 2 or not _name_from([*first, *last]):
+    surname_words = [w for w in last if w.lower() not in _PARTICLES]
+    sizes = len(surname_words), len(first)
+    if not (1 <= sizes[0] <= 2 and 1 <= sizes[1] <= 2) or sum(sizes) > 3:
+        return None
+    words = [_bare(w) for w in [*last, *first]]
+    if not all(_name_word(w) for w in words) or any(
+        w.lower() in _NEVER_FIRST | _NOT_NAME_WORDS | _FILLERS for w in words
+    ):
+        return None
+    one_case = text.islower() or text.isupper()
+    if not one_case and not all(w[:1].isupper() for w in words if w.lower() not in _PARTICLES):
         return None
     typed = f"{' '.join(last)}, {' '.join(first)}"
-    name = HumanName(_capitalised(typed) if text.islower() or text.isupper() else typed)
+    name = HumanName(_capitalised(typed) if one_case else typed)
     surname = " ".join(part for part in (name.last, name.suffix) if part)
     return (name.first, surname) if name.first and surname else None
 
@@ -488,7 +614,7 @@ def find_name(
     the visitor gives as someone else's ("her name is", "my mother's name is") is never theirs:
     `invalid` (when given) then says the bot needs the visitor's own."""
     found: tuple[str, str | None] | None = None
-    correction = _CORRECTION.search(text)
+    correction = CORRECTION.search(text)
     weak_ok = weak_cues or correction  # "it's John Petersen" fixing a name counts
     unlabelled = _LAST_LABEL.sub(", ", _FIRST_LABEL.sub(", ", text))  # "last name is" cues no name
     for cue in _NAME_CUES.finditer(unlabelled):
@@ -498,17 +624,22 @@ def find_name(
         if negated(unlabelled, cue.start()):  # "her name is Rosa Diaz", "my mother's name is"
             if invalid is not None and found is None:
                 invalid["name"] = SOMEONE_ELSES
+            theirs = _split(unlabelled[cue.end() :], maxsplit=1)[0]
+            text = text.replace(theirs, " " * len(theirs), 1)  # never read again as the visitor's
             continue
         weak = " ".join(cue.group(0).lower().split()) in _WEAK_CUES
         if weak and (not weak_ok or (not expecting and not words[0][:1].isupper())):
             continue
-        found = _name_from(words) or found
+        vouches = not cue.group(0).lower().startswith("call")  # "call me after five" is a time
+        found = _whole_name(words, ordinary_first=vouches) or _name_from(words) or found
     first = _labelled_part(_FIRST_LABEL, text)
     last = _labelled_part(_LAST_LABEL, text)
     if first or last:  # "me llamo Ana y mi apellido es García": the cue's first name, the label's
         return (first.split()[0] if first else (found[0] if found else ""), last)
     if expecting and (found is None or not found[1]):
-        found = _last_comma_first(text) or found
+        found = _name_segment(text) or _last_comma_first(text) or found
+    if found is None and expecting:
+        found = _capitalised_run(text)
     if found is None and expecting:
         segments = [w for w in _segments(text) if any(_bare(x).lower() not in _FILLERS for x in w)]
         found = _name_from(segments[0]) if segments else None

@@ -7,7 +7,7 @@ import re
 
 import phonenumbers
 
-from newchat.contact._clauses import negated
+from newchat.contact._clauses import CORRECTION, labelled_as_another_number, negated
 from newchat.contact._reasons import Reason
 
 _ZIP_PLUS_FOUR = re.compile(r"\d{5}-?\d{4}")
@@ -64,12 +64,42 @@ def _as_dialled(text: str, expecting: bool) -> str:
     return _DIALLED_ABROAD.sub(" +", text)
 
 
+_OWN_LINE = re.compile(r"\b(?:cell|cellphone|mobile|celular|cel|personal|home|casa)\b", re.I)
+_WORK_LINE = re.compile(r"\b(?:work|office|business|trabajo|oficina)\b", re.IGNORECASE)
+
+
+def _chosen(text: str, candidates: list[tuple[str, int]]) -> str | None:
+    """Of several numbers in one message, the one a person would call: the last one after a
+    correction ("555-0134, sorry, 555-0135"); else one called a cell or home line over one
+    called a work line; else the first ("reach me at A or B")."""
+    if not candidates:
+        return None
+    corrections = [m.end() for m in CORRECTION.finditer(text)]
+    if corrections and any(start > corrections[-1] for _, start in candidates):
+        return [n for n, start in candidates if start > corrections[-1]][-1]
+    clauses = [(n, _clause_at(text, start)) for n, start in candidates]
+    own = [n for n, clause in clauses if _OWN_LINE.search(clause)]
+    not_work = [n for n, clause in clauses if not _WORK_LINE.search(clause)]
+    return (own or not_work or [candidates[0][0]])[0]
+
+
+def _clause_at(text: str, start: int) -> str:
+    """The words around a number up to the nearest commas: "212.555.0199 (cell)"."""
+    before = _LINE_END.split(text[:start])[-1]
+    after = _LINE_END.split(text[start:], maxsplit=1)[0]
+    return before + after
+
+
+_LINE_END = re.compile(r"[,;]|\b(?:or|o|but|pero|and|y)\b", re.IGNORECASE)
+
+
 def find_phone(text: str, invalid: dict[str, Reason], expecting: bool) -> tuple[str | None, str]:
-    """The last valid US number (ten digits, extension dropped), and `text` without every
-    number phonenumbers found (extensions included, so they are never read as a ZIP). At the
-    phone step, letters in a number ("1-800-FLOWERS") are keypad digits; a toll-free or
-    premium-rate number is refused with its kind."""
-    found: str | None = None
+    """The visitor's US number (ten digits, extension dropped: `_chosen`), and `text` without
+    every number phonenumbers found (extensions included, so they are never read as a ZIP).
+    A number its clause calls a claim, policy or case number, or someone else's, is never
+    theirs. At the phone step, letters in a number ("1-800-FLOWERS") are keypad digits; a
+    toll-free or premium-rate number is refused with its kind."""
+    candidates: list[tuple[str, int]] = []
     spans: list[tuple[int, int]] = []
     dialled = _as_dialled(text, expecting)
     matches = phonenumbers.PhoneNumberMatcher(
@@ -77,6 +107,8 @@ def find_phone(text: str, invalid: dict[str, Reason], expecting: bool) -> tuple[
     )
     for match in matches:
         spans.append((match.start, match.end))
+        if labelled_as_another_number(text, match.start) or negated(text, match.start):
+            continue  # "claim number 917...", "the other driver's number is ..."
         number = match.number
         national = f"{number.national_number:d}"
         kind = _NOT_PERSONAL.get(phonenumbers.number_type(number))
@@ -88,8 +120,9 @@ def find_phone(text: str, invalid: dict[str, Reason], expecting: bool) -> tuple[
             invalid["phone"] = problem
         elif kind:
             invalid["phone"] = kind
-        elif not negated(text, match.start):
-            found = national
+        else:
+            candidates.append((national, match.start))
+    found = _chosen(text, candidates)
     rest = "".join(
         text[end:start]
         for end, start in zip(

@@ -46,6 +46,9 @@ _AFTER_CUES = _MONTHS | _STREET_SUFFIXES | _AFTER_WORDS
 """A word right after a number with the same effect ("15000 dollars", "12345 Main St")."""
 
 
+_SPACED_ZIP = re.compile(r"(?<![\d-])\d(?: ?\d){4}(?![ ]?\d)")
+"""Five digits with single spaces among them: taken as one ZIP only at the ZIP step."""
+
 _ISSUED = ("00501", "99950")
 """The lowest and highest ZIP codes USPS has issued (Holtsville NY, Ketchikan AK): 00000 or
 99999 is no one's ZIP."""
@@ -76,7 +79,7 @@ def _cued_away(text: str, start: int, end: int) -> bool:
 _CLAUSE_END = re.compile(r"[,;:\n!?—–]|\s-\s|\.(?:\s|$)|\s(?:and|y|but|pero)\s", re.IGNORECASE)
 _WHERE = re.compile(
     r"^\s*(?:(?:i'?m|i\s+am|i\s+live|we\s+live|we'?re|located|based|vivo|vivimos|estoy)\s+"
-    r"(?:in|at|en)\s+)?$",
+    r"(?:in|at|en)\s+|it'?s\s+|it’s\s+|it\s+is\s+|es\s+)?$",
     re.IGNORECASE,
 )
 _CITY = re.compile(r"^\s*(?:[A-ZÀ-Ý][^\W\d_]*\.?\s+){1,3}(?:[A-Z]{2}\.?\s+)?$")
@@ -102,6 +105,8 @@ def find_zip(
     its own, or "I'm in 11368"); never with a money, case/claim/extension, street or date cue
     next to it, nor one the visitor negates. A labelled ZIP beats an unlabelled one, one standing
     alone beats one inside a sentence, and among equals the last wins."""
+    if expecting:  # "9 4 1 1 0", "90 210": one ZIP typed with spaces
+        text = _SPACED_ZIP.sub(lambda m: m.group(0).replace(" ", ""), text)
     best: tuple[int, str] | None = None  # (rank, zip): labelled 3, alone 2, asked-for 1
     for match in _ZIP.finditer(text):
         start, end = match.span()

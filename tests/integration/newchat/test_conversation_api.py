@@ -211,7 +211,10 @@ async def test_every_re_ask_says_what_was_wrong(client: AsyncTestClient) -> None
                     "ann@example.com", "123"):  # fmt: skip
         asks.append((await say(client, message)).json())
     assert [a["step"] for a in asks] == ["name", "phone", "phone", "email", "email", "zip", "zip"]
-    assert asks[0]["reply"] == "Sorry, I couldn't find a name in that. Could you enter it again?"
+    assert asks[0]["reply"] == (  # a question gets an answer before the ask again
+        "Our attorney needs it to contact you about your case; your details go only to our "
+        "attorneys. May I have your full name (first and last)?"
+    )
     assert "10 digits" in asks[2]["reply"]
     assert "two periods in a row" in asks[4]["reply"]
     assert "5 digits" in asks[6]["reply"]
@@ -486,3 +489,71 @@ async def test_a_short_word_both_languages_share_never_switches_a_spanish_conver
     for word in ("no", "ok", "Carmen Ortiz"):
         reply = (await say(client, word)).json()["reply"]
         assert LanguageDetector().language_of(reply) == "es", (word, reply)
+
+
+async def test_a_yes_to_the_suggested_address_takes_it(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    await say(client, "I was rear-ended on the freeway and hurt my neck")
+    await say(client, "Ann Lee, 555-201-7788")
+    assert (await say(client, "ann@gmial.com")).json()["reply"].startswith("Did you mean")
+    reply = (await say(client, "yes")).json()
+    assert (reply["step"], reply["collected"]) == ("zip", ["name", "phone", "email"])
+    await say(client, "90210")
+    assert "email ann@gmail.com" in (await say(client, "no, my zip is 90211")).json()["reply"]
+
+
+async def test_a_first_name_given_twice_is_never_the_surname(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    await say(client, "I was rear-ended on the freeway and hurt my neck")
+    assert (await say(client, "Bob")).json()["reply"] == "Thanks, Bob. What's your last name?"
+    again = (await say(client, "Bob")).json()
+    assert (again["step"], again["collected"]) == ("name", [])
+    assert again["reply"] == "Thanks, Bob. What's your last name?"
+    assert (await say(client, "Marley")).json()["collected"] == ["name"]
+
+
+async def test_a_short_surname_is_taken_at_once(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    await say(client, "I was rear-ended on the freeway and hurt my neck")
+    assert (await say(client, "Kim Le")).json()["collected"] == ["name"]
+
+
+async def test_a_general_conversation_learns_its_practice_area_when_the_visitor_names_it(
+    client: AsyncTestClient,
+    redis: Redis,  # type: ignore[type-arg]
+) -> None:
+    await say(client, "Hi")
+    general = (await say(client, "I don't want to say")).json()
+    assert (general["category"], general["step"]) == ("general", "name")
+    learnt = (await say(client, "ok fine. workers comp, fell off a ladder")).json()
+    assert (learnt["category"], learnt["step"], learnt["collected"]) == ("workers_comp", "name", [])
+    await say(client, "Ann Lee, 555-201-7788, ann@example.com, 90210")
+    await say(client, "yes")
+    [lead] = await queued_leads(redis)
+    assert (lead.category, "ladder" in lead.description) == ("workers_comp", True)
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["the other driver's number is 917-555-0199", "my claim number is 9175550199",
+     "the other driver's email is bob@example.com"],
+)  # fmt: skip
+async def test_someone_elses_or_a_claims_number_after_the_end_changes_nothing(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    redis: Redis,  # type: ignore[type-arg]
+    message: str,
+) -> None:
+    await confirmed(client)
+    [before] = await queued_leads(redis)
+    assert (await say(client, message)).json()["reply"].startswith("Thanks, Ann, we already have")
+    assert await queued_leads(redis) == [before]
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["the other driver's number is 917-555-0199", "my claim number is 9175550199"],
+)
+async def test_someone_elses_or_a_claims_number_at_the_read_back_changes_nothing(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    message: str,
+) -> None:
+    await at_the_read_back(client)
+    reply = (await say(client, message)).json()
+    assert "(555) 201-7788" in reply["reply"] or reply["reply"].startswith("Please reply yes")

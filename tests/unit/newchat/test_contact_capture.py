@@ -629,3 +629,142 @@ def test_a_domain_ending_that_does_not_exist_is_refused(address: str, ending: st
     assert found.invalid["email"] == (
         f'that email address isn\'t valid (".{ending}" is not an email domain ending)'
     )
+
+
+# The second fresh helper's attack (issue 13): each input a visitor typed, with the right value.
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "last"),
+    [
+        ("Ann Lee, thanks", "Ann", "Lee"),
+        ("Good morning, Ann Lee", "Ann", "Lee"),
+        ("of course, Ann Lee", "Ann", "Lee"),
+        ("Full name, Ann Lee", "Ann", "Lee"),
+        ("first and last, Ann Lee", "Ann", "Lee"),
+        ("buenas tardes, Ana Torres", "Ana", "Torres"),
+        ("Ann Lee, Dallas TX", "Ann", "Lee"),
+        ("name Ann Lee phone 5125550143", "Ann", "Lee"),
+        ("ann lee lol", "Ann", "Lee"),
+        ("I'm her son, Robert James Walker Jr.", "Robert", "James Walker Jr."),
+        ("I'm her son Robert Walker", "Robert", "Walker"),
+        ("I'm the mother, Jane Doe", "Jane", "Doe"),
+        ("I am the driver, Tom Hanks", "Tom", "Hanks"),
+        ("Soy su hija, Carmen Ruiz", "Carmen", "Ruiz"),
+        ("soy la esposa, Ana Torres", "Ana", "Torres"),
+        ("Kim Le", "Kim", "Le"),
+        ("linh do", "Linh", "Do"),
+        ("grace an", "Grace", "An"),
+        ("will smith", "Will", "Smith"),
+        ("Will smith", "Will", "Smith"),
+        ("WILL SMITH", "Will", "Smith"),
+        ("my name is will smith", "Will", "Smith"),
+        ("i'm will smith", "Will", "Smith"),
+        ("an tran", "An", "Tran"),
+        ("ben still", "Ben", "Still"),
+        ("john will", "John", "Will"),
+        ("Ann (Annie) Lee", "Ann", "Lee"),
+        ("Elizabeth (Liz) Warren", "Elizabeth", "Warren"),
+        ("It is Ann Lee", "Ann", "Lee"),
+        ("Hello there, John Smith", "John", "Smith"),
+        ("June 5th was the accident. Tom Reed", "Tom", "Reed"),
+        ("van nguyen", "Van", "Nguyen"),
+        ("al gore", "Al", "Gore"),
+    ],
+)
+def test_a_name_among_other_words_is_the_name_and_nothing_else(
+    text: str, first: str, last: str
+) -> None:
+    found = extract(text, "name").found
+    assert (found.first_name, found.last_name) == (first, last)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Hope you can help me", "please call me after five", "I Am Hurt", "I was hurt at Walmart"],
+)
+def test_a_sentence_at_the_name_step_gives_no_name(text: str) -> None:
+    found = extract(text, "name").found
+    assert (found.first_name, found.last_name) == (None, None)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the other driver's number is 917-555-0199",
+        "my claim number is 9175550199",
+        "my insurance policy 9175550199",
+        "policy #9175550199",
+        "case no. 9175550199",
+        "the police report number is 9175550199",
+        "the officer's badge number is 9175550199",
+        "el número de reclamo es 917 555 0199",
+    ],
+)
+def test_a_number_called_something_else_or_someone_elses_is_never_the_phone(text: str) -> None:
+    assert extract(text, "phone").found.phone is None
+    assert extract(text).found.phone is None
+
+
+@pytest.mark.parametrize(
+    ("text", "phone"),
+    [
+        ("reach me at 212.555.0199 (cell) or my office 212-555-0100 x 204", "2125550199"),
+        ("work line 713-555-0100 x217 but better to call my cell 713-555-0146", "7135550146"),
+        ("my cell 9175550166, claim 9175550199", "9175550166"),
+        ("(210) 555-0134 or 210-555-0135", "2105550134"),
+        ("it's 5125550143 or 5125550144", "5125550143"),
+        ("555-201-7788, sorry, 555-201-7799", "5552017799"),
+        ("my phone for the claim is 917-555-0199", "9175550199"),
+    ],
+)
+def test_of_several_numbers_the_one_a_person_would_call(text: str, phone: str) -> None:
+    assert extract(text, "phone").found.phone == phone
+
+
+def test_every_detail_at_once_among_a_claim_and_a_policy_number() -> None:
+    text = (
+        "Car accident on 3/4/2024, I'm Tom Reed, 212-555-0199, tom.reed@gmail.com, claim 12345, "
+        "zip 10001. The other driver's insurance is State Farm, policy 2125559999"
+    )
+    found = extract(text).found
+    assert (found.first_name, found.last_name, found.phone, found.email, found.zip) == (
+        "Tom",
+        "Reed",
+        "2125550199",
+        "tom.reed@gmail.com",
+        "10001",
+    )
+
+
+def test_a_word_and_an_address_at_the_email_step_are_asked_about() -> None:
+    found = extract("ann lee@example.com", "email")
+    assert found.found.email is None
+    assert found.invalid["email"] == (
+        "Did you mean annlee@example.com? An email address has no spaces."
+    )
+    assert extract("sorry ann@example.com", "email").found.email == "ann@example.com"
+
+
+def test_an_address_mixing_alphabets_is_refused() -> None:
+    found = extract("\u0430nn@example.com", "email")  # a Cyrillic а
+    assert found.found.email is None
+    assert found.invalid["email"] == "that email address mixes letters from different alphabets"
+
+
+@pytest.mark.parametrize(
+    ("text", "zip_code"),
+    [
+        ("my zip is 9 4 1 1 0", "94110"),
+        ("90 210", "90210"),
+        ("902 10", "90210"),
+        ("zip code: 7 7 0 0 2", "77002"),
+        ("\uff19\uff10\uff12\uff11\uff10", "90210"),  # full-width digits
+        ("it's 78701, I used to live in 10001", "78701"),
+        ("I used to live in 10001 but now it's 78701", "78701"),
+        ("my old zip was 10001, new one 78701", "78701"),
+        ("I'm 58 years old and live in 78701", "78701"),
+    ],
+)
+def test_zip_codes_as_visitors_type_them(text: str, zip_code: str) -> None:
+    assert extract(text, "zip").found.zip == zip_code
