@@ -30,7 +30,7 @@ from newchat._errors import (
     InvalidRequest,
     RateLimited,
 )
-from newchat._health import HealthReport, health_report
+from newchat._health import HealthReport, check_openai, health_report
 from newchat._language import LANGUAGES, Language, LanguageDetector
 from newchat._metrics import Metrics
 from newchat._replies import LOCALES, Replies
@@ -101,6 +101,7 @@ __all__ = [
     "WorkerSettings",
     "chat_health",
     "chat_turn",
+    "check_openai",
     "cookie_probe",
     "create_app",
     "cron_process",

@@ -51,7 +51,10 @@ class OpenAISettings(msgspec.Struct, frozen=True):
     """Per attempt; the visitor waits at most about twice this before the fallback answers."""
     max_attempts: int = 2
     """Attempts on timeouts and 5xx; a 429 falls back at once and pauses OpenAI for a while."""
+    request_budget_seconds: float = 8.0
+    """What one visitor's detection may take in all, retries included."""
     rate_limit_cooldown_seconds: float = 30.0
+    """The pause after a 429 that says nothing of when to come back (no `Retry-After`)."""
 
     @property
     def enabled(self) -> bool:

@@ -1,22 +1,35 @@
 """Practice-area detection by OpenAI structured output (a JSON schema with the category enum).
 
 Raises `DetectionUnavailable` for every way OpenAI can fail (timeout, 429, 5xx, malformed answer),
-so the caller falls back to the offline classifier; it never retries a 429.
+so the caller falls back to the offline classifier. Timeouts, connection errors and 5xx are
+retried by tenacity within the visitor's time budget; a 429 never is: it pauses OpenAI for the
+`Retry-After` it came with (`_retry_after`), and visitors get the offline classifier meanwhile.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import httpx
 import msgspec
 import openai
 from openai.types.chat import ChatCompletionMessageParam
 from openai.types.shared_params import ResponseFormatJSONSchema
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
 
 from newchat._categories import CATEGORIES, Category
 from newchat._settings import OpenAISettings
 from newchat.detection._errors import DetectionUnavailable
+from newchat.detection._retry_after import retry_after_seconds
+
+RETRYABLE = frozenset({"timeout", "connection", "server_error"})
 
 _SYSTEM_PROMPT = (
     "You triage the first messages of visitors to a US law firm's intake chat. "
@@ -48,11 +61,26 @@ class _Answer(msgspec.Struct):
     confidence: float
 
 
-class OpenAIDetector:
-    """Asks the model once per attempt; retries only timeouts, connection errors and 5xx."""
+def _retryable(error: BaseException) -> bool:
+    return isinstance(error, DetectionUnavailable) and error.reason in RETRYABLE
 
-    def __init__(self, settings: OpenAISettings, http_client: httpx.AsyncClient) -> None:
+
+class OpenAIDetector:
+    """Asks the model once per attempt; retries only timeouts, connection errors and 5xx.
+    `clock` (monotonic seconds) times the pause and `wall_clock` (epoch seconds) reads an
+    HTTP-date `Retry-After`; tests inject both."""
+
+    def __init__(
+        self,
+        settings: OpenAISettings,
+        http_client: httpx.AsyncClient,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self._settings = settings
+        self._clock = clock
+        self._wall_clock = wall_clock
         self._client = openai.AsyncOpenAI(
             api_key=settings.api_key,
             base_url=settings.base_url,
@@ -67,20 +95,29 @@ class OpenAIDetector:
     @property
     def paused(self) -> bool:
         """True while a recent 429 keeps us off OpenAI (the visitor gets the fallback at once)."""
-        return time.monotonic() < self._paused_until
+        return self.pause_left_seconds > 0
+
+    @property
+    def pause_left_seconds(self) -> float:
+        return max(self._paused_until - self._clock(), 0.0)
 
     async def detect(self, text: str) -> tuple[Category, float]:
+        """Raises DetectionUnavailable when OpenAI cannot answer within the visitor's budget
+        (`max_attempts` attempts, `request_budget_seconds` in all), or is paused by a 429."""
         if self.paused:
-            raise DetectionUnavailable("rate_limited", "cooling down after a 429")
-        attempt = 1
-        while True:
-            try:
+            raise DetectionUnavailable("rate_limited", "paused after a 429")
+        settings = self._settings
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(settings.max_attempts)
+            | stop_after_delay(settings.request_budget_seconds),
+            wait=wait_exponential_jitter(multiplier=0.1, max=1.0, jitter=0.1),
+            retry=retry_if_exception(_retryable),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
                 return await self._ask(text)
-            except DetectionUnavailable as exc:
-                retryable = exc.reason in {"timeout", "connection", "server_error"}
-                if not retryable or attempt >= self._settings.max_attempts:
-                    raise
-                attempt += 1
+        raise DetectionUnavailable("timeout")  # not reached: tenacity reraises the last error
 
     @staticmethod
     def _messages(text: str) -> list[ChatCompletionMessageParam]:
@@ -98,8 +135,13 @@ class OpenAIDetector:
                 temperature=0,
             )
         except openai.RateLimitError as exc:
-            self._paused_until = time.monotonic() + self._settings.rate_limit_cooldown_seconds
-            raise DetectionUnavailable("rate_limited", "OpenAI answered 429") from exc
+            pause = retry_after_seconds(exc.response.headers, self._wall_clock())
+            if pause is None:
+                pause = self._settings.rate_limit_cooldown_seconds
+            self._paused_until = self._clock() + pause
+            raise DetectionUnavailable(
+                "rate_limited", f"OpenAI answered 429; paused {pause:.0f} s"
+            ) from exc
         except openai.APITimeoutError as exc:
             raise DetectionUnavailable("timeout") from exc
         except openai.APIConnectionError as exc:

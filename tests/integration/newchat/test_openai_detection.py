@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
 
 import httpx
@@ -9,7 +10,8 @@ import pytest
 import respx
 from redis.asyncio import Redis
 
-from newchat import load_settings, provide_services
+from newchat import check_openai, load_settings, provide_services
+from newchat.detection import DetectionUnavailable, openai_detector
 from tests.conftest import OPENAI_URL
 
 COMPLETIONS = f"{OPENAI_URL}/chat/completions"
@@ -114,3 +116,73 @@ async def test_no_key_means_offline_without_any_http(engine, outside: respx.Mock
     result = await engine.detector.detect("my landlord won't return my deposit")
     assert (result.category, result.method) == ("real_estate", "offline")
     assert not outside.calls
+
+
+class FakeClock:
+    """Monotonic and wall time the test moves by hand: no sleeping."""
+
+    def __init__(self) -> None:
+        self.monotonic = 1000.0
+        self.wall = 1_796_000_000.0
+
+    def advance(self, seconds: float) -> None:
+        self.monotonic += seconds
+        self.wall += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def paused_detector(outside_http: httpx.AsyncClient, clock: FakeClock, base_env: dict[str, str]):  # type: ignore[no-untyped-def]
+    settings = load_settings(
+        base_env | {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": OPENAI_URL}
+    )
+    return openai_detector(
+        settings.openai,
+        outside_http,
+        clock=lambda: clock.monotonic,
+        wall_clock=lambda: clock.wall,
+    )
+
+
+@pytest.mark.parametrize(
+    ("header", "pause"),
+    [
+        (lambda wall: {"retry-after": "120"}, 120),
+        (lambda wall: {"retry-after": email.utils.formatdate(wall + 90, usegmt=True)}, 90),
+        (lambda wall: {}, 30),  # no Retry-After: the configured cooldown
+    ],
+)
+async def test_a_429_pauses_openai_for_the_retry_after_it_came_with(
+    paused_detector, clock: FakeClock, outside: respx.MockRouter, header, pause: int
+) -> None:  # type: ignore[no-untyped-def]
+    route = outside.post(COMPLETIONS).respond(
+        429, json={"error": {"message": "rate limited"}}, headers=header(clock.wall)
+    )
+    with pytest.raises(DetectionUnavailable) as refused:
+        await paused_detector.detect("I need a divorce")
+    assert refused.value.reason == "rate_limited"
+    assert route.call_count == 1  # never retried inside the visitor's request
+    clock.advance(pause - 1)
+    assert paused_detector.paused
+    with pytest.raises(DetectionUnavailable):
+        await paused_detector.detect("I was fired")
+    assert route.call_count == 1  # paused: no visitor waits on OpenAI
+    clock.advance(2)
+    assert not paused_detector.paused
+    route.respond(200, json=completion(json.dumps({"category": "employment", "confidence": 0.9})))
+    assert await paused_detector.detect("I was fired") == ("employment", 0.9)
+    assert route.call_count == 2
+
+
+async def test_the_pause_shows_in_health_with_what_to_do(
+    openai_engine, outside: respx.MockRouter
+) -> None:  # type: ignore[no-untyped-def]
+    outside.post(COMPLETIONS).respond(429, json={"error": {}}, headers={"retry-after": "120"})
+    await openai_engine.detector.detect("I need a divorce")
+    check = check_openai(openai_engine)
+    assert (check.ok, check.action) == (False, "check the OpenAI usage dashboard and quota")
+    assert "rate limited (429)" in check.detail
