@@ -43,7 +43,12 @@ LEXICON: dict[Category, Weighted] = {
             "carretera", "ambulancia", "daycare", "van", "suv", "vehicle", "motorcycle", "my car",
             "the car", "car", "truck", "driver", "lowball*", "insurance company", "airbag",
             "slammed on", "bicycle", "bike", "grab bars", "got hurt", "was hurt", "hurt at",
-            "fell through", "injured at", "clipped by", "pool party",
+            "fell through", "injured at", "clipped by", "pool party", "me cai en", "me cai de",
+            "wet floor", "piso mojado",
+            "me resbale", "me tropece",
+        ],
+        2: [
+            "police report", "reporte de policia", "reporte policial", "accident report",
         ],
         1: [
             "injured", "injury", "injuries", "hurt", "broke my", "broken", "concussion",
@@ -56,6 +61,7 @@ LEXICON: dict[Category, Weighted] = {
             "workmans comp", "workman comp", "workmens comp", "work comp", "workers comp*",
             "comp claim", "comp doctor", "comp checks", "comp insurance", "compensacion laboral",
             "compensacion al trabajador", "compensacion de trabajador*", "accidente de trabajo",
+            "seguro de compensacion", "compensacion",
             "accidente laboral", "lastime en el trabajo", "accidente en mi trabajo",
             "accidente en el trabajo", "me accidente en", "work injury", "workplace injury",
             "job injury", "warehouse injury", "injured at work", "hurt at work",
@@ -71,6 +77,7 @@ LEXICON: dict[Category, Weighted] = {
     "medical_malpractice": {
         5: [
             "malpractice", "malpractise", "medical negligence", "negligencia medica",
+            "chiropractor broke", "chiropractor hurt", "chiropractor injured",
             "error medico", "misdiagnos*", "failed to diagnose", "wrong diagnosis",
             "surgical error", "botched", "birth injury", "wrong medication", "wrong prescription",
             "hospital negligence", "anesthesia error", "sponge inside", "left a sponge",
@@ -82,8 +89,11 @@ LEXICON: dict[Category, Weighted] = {
             "emergency room", "urgent care", "complications", "pharmacist", "went bad", "stage 4",
             "stage four", "xray", "radiologist",
         ],
+        1: [
+            "surgery",  # also what an injury caused elsewhere needs ("the surgery cost $32,000")
+        ],
         3: [
-            "surgeon", "surgery", "dentist", "nurse", "pharmacy", "prescription", "anesthesia",
+            "surgeon", "dentist", "nurse", "pharmacy", "prescription", "anesthesia",
             "amputat*", "doctor", "doctors", "cirugia", "operacion", "medico", "diagnos*",
             "infection", "chart", "allergic", "during delivery", "medication", "symptoms", "biopsy",
             "x ray", "mri", "cancer", "obgyn", "delivery", "wrong blood", "perforat*",
@@ -98,6 +108,7 @@ LEXICON: dict[Category, Weighted] = {
             "divorc*", "devorc*", "custody", "custodia", "child support", "child suport", "alimony",
             "spousal support", "visitation", "paternity", "prenup*", "adopt*", "restraining order",
             "manutencion", "pension alimenticia", "grandparents rights", "separation from",
+            "separar", "separarme", "separacion", "legal separation",
             "legal separation", "custody order", "full custody", "parenting plan", "parenting time",
             "protective order", "orden de proteccion", "baby daddy", "baby mama", "baby momma",
             "marriage", "annul*", "cheating", "co parenting", "coparenting", "moved with my", "cps",
@@ -120,8 +131,8 @@ LEXICON: dict[Category, Weighted] = {
             "arrested", "arrest", "arrestaron", "arresto", "charged with", "charges", "felony",
             "misdemeanor", "warrant", "shoplift*", "jail", "carcel", "prison", "bail", "probation",
             "parole", "criminal", "expunge*", "record sealed", "possession", "drug charges",
-            "search warrant", "assault", "theft", "robbery", "burglary", "detenido", "police",
-            "cops", "policia", "gun", "firearm", "weapon", "fraud", "vandalism", "trespass*",
+            "search warrant", "assault", "theft", "robbery", "burglary", "detenido",
+            "gun", "firearm", "weapon", "fraud", "vandalism", "trespass*",
             "indicted", "indictment", "grand jury", "plea", "plea deal", "prosecutor", "sentenc*",
             "convict*", "juvenile", "booked", "mugshot", "stolen", "murder", "homicide",
             "manslaughter", "stalking", "embezzl*", "money laundering", "fbi", "dea", "subpoena",
@@ -131,34 +142,54 @@ LEXICON: dict[Category, Weighted] = {
             "reckless driving", "locked up", "caught with", "drugs", "drug", "stole", "steal",
             "on my record", "my record", "record cleared", "police called", "detained",
             "lawyer for court", "arraign*", "investigated by the police", "investigated by police",
+            "robo", "robar", "robe", "hurto", "me acusaron", "me acusan", "acusaron",
+            "me detuvieron", "detuvieron", "orden de arresto", "libertad condicional",
+            "antecedentes penales", "marihuana", "drogas", "me agarraron con", "agresion",
+            "fiscal", "domestic violence charge", "charged with domestic", "dv charge",
+            "arrested for domestic", "arrested for dv",
         ],
         2: [
             "accused of", "stealing", "court date", "public defender", "defense attorney",
-            "defense lawyer", "first offense", "weed", "marijuana", "ticket", "cargos",
+            "defense lawyer", "first offense", "weed", "marijuana", "ticket", "cargos", "police",
+            "cops", "policia",
         ],
     },
     "dui": {
-        8: [
+        # A DUI charge comes with an arrest, a night in jail and bail: its own terms outweigh
+        # those criminal ones ("second DUI, arrested last night, bail was $2,000").
+        12: [
             "dui", "dwi", "owi", "ovi", "drunk driving", "drunk driver arrest",
+            "high while driving", "driving high", "drugged driving", "manejando drogado",
             "driving under the influence", "drinking and driving", "breathalyzer", "breathalizer",
             "breath test", "field sobriety", "sobriety test", "blood alcohol", "blew a",
             "blew over", "over the limit", "manejar borracho", "manejando borracho",
             "manejando tomado", "manejar tomado", "conducir ebrio", "conduciendo ebrio",
-            "after drinking", "drunk", "intoxicated", "ebriedad", "borracho", "tomado", "bac",
-            "0.08", ".08", "ignition interlock", "interlock", "dmv hearing", "drinking", "alcohol",
+            "ebriedad", "0.08", ".08", "ignition interlock", "interlock", "dmv hearing",
             "driving impaired", "impaired driving",
+        ],
+        8: [
+            "after drinking", "drunk", "intoxicated", "borracho", "tomado", "bac", "drinking",
+            "alcohol",
         ],
         3: [
             "pulled over",
         ],
     },
     "immigration": {
-        5: [
+        # Its own words outweigh the family ones that come with a spouse's case ("married 2
+        # years, want to apply for her green card").
+        8: [
             "immigration", "inmigracion", "green card", "deport*", "asylum", "asilo", "citizenship",
-            "citizen", "ciudadania", "naturaliz*", "daca", "visa", "visas", "h1b", "h 1b", "uscis",
-            "undocumented", "indocumentad*", "work permit", "permiso de trabajo", "overstayed",
+            "ciudadania", "naturaliz*", "daca", "visa", "visas", "h1b", "h 1b", "uscis",
+            "undocumented", "indocumentad*", "work permit", "permiso de trabajo",
+        ],
+        5: [
+            "citizen", "overstayed",
             "overstay", "residencia", "papeles", "migra", "ice detained", "detained by ice",
             "ice agents", "fiance visa", "permanent resident", "tps", "legal status", "status",
+            "pedir a mi", "pedirle a mi", "peticion familiar", "arreglar papeles",
+            "arreglar mis papeles", "pedir a mis", "ciudadana", "ciudadano", "visa de trabajo",
+            "h 2a", "h2a", "h 2b", "h2b", "quedarme legalmente", "quedarme en el pais",
             "brought here", "dreamer", "stay in the country", "come to the us", "come from",
             "petition for", "petition my", "i 130", "i 485", "k1", "consulate", "embassy", "border",
             "crossed", "illegal*", "sin papeles", "turista", "tourist", "residente", "ciudadano",
@@ -171,6 +202,7 @@ LEXICON: dict[Category, Weighted] = {
         5: [
             "bankrupt*", "bankrupc*", "bancarrota", "quiebra", "chapter 7", "chapter 13",
             "chapter 11", "debt collector*", "collection agency", "garnish*", "repossess*",
+            "repo", "repo man", "repoed", "me quitaron el carro por no pagar",
             "reposes*", "foreclos*", "deudas", "deuda", "cobradores", "credit card debt",
             "tarjetas de credito", "out of debt", "too much debt", "creditor", "creditors",
             "payday loan*", "student loans", "missed payments", "missed my payments",
@@ -188,6 +220,8 @@ LEXICON: dict[Category, Weighted] = {
     "employment": {
         5: [
             "fired", "wrongful termination", "wrongfully terminated", "terminated", "let go",
+            "no me pagaron", "no me pagan", "ultimo cheque", "last paycheck", "final paycheck",
+            "me debe", "me deben", "salario", "sueldo", "back pay", "owes me",
             "laid off", "despidieron", "despedido", "me corrieron", "harass*", "acoso",
             "discriminat*", "discriminacion", "hostile work environment", "retaliat*",
             "unpaid wages", "overtime", "horas extras", "minimum wage", "wage theft", "owed wages",
@@ -201,8 +235,8 @@ LEXICON: dict[Category, Weighted] = {
             "unemployment", "desempleo", "trata mal", "me grita", "workplace", "tips", "noncompete",
             "promotion", "for being gay", "because i m pregnant", "because of my race",
             "because of my age", "because of my religion", "union", "last check", "off the clock",
-            "breaks", "a raise", "medical leave", "injustamente", "pay my last", "mi patron",
-            "patron", "not getting paid", "getting paid for", "paid for all my hours",
+            "breaks", "a raise", "medical leave", "injustamente", "pay my last",
+            "not getting paid", "getting paid for", "paid for all my hours",
         ],
         2: [
             "boss", "supervisor", "manager", "coworker", "co worker", "hr", "employer", "my job",
@@ -234,6 +268,7 @@ LEXICON: dict[Category, Weighted] = {
     "real_estate": {
         5: [
             "landlord", "tenant", "evict*", "desalojar", "desalojo", "lease", "security deposit",
+            "terreno", "escrituras", "titulo de propiedad", "vendedor", "lote",
             "property line", "hoa", "homeowners association", "easement", "casero", "deposito",
             "real estate", "title issue", "closing", "rent", "renta", "quiet title", "deed",
             "buying a house", "bought the house", "bought a house", "selling my house", "seller",
@@ -275,6 +310,7 @@ CUE_GROUPS: dict[str, list[str]] = {
         "me cai", "herido", "accidente", "accident", "lifting", "quebre", "rompi", "tore",
         "fracture*", "box fell", "fell on my", "crushed", "cai", "slipped", "tripped", "burn",
         "sprain*", "strain*", "torn", "ladder", "roof", "techo", "cortaron", "me corte", "dedos",
+        "me queme", "queme", "me resbale", "resbale", "golpe*", "lesion*", "me lastime",
     ],
     "work": [
         "at work", "at my job", "on the job", "while working", "where i work", "warehouse",
@@ -282,6 +318,8 @@ CUE_GROUPS: dict[str, list[str]] = {
         "jobsite", "the plant", "shift", "coworker", "my shift", "company truck", "for work",
         "construccion", "trabajo en", "trabajando", "obra", "at the plant", "my work", "patient",
         "lifting a patient", "store i work", "restaurant where", "fabrica", "maquina",
+        "donde trabajo", "restaurante donde", "en mi trabajo", "la compania", "mi jefe",
+        "mi patron", "el patron",
     ],
     "medical": [
         "doctor", "surgeon", "hospital", "nurse", "er", "dentist", "medico", "surgery", "cirugia",
@@ -291,7 +329,8 @@ CUE_GROUPS: dict[str, list[str]] = {
     "error": [
         "mistake", "error", "wrong", "negligen*", "failed to", "waited too long", "went wrong",
         "damaged", "left", "nicked", "infection", "allergic", "too early", "ignored", "neglect",
-        "discharged", "misread", "missed",
+        "discharged", "misread", "missed the", "missed a", "missed it", "missed my",
+        "didn t catch",
     ],
     "employment_loss": [
         "fired", "terminated", "let go", "despidieron", "corrieron",
@@ -307,11 +346,17 @@ CUE_GROUPS: dict[str, list[str]] = {
 # fmt: on
 
 COMBINATIONS: list[tuple[Category, tuple[str, str], int]] = [
-    ("workers_comp", ("injury", "work"), 6),
+    ("workers_comp", ("injury", "work"), 9),
     ("medical_malpractice", ("medical", "error"), 6),
     ("medical_malpractice", ("medical", "death"), 4),
     ("estate", ("death", "estate_asset"), 5),
 ]
+ABSORBED: dict[tuple[str, str], tuple[Category, Category]] = {
+    ("injury", "work"): ("personal_injury", "workers_comp"),
+}
+"""When both groups are present, the first category's evidence counts for the second: every
+injury word in "me resbalé en el trabajo, me lastimé la rodilla" says workers' comp, not a
+personal injury claim."""
 
 PROTECTED_WORDS = frozenset(
     {

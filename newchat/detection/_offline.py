@@ -12,10 +12,18 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import lru_cache, partial
+from functools import cache, lru_cache, partial
+
+from wordfreq import top_n_list
 
 from newchat._categories import GENERAL, Category
-from newchat.detection._lexicon import COMBINATIONS, CUE_GROUPS, LEXICON, PROTECTED_WORDS
+from newchat.detection._lexicon import (
+    ABSORBED,
+    COMBINATIONS,
+    CUE_GROUPS,
+    LEXICON,
+    PROTECTED_WORDS,
+)
 
 _NON_WORD = re.compile(r"[^a-z0-9.]+")
 _FUZZY_MIN_LENGTH = 6
@@ -32,6 +40,23 @@ def normalize(text: str) -> list[str]:
         ascii_text = "".join(ch for ch in folded if not unicodedata.combining(ch))
     ascii_text = ascii_text.replace("'", " ").replace("-", " ")
     return [tok.strip(".") for tok in _NON_WORD.split(ascii_text) if tok.strip(".")]
+
+
+KNOWN_WORDS_PER_LANGUAGE = 30_000
+"""How many of wordfreq's most frequent English and Spanish words count as real words."""
+
+
+@cache
+def known_words() -> frozenset[str]:
+    """The most frequent English and Spanish words (wordfreq), normalised as messages are:
+    a real word is never "corrected" into a lexicon word one edit away ("report" is not
+    "deport", "policy" not "police"). Loaded once per process (about 0.3 s)."""
+    return frozenset(
+        token
+        for language in ("en", "es")
+        for word in top_n_list(language, KNOWN_WORDS_PER_LANGUAGE)
+        for token in normalize(word)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +112,7 @@ class _Speller:
     """Maps a misspelled word to the lexicon word (or stem) it is one edit away from."""
 
     def __init__(self, vocabulary: Iterable[str], stems: Iterable[str]) -> None:
+        self._known = known_words() | PROTECTED_WORDS
         self._words = {w for w in vocabulary if len(w) >= _FUZZY_MIN_LENGTH}
         self._stems = {s for s in stems if len(s) >= _STEM_MIN_LENGTH}
         self._stem_lengths = sorted({len(s) for s in self._stems})
@@ -103,7 +129,7 @@ class _Speller:
         return found
 
     def _correct(self, token: str) -> str:
-        if len(token) < _FUZZY_MIN_LENGTH or token in PROTECTED_WORDS or token in self._words:
+        if len(token) < _FUZZY_MIN_LENGTH or token in self._words or token in self._known:
             return token
         if any(token.startswith(stem) for stem in self._stems):
             return token
@@ -202,6 +228,9 @@ class OfflineClassifier:
         for category, (first, second), weight in COMBINATIONS:
             if first in groups and second in groups:
                 scores[category] += weight
+                if (first, second) in ABSORBED:
+                    giver, taker = ABSORBED[first, second]
+                    scores[taker] += scores.pop(giver, 0)
         ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
         if not ranked or ranked[0][1] < _MIN_EVIDENCE:
             return Detection(GENERAL, 0.0, dict(scores))
