@@ -44,7 +44,8 @@ LEXICON: dict[Category, Weighted] = {
             "the car", "car", "truck", "driver", "lowball*", "insurance company", "airbag",
             "slammed on", "bicycle", "bike", "grab bars", "got hurt", "was hurt", "hurt at",
             "fell through", "injured at", "clipped by", "pool party", "me cai en", "me cai de",
-            "wet floor", "piso mojado",
+            "wet floor", "piso mojado", "defectuoso", "producto defectuoso", "juguete defectuoso",
+            "other guy", "other guys", "broken leg", "my leg is broken", "se quemo con",
             "me resbale", "me tropece",
         ],
         2: [
@@ -77,7 +78,8 @@ LEXICON: dict[Category, Weighted] = {
     "medical_malpractice": {
         5: [
             "malpractice", "malpractise", "medical negligence", "negligencia medica",
-            "chiropractor broke", "chiropractor hurt", "chiropractor injured",
+            "chiropractor broke", "chiropractor hurt", "chiropractor injured", "inyecto mal",
+            "me inyecto mal", "la enfermera me",
             "error medico", "misdiagnos*", "failed to diagnose", "wrong diagnosis",
             "surgical error", "botched", "birth injury", "wrong medication", "wrong prescription",
             "hospital negligence", "anesthesia error", "sponge inside", "left a sponge",
@@ -108,7 +110,8 @@ LEXICON: dict[Category, Weighted] = {
             "divorc*", "devorc*", "custody", "custodia", "child support", "child suport", "alimony",
             "spousal support", "visitation", "paternity", "prenup*", "adopt*", "restraining order",
             "manutencion", "pension alimenticia", "grandparents rights", "separation from",
-            "separar", "separarme", "separacion", "legal separation",
+            "separar", "separarme", "separacion", "legal separation", "prueba de paternidad",
+            "paternidad",
             "legal separation", "custody order", "full custody", "parenting plan", "parenting time",
             "protective order", "orden de proteccion", "baby daddy", "baby mama", "baby momma",
             "marriage", "annul*", "cheating", "co parenting", "coparenting", "moved with my", "cps",
@@ -165,6 +168,7 @@ LEXICON: dict[Category, Weighted] = {
             "blew over", "over the limit", "manejar borracho", "manejando borracho",
             "manejando tomado", "manejar tomado", "conducir ebrio", "conduciendo ebrio",
             "ebriedad", "0.08", ".08", "ignition interlock", "interlock", "dmv hearing",
+            "sople", "alcoholimetro", "soplar", "sople alto",
             "driving impaired", "impaired driving",
         ],
         8: [
@@ -181,7 +185,8 @@ LEXICON: dict[Category, Weighted] = {
         8: [
             "immigration", "inmigracion", "green card", "deport*", "asylum", "asilo", "citizenship",
             "ciudadania", "naturaliz*", "daca", "visa", "visas", "h1b", "h 1b", "uscis",
-            "undocumented", "indocumentad*", "work permit", "permiso de trabajo",
+            "undocumented", "indocumentad*", "work permit", "permiso de trabajo", "ice picked",
+            "ice took", "ice arrested", "ice raid", "by ice", "picked up by ice",
         ],
         5: [
             "citizen", "overstayed",
@@ -202,7 +207,8 @@ LEXICON: dict[Category, Weighted] = {
         5: [
             "bankrupt*", "bankrupc*", "bancarrota", "quiebra", "chapter 7", "chapter 13",
             "chapter 11", "debt collector*", "collection agency", "garnish*", "repossess*",
-            "repo", "repo man", "repoed", "me quitaron el carro por no pagar",
+            "repo", "repo man", "repoed", "me quitaron el carro por no pagar", "hipoteca",
+            "quitar la casa", "capitulo 7", "capitulo 13", "mortgage",
             "reposes*", "foreclos*", "deudas", "deuda", "cobradores", "credit card debt",
             "tarjetas de credito", "out of debt", "too much debt", "creditor", "creditors",
             "payday loan*", "student loans", "missed payments", "missed my payments",
@@ -221,7 +227,8 @@ LEXICON: dict[Category, Weighted] = {
         5: [
             "fired", "wrongful termination", "wrongfully terminated", "terminated", "let go",
             "no me pagaron", "no me pagan", "ultimo cheque", "last paycheck", "final paycheck",
-            "me debe", "me deben", "salario", "sueldo", "back pay", "owes me",
+            "me debe", "me deben", "salario", "sueldo", "back pay", "owes me", "no me paga",
+            "stole my wages", "unpaid", "accommodat*", "accomodat*", "reasonable accommodation",
             "laid off", "despidieron", "despedido", "me corrieron", "harass*", "acoso",
             "discriminat*", "discriminacion", "hostile work environment", "retaliat*",
             "unpaid wages", "overtime", "horas extras", "minimum wage", "wage theft", "owed wages",
@@ -247,6 +254,7 @@ LEXICON: dict[Category, Weighted] = {
     "estate": {
         8: [
             "guardianship", "conservator*", "heirs", "heir", "probate court", "in his name",
+            "albacea", "executor", "executrix", "testamentaria",
             "in her name", "trust", "leave my house to", "late mother", "late father",
             "late husband", "late wife", "late mom", "late dad", "his affairs", "her affairs",
             "dementia", "quedar con todo", "update my will", "elderly", "life insurance",
@@ -268,7 +276,7 @@ LEXICON: dict[Category, Weighted] = {
     "real_estate": {
         5: [
             "landlord", "tenant", "evict*", "desalojar", "desalojo", "lease", "security deposit",
-            "terreno", "escrituras", "titulo de propiedad", "vendedor", "lote",
+            "terreno", "escrituras", "titulo de propiedad", "vendedor", "lote", "contratista",
             "property line", "hoa", "homeowners association", "easement", "casero", "deposito",
             "real estate", "title issue", "closing", "rent", "renta", "quiet title", "deed",
             "buying a house", "bought the house", "bought a house", "selling my house", "seller",
@@ -285,6 +293,12 @@ LEXICON: dict[Category, Weighted] = {
         ],
     },
     "disability": {
+        # Federal disability benefits are their own practice: they outweigh the injury at work
+        # that caused the disability years ago ("comp is closed, now applying for SSDI").
+        20: [
+            "social security disability", "ssdi", "seguro social por incapacidad",
+            "seguro social por discapacidad", "applying for disability",
+        ],
         6: [
             "disability", "disabilty", "disabled", "ssdi", "ssi", "social security", "discapacidad",
             "incapacidad", "seguro social", "disability benefits", "long term disability",
@@ -310,6 +324,8 @@ CUE_GROUPS: dict[str, list[str]] = {
         "me cai", "herido", "accidente", "accident", "lifting", "quebre", "rompi", "tore",
         "fracture*", "box fell", "fell on my", "crushed", "cai", "slipped", "tripped", "burn",
         "sprain*", "strain*", "torn", "ladder", "roof", "techo", "cortaron", "me corte", "dedos",
+        "enferm*", "pulmones", "lungs", "breathing problems", "chemicals", "quimicos", "polvo",
+        "dust", "fumes", "exposed to", "exposure", "asbestos", "toxic",
         "me queme", "queme", "me resbale", "resbale", "golpe*", "lesion*", "me lastime",
     ],
     "work": [
@@ -319,6 +335,7 @@ CUE_GROUPS: dict[str, list[str]] = {
         "construccion", "trabajo en", "trabajando", "obra", "at the plant", "my work", "patient",
         "lifting a patient", "store i work", "restaurant where", "fabrica", "maquina",
         "donde trabajo", "restaurante donde", "en mi trabajo", "la compania", "mi jefe",
+        "del trabajo", "i work at", "plant i work", "where i work at",
         "mi patron", "el patron",
     ],
     "medical": [

@@ -13,11 +13,11 @@ SETS = sorted(DATA.glob("detection_*.tsv"))
 
 
 @pytest.mark.parametrize("path", SETS, ids=lambda p: p.stem)
-def test_accuracy_is_at_least_90_percent_on_each_labelled_set(path: Path) -> None:
+def test_accuracy_is_at_least_95_percent_on_each_labelled_set(path: Path) -> None:
     cases = load_cases(path)
     assert len(cases) >= 60
     accuracy, _ = evaluate(cases)
-    assert accuracy >= 0.90
+    assert accuracy >= 0.95  # issue 14; the runbook asks for over 90 %
 
 
 def test_labelled_sets_cover_every_category() -> None:
