@@ -30,11 +30,14 @@ from rollback import (
     PATTERNS,
     BackupError,
     ConfigError,
+    Entry,
     Guardian,
     GuardSettings,
+    Header,
+    KeyCounts,
     Mode,
     NginxTarget,
-    RestoreReport,
+    RestorePlan,
     create_backup,
     flag_rollback_plan,
     load_rollback_settings,
@@ -42,6 +45,7 @@ from rollback import (
     nginx_test,
     read_backup,
     render,
+    replace_patterns,
     restore_backup,
     roll_back_flags,
     site_mode,
@@ -207,22 +211,39 @@ def nginx_render(
         raise typer.Exit(0 if ok else 1)
 
 
+def _backup_key() -> str:
+    key = loaded(load_rollback_settings).backup_key
+    if not key:
+        raise fail("set BACKUP_KEY (or SESSION_SECRET) to the key backups are made with", 2)
+    return key
+
+
+def _read(file: Path, key: str) -> tuple[Header, list[Entry]]:
+    try:
+        return read_backup(file, key)
+    except BackupError as exc:
+        typer.echo(f"INVALID: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
 @backup_app.command("create")
 def backup_create(
     out: Annotated[Path | None, typer.Option(help="Default: backups/chat-<time>.backup.")] = None,
     dry_run: DryRunOpt = False,
 ) -> None:
-    """Snapshot sessions, lead keys and routing pins with their TTLs (file mode 0600)."""
+    """Snapshot sessions, lead keys and routing pins with their TTLs (file mode 0600),
+    authenticated with BACKUP_KEY (or a key derived from SESSION_SECRET)."""
     path = out or Path("backups") / time.strftime("chat-%Y%m%d-%H%M%S.backup")
+    key = _backup_key()
 
     async def run(redis: Redis) -> int:
         if dry_run:
             typer.echo(f"dry run: would back up {', '.join(PATTERNS)} to {path}")
             return 0
-        header = await create_backup(redis, path)
-        typer.echo(f"backed up {header.keys} keys to {path} (sha256 {header.sha256[:16]}...)")
-        _, entries = read_backup(path)  # verified as written
-        typer.echo(f"verified: {len(entries)} keys readable, checksum ok")
+        header = await create_backup(redis, path, key)
+        typer.echo(f"backed up {header.keys} keys to {path} (authenticated)")
+        _, entries = _read(path, key)  # verified as written
+        typer.echo(f"verified: {len(entries)} keys readable, MAC ok")
         return 0
 
     raise typer.Exit(with_redis(run))
@@ -230,47 +251,95 @@ def backup_create(
 
 @backup_app.command("verify")
 def backup_verify(file: Annotated[Path, typer.Argument(help="A backup file.")]) -> None:
-    """Check a backup file: format, checksum, every entry."""
-    try:
-        header, _ = read_backup(file)
-    except BackupError as exc:
-        typer.echo(f"INVALID: {exc}", err=True)
-        raise typer.Exit(1) from None
+    """Check a backup file: format, MAC under BACKUP_KEY, every entry and its namespace."""
+    header, _ = _read(file, _backup_key())
     created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(header.created_at))
-    typer.echo(f"ok: {header.keys} keys, created {created}, checksum matches")
+    typer.echo(f"ok: {header.keys} keys, created {created}, authenticated")
+
+
+def _plan_lines(plan: RestorePlan) -> list[str]:
+    leads = plan.leads
+    final = ", ".join(f"{n} {state}" for state, n in sorted(plan.leads.final.items()))
+    lines = [
+        f"  leads:    {leads.added} added, {leads.kept} kept, {leads.advanced} moved on to the "
+        f"backup's further state, {leads.lost} lost" + (f" (after: {final})" if final else ""),
+    ]
+    for name in ("sessions", "pins", "markers"):
+        counts: KeyCounts = getattr(plan, name)
+        lines.append(
+            f"  {name + ':':<9} {counts.added} added, {counts.kept} kept as they are now, "
+            f"{counts.replaced} replaced"
+        )
+    if plan.replaced:
+        shown = ", ".join(plan.replaced[:5]) + (" ..." if len(plan.replaced) > 5 else "")
+        lines.append(f"  lost to the backup's values: {len(plan.replaced)} live keys ({shown})")
+    return lines
 
 
 @backup_app.command("restore")
 def backup_restore(
     file: Annotated[Path, typer.Argument(help="A backup file.")],
     replace: Annotated[
-        bool, typer.Option("--replace", help="Overwrite keys that exist now (live data).")
-    ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+        list[str] | None,
+        typer.Option(
+            "--replace",
+            metavar="NAMESPACE|PATTERN",
+            help="Also overwrite live keys: `sessions`, `pins`, or a glob inside them "
+            "(e.g. 'sess:ab*'); repeatable. Leads are always merged, never replaced.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
     reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "",
     dry_run: DryRunOpt = False,
 ) -> None:
-    """Restore a backup (values and TTLs). Refuses to overwrite live keys without --replace."""
+    """Restore a backup without losing anything live: leads merged to their furthest state,
+    sessions and pins added where missing (replaced only where --replace names them). Prints the
+    plan first; exit 0 when it was applied (with --dry-run: when it would go ahead)."""
+    key = _backup_key()
+    _, entries = _read(file, key)
     try:
-        _, entries = read_backup(file)
+        replace_patterns(replace or [])
     except BackupError as exc:
-        typer.echo(f"INVALID: {exc}; nothing was restored", err=True)
-        raise typer.Exit(1) from None
+        raise fail(str(exc), 2) from None
 
-    async def run(redis: Redis) -> RestoreReport:
-        return await restore_backup(redis, entries, replace=replace, dry_run=dry_run)
+    def show(plan: RestorePlan) -> None:
+        if as_json:
+            return
+        again = " (live keys changed: planned again)" if plan.attempts > 1 else ""
+        typer.echo(f"plan for {file.name}, {plan.backup_keys} keys{again}:")
+        typer.echo("\n".join(_plan_lines(plan)))
 
-    report = with_redis(run)
+    async def run(redis: Redis) -> RestorePlan | str:
+        try:
+            return await restore_backup(
+                redis, entries, replace=replace or [], dry_run=dry_run, on_plan=show
+            )
+        except BackupError as exc:
+            return str(exc)
+
+    plan = with_redis(run)
+    if isinstance(plan, str):
+        typer.echo(f"INVALID: {plan}", err=True)
+        raise typer.Exit(1)
     if as_json:
-        typer.echo(msgspec.json.encode(report).decode())
-    elif dry_run:
-        typer.echo(f"dry run: {report.keys} keys; {len(report.conflicts)} exist now "
-                   f"({'would be replaced' if replace else 'would block the restore'})")  # fmt: skip
-    elif not report.applied:
-        typer.echo(f"REFUSED: {len(report.conflicts)} of {report.keys} keys exist now (e.g. "
-                   f"{', '.join(report.conflicts[:3])}); rerun with --replace to overwrite them. "
-                   "Nothing was changed.", err=True)  # fmt: skip
-    else:
-        typer.echo(f"restored {report.restored} keys ({len(report.conflicts)} replaced)")
-        _audit("data.restore", "", f"{file.name}: {report.restored} keys", reason)
-    raise typer.Exit(0 if dry_run or report.applied else 1)
+        typer.echo(msgspec.json.encode(plan).decode())
+    if not plan.goes_ahead:
+        typer.echo(
+            f"REFUSED: {plan.lost_leads} leads would be lost. Nothing was changed.", err=True
+        )
+        raise typer.Exit(1)
+    if dry_run:
+        if not as_json:
+            typer.echo("dry run: nothing was changed; the restore would go ahead")
+        raise typer.Exit(0)
+    if not as_json:
+        typer.echo(f"restored: {plan.leads.added} leads back, {plan.sessions.added} sessions, "
+                   f"{plan.pins.added} pins, {plan.markers.added} markers; "
+                   f"{len(plan.replaced)} live keys replaced; 0 leads lost")  # fmt: skip
+    summary = (
+        f"{file.name}: leads +{plan.leads.added} ~{plan.leads.advanced}, "
+        f"sessions +{plan.sessions.added} r{plan.sessions.replaced}, "
+        f"pins +{plan.pins.added} r{plan.pins.replaced}"
+    )
+    _audit("data.restore", "", summary, reason)
+    raise typer.Exit(0)

@@ -71,8 +71,10 @@ def persistent_secret(name: str) -> str:
     path = STATE_DIR / name
     if not path.exists():
         STATE_DIR.mkdir(exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
+        # 0600 from creation: never readable by others, not even between write and chmod
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32))
     return path.read_text().strip()
 
 

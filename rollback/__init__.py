@@ -3,23 +3,26 @@ to PHP and back, data backup and restore, the guardian, and the performance repo
 `common` and `flags`.
 """
 
-from rollback._backup import PATTERNS, Entry, Header, RestoreReport
+from rollback._backup import NAMESPACES, PATTERNS, Entry, Header
 from rollback._backup import create as create_backup
 from rollback._backup import read as read_backup
-from rollback._backup import restore as restore_backup
 from rollback._errors import BackupError, ConfigError
 from rollback._flags import plan as flag_rollback_plan
 from rollback._flags import roll_back_flags, switch_unleash_off
 from rollback._full import NginxTarget, Say, mode_before_rollback, site_mode, switch, verify
 from rollback._guardian import Guardian, GuardSettings, Trip, WindowState, judge, window_delta
+from rollback._lead_merge import LeadCounts, LeadState
 from rollback._nginx_config import MODES, Mode, SiteConfig, mode_of, nginx_test, render
 from rollback._performance import PerformanceReport, Target
 from rollback._performance import build as build_performance_report
 from rollback._performance import from_files as performance_report_from_files
+from rollback._restore import KeyCounts, RestorePlan, replace_patterns
+from rollback._restore import restore as restore_backup
 from rollback._settings import RollbackSettings, UnleashAdminSettings, load_rollback_settings
 
 __all__ = [
     "MODES",
+    "NAMESPACES",
     "PATTERNS",
     "BackupError",
     "ConfigError",
@@ -27,10 +30,13 @@ __all__ = [
     "GuardSettings",
     "Guardian",
     "Header",
+    "KeyCounts",
+    "LeadCounts",
+    "LeadState",
     "Mode",
     "NginxTarget",
     "PerformanceReport",
-    "RestoreReport",
+    "RestorePlan",
     "RollbackSettings",
     "Say",
     "SiteConfig",
@@ -49,6 +55,7 @@ __all__ = [
     "performance_report_from_files",
     "read_backup",
     "render",
+    "replace_patterns",
     "restore_backup",
     "roll_back_flags",
     "site_mode",

@@ -1,22 +1,26 @@
-"""Data rollback: back up sessions, lead keys and routing pins with their TTLs; verify; restore.
+"""Backup files: sessions, lead keys and routing pins with their TTLs, authenticated with a key.
 
-The file is versioned and checksummed: a JSON header line (format, version, time, key count,
-SHA-256 of the body) and one JSON line per key (name, remaining TTL in ms or -1, and Redis's own
-`DUMP` serialisation, base64). Restore uses `RESTORE`, so values and types come back exactly,
-with the TTL they had when backed up. It refuses to overwrite any live key unless told
-(`replace=True`) and changes nothing when it refuses. Nothing here ever runs FLUSHALL.
+A file is a JSON header line (format, version, time, key count, namespaces, MAC) and one JSON line
+per key (name, remaining TTL in ms or -1, Redis's own `DUMP` serialisation in base64). The MAC is
+HMAC-SHA256 under `BACKUP_KEY` (derived from `SESSION_SECRET` when unset, like the routing
+secret) over the canonical header (MAC empty) and the body, so whoever can write the file but
+does not hold the key cannot add, drop or change an entry and recompute a checksum. Every key must
+lie inside `NAMESPACES`; a file that names any other key is refused whole.
 
-Sessions hold contact details: files are written owner-read-only (0600).
-(The runbook's `redis-cli --pipe < backup.rdb` cannot work: an RDB file is not a command stream.)
+Sessions hold contact details: files are created owner-read-only (0600). Restoring is
+`rollback._restore`. (The runbook's `redis-cli --pipe < backup.rdb` cannot work: an RDB file is
+not a command stream.)
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
+import binascii
+import hmac
 import os
 import time
 from collections.abc import Iterator
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 import msgspec
@@ -26,39 +30,55 @@ from common import keys, redis_errors
 from rollback._errors import BackupError
 
 FORMAT = "chat-backup"
-VERSION = 1
-PATTERNS = (
-    f"{keys.SESSION_PREFIX}*",
-    keys.LEAD_QUEUE,
-    keys.LEAD_PROCESSING,
-    keys.LEAD_FAILED,
-    keys.LEAD_RETRY,
-    f"{keys.LEAD_IDEMPOTENCY_PREFIX}*",
-    f"{keys.LEAD_DONE_PREFIX}*",
-    f"{keys.ROUTE_PIN_PREFIX}*",
-)
-"""What a data rollback covers. Flags are not in it: they are operator decisions, audited."""
+VERSION = 2
+"""Version 1 files carried a plain SHA-256 anyone could recompute; they are refused."""
+
+LEAD_STRUCTURES = (keys.LEAD_QUEUE, keys.LEAD_PROCESSING, keys.LEAD_RETRY, keys.LEAD_FAILED)
+NAMESPACES: dict[str, tuple[str, ...]] = {
+    "sessions": (f"{keys.SESSION_PREFIX}*",),
+    "pins": (f"{keys.ROUTE_PIN_PREFIX}*",),
+    "leads": LEAD_STRUCTURES,
+    "markers": (f"{keys.LEAD_IDEMPOTENCY_PREFIX}*", f"{keys.LEAD_DONE_PREFIX}*"),
+}
+"""What a backup covers, by namespace (glob patterns as Redis's SCAN MATCH). Flags are not in it:
+they are operator decisions, audited; neither are rate limits, stats or shadow records."""
+PATTERNS = tuple(pattern for patterns in NAMESPACES.values() for pattern in patterns)
+
+
+def namespace_of(key: str) -> str | None:
+    """The namespace (`NAMESPACES`) a key belongs to, or None when it is outside every one."""
+    for name, patterns in NAMESPACES.items():
+        if any(fnmatchcase(key, pattern) for pattern in patterns):
+            return name
+    return None
 
 
 class Header(msgspec.Struct, frozen=True):
     format: str
     version: int
     created_at: float
+    """Epoch seconds."""
     keys: int
-    sha256: str
+    namespaces: list[str] = msgspec.field(default_factory=list)
+    mac: str = ""
+    """Hex HMAC-SHA256 of the header with `mac` empty, a newline, and the body."""
 
 
 class Entry(msgspec.Struct, frozen=True):
     key: str
     ttl_ms: int
+    """Remaining time to live when backed up, in milliseconds; -1 for none."""
     dump: str
+    """Base64 of the key's `DUMP` payload."""
+
+    @property
+    def payload(self) -> bytes:
+        return base64.b64decode(self.dump, validate=True)
 
 
-class RestoreReport(msgspec.Struct):
-    keys: int
-    restored: int
-    conflicts: list[str]
-    applied: bool
+def _mac(key: bytes, header: Header, body: bytes) -> str:
+    unsigned = msgspec.json.encode(msgspec.structs.replace(header, mac=""))
+    return hmac.digest(key, unsigned + b"\n" + body, "sha256").hex()
 
 
 async def _matching_keys(redis: Redis) -> list[bytes]:
@@ -72,7 +92,11 @@ async def _matching_keys(redis: Redis) -> list[bytes]:
         return sorted(found)
 
 
-async def create(redis: Redis, path: Path) -> Header:
+async def create(redis: Redis, path: Path, key: str) -> Header:
+    """Writes a backup of every key in `NAMESPACES` to `path` (atomically, 0600); raises
+    `BackupError` without a key, `common.StoreUnavailable` when Redis fails."""
+    if not key:
+        raise BackupError("no backup key: set BACKUP_KEY (or SESSION_SECRET)")
     with redis_errors():
         names = await _matching_keys(redis)
         lines: list[bytes] = []
@@ -91,19 +115,25 @@ async def create(redis: Redis, path: Path) -> Header:
                 for name, dumped, ttl in zip(batch, dumps, ttls, strict=True)
                 if dumped is not None  # else it expired between SCAN and DUMP
             ]
-        body = b"\n".join(lines)
-        header = Header(FORMAT, VERSION, time.time(), len(lines), hashlib.sha256(body).hexdigest())
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(path.name + ".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(msgspec.json.encode(header) + b"\n" + body)
-        temporary.replace(path)
-        return header
+    body = b"\n".join(lines)
+    header = Header(FORMAT, VERSION, time.time(), len(lines), list(PATTERNS))
+    header = msgspec.structs.replace(header, mac=_mac(key.encode(), header, body))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(msgspec.json.encode(header) + b"\n" + body)
+    temporary.replace(path)
+    return header
 
 
-def read(path: Path) -> tuple[Header, list[Entry]]:
-    """Checks format, version, checksum and every line; raises BackupError."""
+def read(path: Path, key: str) -> tuple[Header, list[Entry]]:
+    """Checks format, version, the MAC under `key`, every line, every key's namespace and every
+    payload's base64; raises `BackupError` saying which. Nothing is written here."""
+    if not key:
+        raise BackupError(
+            "no backup key: set BACKUP_KEY (or SESSION_SECRET) to the one it was made with"
+        )
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -113,10 +143,18 @@ def read(path: Path) -> tuple[Header, list[Entry]]:
         header = msgspec.json.decode(first, type=Header)
     except (msgspec.DecodeError, msgspec.ValidationError):
         raise BackupError(f"{path} is not a chat backup (bad header)") from None
-    if header.format != FORMAT or header.version != VERSION:
-        raise BackupError(f"{path}: unsupported format {header.format} v{header.version}")
-    if hashlib.sha256(body).hexdigest() != header.sha256:
-        raise BackupError(f"{path}: checksum mismatch; the file is corrupted or was edited")
+    if header.format != FORMAT:
+        raise BackupError(f"{path}: not a chat backup (format {header.format!r})")
+    if header.version != VERSION:
+        raise BackupError(
+            f"{path}: version {header.version} backups are not authenticated and cannot be "
+            f"restored; make a new one with `chatctl backup create`"
+        )
+    if not hmac.compare_digest(_mac(key.encode(), header, body), header.mac):
+        raise BackupError(
+            f"{path}: authentication failed: the file was changed after it was made, or made "
+            "with another BACKUP_KEY"
+        )
     entries = list(_entries(body))
     if len(entries) != header.keys:
         raise BackupError(f"{path}: {len(entries)} keys, header says {header.keys}")
@@ -125,35 +163,19 @@ def read(path: Path) -> tuple[Header, list[Entry]]:
 
 def _entries(body: bytes) -> Iterator[Entry]:
     decoder = msgspec.json.Decoder(Entry)
+    seen: set[str] = set()
     for number, line in enumerate(body.split(b"\n") if body else [], start=2):
         try:
-            yield decoder.decode(line)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+            entry = decoder.decode(line)
+            entry.payload  # noqa: B018 (checks the base64 before anything is written)
+        except (msgspec.DecodeError, msgspec.ValidationError, binascii.Error, ValueError):
             raise BackupError(f"line {number} is not a backup entry") from None
-
-
-async def restore(
-    redis: Redis, entries: list[Entry], *, replace: bool, dry_run: bool
-) -> RestoreReport:
-    """All or nothing on conflicts: with live keys and no `replace`, nothing is written."""
-    with redis_errors():
-        conflicts: list[str] = []
-        for start in range(0, len(entries), 500):
-            batch = entries[start : start + 500]
-            async with redis.pipeline(transaction=False) as pipe:
-                for entry in batch:
-                    pipe.exists(entry.key)
-                present = await pipe.execute()
-            conflicts += [e.key for e, live in zip(batch, present, strict=True) if live]
-        if dry_run or (conflicts and not replace):
-            return RestoreReport(len(entries), 0, conflicts, applied=False)
-        async with redis.pipeline(transaction=True) as pipe:
-            for entry in entries:
-                pipe.restore(
-                    entry.key,
-                    max(entry.ttl_ms, 0),
-                    base64.b64decode(entry.dump),
-                    replace=replace,
-                )
-            await pipe.execute()
-        return RestoreReport(len(entries), len(entries), conflicts, applied=True)
+        if namespace_of(entry.key) is None:
+            raise BackupError(
+                f"line {number}: key {entry.key!r} is outside the backup's namespaces "
+                f"({', '.join(PATTERNS)}); nothing was restored"
+            )
+        if entry.key in seen:
+            raise BackupError(f"line {number}: key {entry.key!r} appears twice")
+        seen.add(entry.key)
+        yield entry

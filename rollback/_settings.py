@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 import msgspec
 
+from common import derive_secret
 from flags import UnleashSettings, load_unleash_settings
 from rollback._full import NginxTarget
 from rollback._nginx_config import SiteConfig
@@ -26,13 +27,19 @@ class RollbackSettings(msgspec.Struct, frozen=True):
     nginx: NginxTarget = msgspec.field(default_factory=NginxTarget)
     unleash: UnleashAdminSettings | None = None
     """None when the gateways do not use Unleash."""
+    backup_key: str = ""
+    """`BACKUP_KEY`, else derived from `SESSION_SECRET` (as the routing secret is); empty when
+    neither is set, and then backups can be neither made nor restored."""
 
 
 def load_rollback_settings(environ: Mapping[str, str]) -> RollbackSettings:
     """Raises `common.SettingsError` naming a bad variable."""
     get = environ.get
     unleash = load_unleash_settings(environ)
+    session_secret = get("SESSION_SECRET", "")
     return RollbackSettings(
+        backup_key=get("BACKUP_KEY", "")
+        or (derive_secret(session_secret, "backup") if session_secret else ""),
         nginx=NginxTarget(
             site_file=get("NGINX_SITE_FILE", "") or "/etc/nginx/sites-available/chat-system",
             nginx_conf=get("NGINX_CONF", ""),

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runbook: ./scripts/restore-backup.sh [FILE] [--replace] [--dry-run]
+# Runbook: ./scripts/restore-backup.sh [FILE] [--replace sessions|pins|PATTERN]... [--dry-run] [--json]
 # Verifies, then restores a backup made by `chatctl backup create` (the newest in backups/ when no
-# FILE is given). Refuses to overwrite live keys unless --replace; never flushes Redis.
+# FILE is given). Leads are merged and never lost; live sessions and pins are kept unless
+# --replace names them. Prints the plan first; never flushes Redis. Needs the key the backup was
+# made with (BACKUP_KEY, or SESSION_SECRET it is derived from).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 file="${1:-}"

@@ -11,9 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from redis.asyncio import Redis
 
-from chatctl import read_env_file, write_env_file
+from chatctl import _stack, read_env_file, write_env_file
 from common import keys
 from tests.support.processes import ISOLATED, free_port
 
@@ -99,3 +100,17 @@ def test_a_redis_failure_before_any_change_says_so(base_env: dict[str, str]) -> 
     before = _chatctl(base_env | {"REDIS_URL": unreachable}, "flags", "set", "drain", "true")
     assert before.returncode == 1
     assert "Nothing was changed." in before.stderr
+
+
+def test_the_local_stacks_secrets_are_owner_only_from_creation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_stack, "STATE_DIR", tmp_path / "var")
+    previous = os.umask(0)  # even a permissive umask cannot widen it
+    try:
+        first = _stack.persistent_secret("session_secret")
+    finally:
+        os.umask(previous)
+    assert ((tmp_path / "var" / "session_secret").stat().st_mode & 0o777) == 0o600
+    assert len(first) >= 32
+    assert _stack.persistent_secret("session_secret") == first  # kept across restarts

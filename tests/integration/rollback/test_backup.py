@@ -1,18 +1,33 @@
-"""Data rollback against the real Redis: values and TTLs come back, live data is protected, and
-a damaged file is rejected before anything is written."""
+"""Data rollback against the real Redis, counting what was lost: leads that arrived after the
+backup, a partial loss, a lead that moved on, forged and damaged files. The target is zero."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import subprocess
 from pathlib import Path
 
+import msgspec
+import pytest
+import redis as sync_redis
+import respx
 from redis.asyncio import Redis
 from typer.testing import CliRunner
 
 from chatctl import app as chatctl_app
+from common import derive_secret, keys
+from newchat import Services
+from newchat.leads import Lead, LeadQueue
+from rollback import LeadState, RestorePlan, restore_backup
+from rollback._backup import Entry, create, read
+from tests.conftest import LEADPROSPER_URL
+from tests.integration.rollback.test_backup_format import write_backup
+from tests.support.leads import make_lead
+
+SCRIPTS = Path(__file__).resolve().parents[3] / "scripts"
 
 
 async def chatctl(env: dict[str, str], *args: str) -> tuple[int, str]:
@@ -20,118 +35,307 @@ async def chatctl(env: dict[str, str], *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-async def seed(redis: Redis) -> None:
-    await redis.set("sess:abcdefgh12345678", b"\x81\xa2id\xa8abcdefgh", ex=604_800)
-    await redis.set("sess:ijklmnop12345678", b"\x81\xa2id\xa8ijklmnop", ex=3_600)
-    await redis.rpush("lead_queue", b'{"id":"l1"}', b'{"id":"l2"}')
-    await redis.hset("lead_processing", "l3", b'{"claimed_at":1}')
-    await redis.hset("lead_failed", "l4", b'{"error":"x"}')
-    await redis.set("route:pin:abcdefgh12345678", "new", ex=604_800)
-    await redis.set("flags:version", 7)  # not data: never in a backup
+def backup_key(env: dict[str, str]) -> str:
+    return derive_secret(env["SESSION_SECRET"], "backup")
 
 
-async def snapshot(redis: Redis) -> dict[bytes, tuple[bytes | None, int]]:
-    names = [k async for k in redis.scan_iter() if not k.startswith(b"flags:")]
-    return {k: (await redis.dump(k), await redis.pttl(k)) for k in sorted(names)}
-
-
-async def test_backup_change_restore_gives_back_keys_values_and_ttls(
-    redis: Redis, base_env: dict[str, str], tmp_path: Path
-) -> None:
-    await seed(redis)
-    before = await snapshot(redis)
-    file = tmp_path / "chat.backup"
-    code, output = await chatctl(base_env, "backup", "create", "--out", str(file))
+async def backup(env: dict[str, str], path: Path) -> None:
+    code, output = await chatctl(env, "backup", "create", "--out", str(path))
     assert code == 0, output
-    assert (file.stat().st_mode & 0o777) == 0o600  # sessions hold contact details
-    assert (await chatctl(base_env, "backup", "verify", str(file)))[0] == 0
 
-    await redis.delete("sess:abcdefgh12345678", "lead_processing")
-    await redis.rpush("lead_queue", b'{"id":"new"}')
-    await redis.set("sess:zzzzzzzz12345678", b"later", ex=100)
 
-    code, output = await chatctl(base_env, "backup", "restore", str(file))
-    assert code == 1
-    assert "REFUSED" in output
-    assert await redis.llen("lead_queue") == 3  # nothing changed
-    assert await redis.exists("sess:abcdefgh12345678") == 0
+async def everything(redis: Redis) -> dict[bytes, bytes | None]:
+    """Every key's DUMP: equal before and after means nothing was written."""
+    return {key: await redis.dump(key) for key in sorted([k async for k in redis.scan_iter()])}
+
+
+def submitted_emails(outside: respx.MockRouter) -> list[str]:
+    return sorted(json.loads(call.request.content)["email"] for call in outside.calls)
+
+
+async def test_restore_after_new_leads_arrived_loses_none_and_each_is_submitted_once(
+    engine: Services,
+    redis: Redis,
+    base_env: dict[str, str],
+    outside: respx.MockRouter,
+    tmp_path: Path,
+) -> None:
+    """The issue's case: 9 queued, a backup, a 10th queued, then the runbook's restore with
+    `--replace`: the 10th stays, and the worker sends each of the 10 once."""
+    for n in range(9):
+        await engine.queue.enqueue(make_lead(n))
+    await redis.set("sess:aaaaaaaaaaaaaaaa", "backed up", ex=600)
+    file = tmp_path / "chat.backup"
+    await backup(base_env, file)
+    await engine.queue.enqueue(make_lead(9))
+    await redis.delete("sess:aaaaaaaaaaaaaaaa")
 
     code, output = await chatctl(
-        base_env, "backup", "restore", str(file), "--replace", "--reason", "bad deploy"
+        base_env, "backup", "restore", str(file), "--replace", "sessions", "--reason", "test"
     )
     assert code == 0, output
-    history = (await chatctl(base_env, "flags", "history"))[1]
-    assert "data.restore" in history
-    assert "reason: bad deploy" in history
-    after = await snapshot(redis)
-    after.pop(b"sess:zzzzzzzz12345678")  # created after the backup: left alone
-    assert after.keys() == before.keys()
-    for key, (value, ttl) in before.items():
-        assert after[key][0] == value, key
-        if ttl > 0:
-            assert abs(after[key][1] - ttl) <= 1000, key  # TTLs within a second
-        else:
-            assert after[key][1] == -1, key
-    assert await redis.get("flags:version") == b"7"
+    assert "0 added, 10 kept, 0 moved on to the backup's further state, 0 lost" in output
+    assert "sessions: 1 added, 0 kept as they are now, 0 replaced" in output
+    assert await redis.llen(keys.LEAD_QUEUE) == 10  # 0 leads removed
+    assert await redis.get("sess:aaaaaaaaaaaaaaaa") == b"backed up"
+    # the idempotency key of the 10th lead still points at a queued lead, not at nothing
+    assert await redis.exists(keys.lead_idempotency("session-9")) == 1
 
+    outside.post(LEADPROSPER_URL).respond(200, json={"status": "ACCEPTED", "lead_id": 1})
+    summary = await engine.worker().run(burst=True)
+    assert summary.accepted == 10
+    assert submitted_emails(outside) == sorted(f"ann{n}@example.com" for n in range(10))
 
-async def test_restore_into_an_empty_redis_needs_no_flag(
-    redis: Redis, base_env: dict[str, str], tmp_path: Path
-) -> None:
-    await seed(redis)
-    file = tmp_path / "chat.backup"
-    assert (await chatctl(base_env, "backup", "create", "--out", str(file)))[0] == 0
-    await redis.flushall()
-    code, output = await chatctl(base_env, "backup", "restore", str(file), "--dry-run")
-    assert code == 0
-    assert await redis.dbsize() == 0  # a dry run writes nothing
+    # restoring the same backup again after they were sent sends none of them twice
     code, output = await chatctl(base_env, "backup", "restore", str(file))
     assert code == 0, output
-    assert "restored 6 keys" in output
+    assert (
+        "0 added, 9 kept, 0 moved on to the backup's further state, 0 lost (after: 9 done)"
+        in output
+    )
+    assert await redis.llen(keys.LEAD_QUEUE) == 0
+    assert (await engine.worker().run(burst=True)).accepted == 0
+    assert len(outside.calls) == 10
+    history = (await chatctl(base_env, "flags", "history"))[1]
+    assert "data.restore" in history
+    assert "reason: test" in history
 
 
-async def test_corrupted_backup_is_rejected_by_verify_and_restore(
+async def test_restore_after_a_partial_loss_brings_back_the_missing_and_keeps_the_live(
     redis: Redis, base_env: dict[str, str], tmp_path: Path
 ) -> None:
-    await seed(redis)
+    for name in ("aaaa", "bbbb", "cccc"):
+        await redis.set(f"sess:{name}000000000000", f"{name} backed up", ex=3_600)
+        await redis.set(f"route:pin:{name}000000000000", "new", ex=3_600)
     file = tmp_path / "chat.backup"
-    assert (await chatctl(base_env, "backup", "create", "--out", str(file)))[0] == 0
+    await backup(base_env, file)
+    await redis.delete("sess:aaaa000000000000", "sess:bbbb000000000000")  # the partial loss
+    await redis.set("sess:cccc000000000000", "cccc live", ex=60)  # a visitor went on talking
+    await redis.set("sess:dddd000000000000", "dddd live")  # a visitor who came later
+
+    code, output = await chatctl(base_env, "backup", "restore", str(file), "--dry-run")
+    assert code == 0, output  # it would go ahead
+    assert "sessions: 2 added, 1 kept as they are now, 0 replaced" in output
+    assert "pins:     0 added, 3 kept as they are now, 0 replaced" in output
+    assert await redis.exists("sess:aaaa000000000000") == 0  # a dry run writes nothing
+
+    code, output = await chatctl(base_env, "backup", "restore", str(file))
+    assert code == 0, output
+    assert await redis.get("sess:aaaa000000000000") == b"aaaa backed up"
+    assert await redis.get("sess:bbbb000000000000") == b"bbbb backed up"
+    assert 3_500_000 < await redis.pttl("sess:bbbb000000000000") <= 3_600_000  # TTL kept
+    assert await redis.get("sess:cccc000000000000") == b"cccc live"  # untouched
+    assert await redis.get("sess:dddd000000000000") == b"dddd live"
+
+    code, output = await chatctl(
+        base_env, "backup", "restore", str(file), "--replace", "sess:cccc*", "--json"
+    )
+    assert code == 0, output
+    plan = msgspec.json.decode(output.strip().splitlines()[-1], type=RestorePlan)
+    assert plan.replaced == ["sess:cccc000000000000"]
+    assert (plan.sessions.added, plan.sessions.kept, plan.sessions.replaced) == (0, 2, 1)
+    assert (plan.lost_leads, plan.applied) == (0, True)
+    assert await redis.get("sess:cccc000000000000") == b"cccc backed up"
+    assert await redis.get("sess:aaaa000000000000") == b"aaaa backed up"
+    assert await redis.get("sess:dddd000000000000") == b"dddd live"  # not in the backup
+
+
+@pytest.mark.parametrize("selector", ["lead_*", "leads", "markers", "flags:*", "*", "lead_queue"])
+async def test_leads_and_anything_outside_sessions_and_pins_cannot_be_replaced(
+    redis: Redis, base_env: dict[str, str], tmp_path: Path, selector: str
+) -> None:
+    await redis.set("sess:aaaa000000000000", "x")
+    file = tmp_path / "chat.backup"
+    await backup(base_env, file)
+    await redis.delete("sess:aaaa000000000000")
+    code, output = await chatctl(base_env, "backup", "restore", str(file), "--replace", selector)
+    assert code == 2
+    assert "merged, never replaced" in output
+    assert await redis.exists("sess:aaaa000000000000") == 0
+
+
+async def put_in_state(queue: LeadQueue, lead: Lead, state: LeadState) -> None:
+    """Takes `lead` from nowhere to `state` the way the engine and the worker do."""
+    await queue.enqueue(lead)
+    if state is LeadState.QUEUED:
+        return
+    [claimed] = await queue.claim("w1", 1)
+    if state is LeadState.RETRY:
+        assert await queue.retry_later(claimed, "LeadProsper 503", 60)
+    elif state is LeadState.FAILED:
+        assert await queue.fail(claimed, "LeadProsper 400")
+    elif state is LeadState.DONE:
+        await queue.ack(claimed.id, "accepted")
+
+
+async def states_of(redis: Redis, lead_id: str) -> list[LeadState]:
+    """Every place the lead is found in, read straight from Redis."""
+    found = [
+        LeadState.QUEUED
+        for raw in await redis.lrange(keys.LEAD_QUEUE, 0, -1)
+        if json.loads(raw)["id"] == lead_id
+    ]
+    found += [
+        LeadState.RETRY
+        for raw in await redis.zrange(keys.LEAD_RETRY, 0, -1)
+        if json.loads(raw)["id"] == lead_id
+    ]
+    if await redis.hexists(keys.LEAD_PROCESSING, lead_id):
+        found.append(LeadState.PROCESSING)
+    if await redis.hexists(keys.LEAD_FAILED, lead_id):
+        found.append(LeadState.FAILED)
+    if await redis.exists(keys.lead_done(lead_id)):
+        found.append(LeadState.DONE)
+    return found
+
+
+@pytest.mark.parametrize("in_backup", list(LeadState), ids=lambda s: f"backup-{s.name}")
+@pytest.mark.parametrize("live", list(LeadState), ids=lambda s: f"live-{s.name}")
+async def test_a_lead_in_different_states_ends_in_one_place_the_furthest(
+    redis: Redis, tmp_path: Path, in_backup: LeadState, live: LeadState
+) -> None:
+    queue = LeadQueue(redis, visibility_timeout=300)
+    lead, other = make_lead(1), make_lead(2)
+    await put_in_state(queue, lead, in_backup)
+    await create(redis, tmp_path / "b", "k")
     await redis.flushall()
-    data = bytearray(file.read_bytes())
-    data[-5] ^= 0x01  # one flipped bit in the last entry
-    file.write_bytes(bytes(data))
-    for command in (["backup", "verify", str(file)], ["backup", "restore", str(file)]):
-        code, output = await chatctl(base_env, *command)
-        assert code == 1
-        assert "checksum mismatch" in output
-    truncated = tmp_path / "short.backup"
-    truncated.write_bytes(file.read_bytes()[:40])
-    assert (await chatctl(base_env, "backup", "verify", str(truncated)))[0] == 1
-    assert (await chatctl(base_env, "backup", "verify", str(tmp_path / "missing")))[0] == 1
-    assert await redis.dbsize() == 0
+    await put_in_state(queue, lead, live)
+    await queue.enqueue(other)  # a lead the backup never saw
+    _, entries = read(tmp_path / "b", "k")
+
+    plan = await restore_backup(redis, entries)
+    assert (plan.applied, plan.lost_leads) == (True, 0)
+    assert await states_of(redis, lead.id) == [max(in_backup, live)]
+    assert await states_of(redis, other.id) == [LeadState.QUEUED]
+    assert plan.leads.advanced == (1 if in_backup > live else 0)
+    assert sum(plan.leads.final.values()) == 2
+
+
+def line(key: str, payload: bytes, ttl_ms: int = -1) -> bytes:
+    return msgspec.json.encode(Entry(key, ttl_ms, base64.b64encode(payload).decode()))
+
+
+async def test_damaged_or_forged_files_write_nothing_and_dry_runs_say_so(
+    redis: Redis, base_env: dict[str, str], tmp_path: Path
+) -> None:
+    key = backup_key(base_env)
+    await redis.set("sess:aaaa000000000000", "session")
+    good = [line("sess:aaaa000000000000", await redis.dump("sess:aaaa000000000000"))]
+    tester = await redis.dump("sess:aaaa000000000000")
+    await redis.flushall()
+    await redis.set("flags:version", 3)
+    await redis.set("sess:live000000000000", "live")
+    before = await everything(redis)
+
+    files = {
+        # a new entry, and the count and a plain hash recomputed as anyone can
+        "plain-hash": ([*good, line("flags:runtime", tester)], None),
+        # even under the right key, nothing outside the documented namespaces is written
+        "outside-namespaces": ([*good, line("emergency_rate_limit", tester)], key),
+        # a DUMP payload Redis refuses (its checksum fails), between two good ones
+        "corrupt-payload": (
+            [
+                good[0],
+                line("sess:bbbb000000000000", tester[:-3] + b"\x00\x00\x00"),
+                line("route:pin:aaaa000000000000", tester),
+            ],
+            key,
+        ),
+        # a payload of the wrong type where the queue belongs
+        "wrong-type": ([good[0], line(keys.LEAD_QUEUE, tester)], key),
+    }
+    for name, (entries, signing_key) in files.items():
+        path = tmp_path / f"{name}.backup"
+        write_backup(path, entries, signing_key)
+        for extra in (["--dry-run"], []):
+            code, output = await chatctl(base_env, "backup", "restore", str(path), *extra)
+            assert code == 1, (name, output)
+            assert "INVALID" in output, name
+        assert await everything(redis) == before, name  # nothing written, nothing staged left
+    verify = await chatctl(base_env, "backup", "verify", str(tmp_path / "plain-hash.backup"))
+    assert verify[0] == 1
+    assert "authentication failed" in verify[1]
+
+    write_backup(tmp_path / "sound.backup", good, key)
+    code, output = await chatctl(
+        base_env, "backup", "restore", str(tmp_path / "sound.backup"), "--dry-run"
+    )
+    assert code == 0, output
+    assert await everything(redis) == before
+
+
+async def test_a_plan_is_made_again_when_a_lead_arrives_under_it(
+    redis: Redis, redis_server: object, tmp_path: Path
+) -> None:
+    queue = LeadQueue(redis, visibility_timeout=300)
+    await queue.enqueue(make_lead(1))
+    await create(redis, tmp_path / "b", "k")
+    await redis.flushall()
+    _, entries = read(tmp_path / "b", "k")
+    url = redis.connection_pool.connection_kwargs
+    other = sync_redis.Redis(host=url["host"], port=url["port"])
+    plans: list[RestorePlan] = []
+
+    def meanwhile(plan: RestorePlan) -> None:
+        plans.append(plan)
+        if len(plans) == 1:  # a visitor's lead is queued between the plan and its transaction
+            other.lpush(keys.LEAD_QUEUE, msgspec.json.encode(make_lead(2)))
+
+    plan = await restore_backup(redis, entries, on_plan=meanwhile)
+    other.close()
+    assert (plan.attempts, plan.applied, len(plans)) == (2, True, 2)
+    assert plans[0].leads.kept == 0
+    assert plans[1].leads.kept == 1
+    assert await redis.llen(keys.LEAD_QUEUE) == 2
+
+
+async def test_backup_commands_need_a_key(
+    redis: Redis, base_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {k: v for k, v in base_env.items() if k not in {"SESSION_SECRET", "BACKUP_KEY"}}
+    for command in (
+        ["backup", "create", "--out", str(tmp_path / "b")],
+        ["backup", "verify", str(tmp_path / "b")],
+        ["backup", "restore", str(tmp_path / "b")],
+    ):
+        code, output = await chatctl({**env, "SESSION_SECRET": ""}, *command)
+        assert code == 2, command
+        assert "BACKUP_KEY" in output
+    assert not (tmp_path / "b").exists()
+    # a backup made under BACKUP_KEY is refused under another key
+    await redis.set("sess:aaaa000000000000", "x")
+    await backup({**base_env, "BACKUP_KEY": "one"}, tmp_path / "b")
+    code, output = await chatctl({**base_env, "BACKUP_KEY": "two"}, "backup", "verify",
+                                 str(tmp_path / "b"))  # fmt: skip
+    assert code == 1
+    assert "authentication failed" in output
 
 
 async def test_runbook_scripts_wrap_the_cli(
     redis: Redis, base_env: dict[str, str], tmp_path: Path
 ) -> None:
-    scripts = Path(__file__).resolve().parents[3] / "scripts"
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **base_env}
-    await seed(redis)
+    await redis.set("sess:aaaa000000000000", "backed up")
+    await redis.set("sess:bbbb000000000000", "backed up")
+    await redis.rpush(keys.LEAD_QUEUE, msgspec.json.encode(make_lead(1)))
     file = tmp_path / "chat.backup"
-    assert (await chatctl(base_env, "backup", "create", "--out", str(file)))[0] == 0
-    await redis.delete("sess:abcdefgh12345678")
+    await backup(base_env, file)
+    await redis.delete("sess:aaaa000000000000")
+    await redis.set("sess:bbbb000000000000", "live")
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             args, env=env, capture_output=True, text=True, timeout=60, check=False
         )
 
-    refused = await asyncio.to_thread(run, str(scripts / "restore-backup.sh"), str(file))
-    assert refused.returncode == 1  # live keys, no --replace
+    restored = await asyncio.to_thread(run, str(SCRIPTS / "restore-backup.sh"), str(file))
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert await redis.get("sess:aaaa000000000000") == b"backed up"
+    assert await redis.get("sess:bbbb000000000000") == b"live"
     replaced = await asyncio.to_thread(
-        run, str(scripts / "restore-backup.sh"), str(file), "--replace"
+        run, str(SCRIPTS / "restore-backup.sh"), str(file), "--replace", "sessions"
     )
     assert replaced.returncode == 0, replaced.stdout + replaced.stderr
-    assert await redis.exists("sess:abcdefgh12345678") == 1
-    queue = await asyncio.to_thread(run, str(scripts / "queue-status.sh"), "--json")
-    assert json.loads(queue.stdout)["queued"] == 2
+    assert await redis.get("sess:bbbb000000000000") == b"backed up"
+    queue = await asyncio.to_thread(run, str(SCRIPTS / "queue-status.sh"), "--json")
+    assert json.loads(queue.stdout)["queued"] == 1
