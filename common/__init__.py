@@ -17,6 +17,7 @@ from common._http import (
     set_cookie,
 )
 from common._ids import is_session_id, new_session_id, session_hash
+from common._json import decode_json
 from common._logs import LogPipeline, configure_logging, flush_logs, get_logger
 from common._redaction import PERSONAL_FIELDS, redact, scrub
 from common._redis import (
@@ -66,6 +67,7 @@ __all__ = [
     "as_text",
     "client_address",
     "configure_logging",
+    "decode_json",
     "derive_secret",
     "env_bool",
     "env_http_url",

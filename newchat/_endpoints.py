@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import msgspec
 
-from common import StoreUnavailable, get_logger, new_session_id
+from common import StoreUnavailable, decode_json, get_logger, new_session_id
 from newchat._errors import (
     ChatError,
     DependencyDown,
@@ -82,7 +82,7 @@ def parse_chat_message(body: bytes, max_chars: int) -> ChatMessage:
     if not body.strip():
         raise InvalidRequest('the request body is empty; send JSON like {"message": "..."}')
     try:
-        request = msgspec.json.decode(body, type=ChatMessage)
+        request = decode_json(body, type=ChatMessage)
     except msgspec.ValidationError as exc:
         raise InvalidField(str(exc)) from None
     except (msgspec.DecodeError, UnicodeDecodeError):

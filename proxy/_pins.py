@@ -18,7 +18,7 @@ from typing import NamedTuple
 import msgspec
 from redis.asyncio import Redis
 
-from common import Signer, is_session_id, keys, redis_store
+from common import Signer, decode_json, is_session_id, keys, redis_store
 from flags import Backend
 
 ROUTE_COOKIE = "chat_route"
@@ -33,14 +33,11 @@ class _SessionView(msgspec.Struct):
     sessionId: str | None = None  # noqa: N815 - the public contract's spelling
 
 
-_session_view = msgspec.json.Decoder(_SessionView)
-
-
 def session_id_in(body: bytes) -> str | None:
     if not body or body[:1] not in (b"{", b" ", b"\n", b"\t", b"\r"):
         return None
     try:
-        found = _session_view.decode(body).sessionId
+        found = decode_json(body, type=_SessionView).sessionId
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
         return None
     return found if is_session_id(found) else None

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import msgspec
 from redis.asyncio import Redis
 
-from common import STORE_FAILURES, get_logger, keys, session_hash
+from common import STORE_FAILURES, decode_json, get_logger, keys, session_hash
 from flags import Backend, Flags, bucket
 from proxy._compare import Experiment, FieldResult, Observation, ShadowRules
 from proxy._errors import UpstreamError
@@ -41,9 +41,6 @@ CONVERSATION_TTL_SECONDS = 604_800
 
 class _Turn(msgspec.Struct):
     message: str = ""
-
-
-_turn = msgspec.json.Decoder(_Turn)
 
 
 class ShadowConfig(NamedTuple):
@@ -69,7 +66,7 @@ class ShadowResult(msgspec.Struct, frozen=True):
 
 def _decode_json(body: bytes) -> Any:
     try:
-        return msgspec.json.decode(body)
+        return decode_json(body)
     except (msgspec.DecodeError, UnicodeDecodeError):
         return None
 
@@ -190,7 +187,7 @@ class ShadowMirror:
         request: ForwardRequest,
         reply: UpstreamReply,
     ) -> None:
-        message = _turn.decode(request.body).message
+        message = decode_json(request.body, type=_Turn).message
         conversation = keys.shadow_conversation(session_id)
         ids, turn = await self._conversation(conversation)
         with_twin = bucket("shadow-noise", session_id) <= self._config.noise_percent

@@ -24,6 +24,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from common import decode_json
 from newchat._categories import CATEGORIES, Category
 from newchat._settings import OpenAISettings
 from newchat.detection._errors import DetectionUnavailable
@@ -154,7 +155,7 @@ class OpenAIDetector:
             raise DetectionUnavailable("malformed", type(exc).__name__) from exc
         try:
             content = completion.choices[0].message.content or ""
-            answer = msgspec.json.decode(content, type=_Answer)
+            answer = decode_json(content, type=_Answer)
         except (IndexError, AttributeError, msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise DetectionUnavailable("malformed", "answer did not match the schema") from exc
         return answer.category, min(max(answer.confidence, 0.0), 1.0)

@@ -13,7 +13,7 @@ from typing import Literal
 import httpx
 import msgspec
 
-from common import get_logger, scrub
+from common import decode_json, get_logger, scrub
 from newchat._settings import LeadProsperSettings
 from newchat.leads._models import Lead
 
@@ -118,7 +118,7 @@ class LeadProsperClient:
         if status == 429 or status >= 500:
             return SubmissionResult("retry", f"LeadProsper answered HTTP {status}", status)
         try:
-            reply = msgspec.json.decode(response.content, type=_Reply)
+            reply = decode_json(response.content, type=_Reply)
         except (msgspec.DecodeError, msgspec.ValidationError):
             if status >= 400:
                 return SubmissionResult("permanent", f"LeadProsper refused (HTTP {status})", status)

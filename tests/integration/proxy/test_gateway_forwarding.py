@@ -100,12 +100,23 @@ async def test_oversized_body_is_refused_before_any_backend(
     assert "gateway_decisions_total{" not in metrics  # refused before routing: nothing forwarded
 
 
+DEEP = b"[" * 5000 + b"]" * 5000
+
+
 @pytest.mark.parametrize("percent", ["0", "100"])
 async def test_malformed_chat_requests_get_a_clean_4xx_from_either_backend(
     open_gateway: GatewayOpener, percent: str
 ) -> None:
     async with open_gateway(NEW_CHAT_PERCENT=percent) as gw:
-        for body in (b"not json", b"", b"[1,2]", b'{"message": 5}', b'{"message": "\xff\xfe"}'):
+        for body in (
+            b"not json",
+            b"",
+            b"[1,2]",
+            b'{"message": 5}',
+            b'{"message": "\xff\xfe"}',
+            DEEP,  # nested past msgspec's recursion limit: was a 500
+            b'{"message": "hi", "sessionId": "' + b"a" * 16 + b'", "x": ' + DEEP + b"}",
+        ):
             gw.cookies.clear()
             response = await gw.post("/api/chat", content=body)
             assert 400 <= response.status_code < 500, (body, response.status_code)

@@ -1,0 +1,21 @@
+"""Decoding JSON that comes from outside (visitors, legacy, LeadProsper, OpenAI).
+
+msgspec decodes recursively and raises `RecursionError` for a document nested more deeply than
+the interpreter's recursion limit allows (about 1,000 levels on CPython 3.11, measured with
+`[[[...]]]`); a visitor can send that in a few kilobytes. Here it is one more malformed document.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+def decode_json(data: bytes | str, *, type: Any = Any) -> Any:
+    """`msgspec.json.decode(data, type=type)`. Raises `msgspec.DecodeError` for malformed or
+    too deeply nested JSON, `msgspec.ValidationError` when it does not match `type`."""
+    try:
+        return msgspec.json.decode(data, type=type)
+    except RecursionError:
+        raise msgspec.DecodeError("JSON is nested too deeply") from None
