@@ -316,9 +316,14 @@ async def test_the_guard_loop_rides_out_a_redis_outage_and_stops_after_a_trip(
 async def test_the_guard_loop_keeps_watching_after_a_trip(redis: Redis) -> None:
     said: list[str] = []
     settings = msgspec.structs.replace(SETTINGS, cooldown_seconds=0)
-    running = asyncio.create_task(Guardian(redis, settings, say=said.append).run())
+    # its own client: a cancelled command must not share a pool with the test's (a run hung in
+    # cancellation once, with both cancelled at the same time)
+    own = Redis(
+        connection_pool=redis.connection_pool.__class__(**redis.connection_pool.connection_kwargs)
+    )
+    running = asyncio.create_task(Guardian(own, settings, say=said.append).run())
     try:
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(30):
             failing = 0
             while not any(line.startswith("TRIPPED") for line in said):
                 failing += 10
@@ -331,4 +336,6 @@ async def test_the_guard_loop_keeps_watching_after_a_trip(redis: Redis) -> None:
         assert not running.done()
     finally:
         running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
+        done, _ = await asyncio.wait([running], timeout=10)
+        await own.aclose()
+    assert done, "the guard loop did not stop when cancelled"
