@@ -129,7 +129,27 @@ def measure() -> list[Result]:
     return results
 
 
+def one_word_messages() -> tuple[int, dict[str, tuple[int, int]]]:
+    """On the labelled one-word messages: (count, {rule: (decided, right)}) for fastText alone
+    and for wordfreq's frequencies (`newchat._language._by_frequency`, what the engine uses)."""
+    detector = LanguageDetector()
+    fasttext_alone = detector.fasttext_language_of
+    singles = [(t, lang) for t, lang in labelled_messages() if len(_WORD.findall(t)) == 1]
+    rules = {"fastText alone": fasttext_alone, "wordfreq (used)": detector.language_of}
+    counts = {}
+    for name, rule in rules.items():
+        answers = [(rule(text), language) for text, language in singles]
+        decided = [(a, language) for a, language in answers if a is not None]
+        counts[name] = (len(decided), sum(a == language for a, language in decided))
+    return len(singles), counts
+
+
 def main() -> None:
+    singles, counts = one_word_messages()
+    print(
+        f"{singles} one-word messages: "
+        + "; ".join(f"{name} decides {d}, {r} right" for name, (d, r) in counts.items())
+    )
     print(f"{len(labelled_messages())} labelled messages, decided at {CONFIDENCE:.0%} or more")
     print(f"{'detector':<18} {'decided':>8} {'accuracy':>9} {'short':>7} {'cost':>9}")
     for r in measure():

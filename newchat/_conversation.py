@@ -18,7 +18,7 @@ import msgspec
 
 from common import is_session_id, session_hash
 from newchat._categories import GENERAL, Category
-from newchat._language import LanguageDetector
+from newchat._language import Language, LanguageDetector
 from newchat._metrics import Metrics
 from newchat._replies import Replies
 from newchat._sessions import SessionState, Step
@@ -32,9 +32,32 @@ MAX_DESCRIBE_ASKS = 1
 """How often `general` leads to "tell me more" before the intake goes on anyway."""
 MIN_MATTER_WORDS = 3
 """Words a message needs before a `general` conversation reads it for a practice area."""
-MIN_WORDS_TO_SWITCH = 2
+MIN_WORDS_TO_SWITCH = 3
 """Words a message needs to switch a conversation's language once set: "no", "ok" and "hola"
-alone are both languages'."""
+alone are both languages', and a Spanish speaker's "Yes correct" or "my cell 480..." at the end
+is not a switch (a blind helper's conversations); asking for a language always switches."""
+
+
+def _asking_for(names: str) -> re.Pattern[str]:
+    """A request for the language `names` (a regex of its names in English and Spanish)."""
+    return re.compile(
+        rf"^\W*(?:(?:in|en)\s+)?(?:{names})\W*$"  # "English?", "en español"
+        rf"|\b(?:{names})\W*(?:please|por\s+favor)\b"  # "english please"
+        rf"|\b(?:i\s+speak|speak|hablo|prefiero(?:\s+hablar)?)\s+(?:in\s+|en\s+)?(?:{names})\b"
+        rf"|(?:^|¿)\s*hablas?\s+(?:usted\s+)?(?:{names})\b",  # "¿habla español?"
+        re.IGNORECASE,
+    )
+
+
+_ASKED_FOR: tuple[tuple[Language, re.Pattern[str]], ...] = (
+    ("en", _asking_for(r"english|ingl[eé]s")),
+    ("es", _asking_for(r"spanish|espa[nñ]ol")),
+)
+"""A visitor asking for a language ("english please", "¿habla español?", "prefiero hablar en
+español"); after a negation ("I don't speak Spanish", "no hablo inglés") it asks for nothing, and
+a language named in passing ("me mandaron una carta en inglés", "my boss speaks Spanish") is no
+request."""
+_NEGATION = re.compile(r"\b(?:no|not|don'?t|do\s+not|can'?t|cannot)\s+(?:\w+\s+)?$", re.IGNORECASE)
 
 
 class Sessions(Protocol):
@@ -89,6 +112,33 @@ _ADDRESS = re.compile(r"\S+@\S+|\S+://\S+|\w+(?:\.\w+)*\.[^\W\d_]{2,}\b")
 """An email address, a URL or a domain: no language in them ("carmen@gmail.com",
 "paolaserrano.example.com")."""
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
+
+
+def _asked_for(message: str) -> Language | None:
+    """The language the message asks for in so many words (`_ASKED_FOR`), if any."""
+    for language, pattern in _ASKED_FOR:
+        for match in pattern.finditer(message):
+            if not _NEGATION.search(message[: match.start()]):
+                return language
+    return None
+
+
+_SENTENCE_START = re.compile(r"(?:^|[.!?¿¡:;\n]\s*)$")
+
+
+def _common_words(message: str) -> list[str]:
+    """The message's words without proper nouns: a capitalised word that does not begin a
+    sentence names a place, a person or a firm ("Phoenix AZ", "El Paso TX", "La Puente") and says
+    nothing of the visitor's language. A message in capitals keeps every word."""
+    if message.isupper():
+        return _WORD.findall(message)
+    return [
+        m.group(0)
+        for m in _WORD.finditer(message)
+        if not m.group(0)[:1].isupper()
+        or m.group(0) == "I"
+        or _SENTENCE_START.search(message[: m.start()])
+    ]
 
 
 def _squeezed(word: str) -> str:
@@ -273,17 +323,24 @@ class Conversation:
         that says sets it, and a later one of two words or more switches it. The visitor's
         own name and addresses never count ("José García" in an English conversation,
         "carmen@gmail.com" in a Spanish one)."""
+        asked = _asked_for(message)
+        if asked is not None:
+            state.language = state.language_asked = asked
+            state.language_set = True
+            return
         found, held = findings.found, state.contact
         names = (found.first_name, found.last_name, held.first_name, held.last_name)
         name_words = {w.casefold() for name in names if name for w in _WORD.findall(name)}
-        without_addresses = _ADDRESS.sub(" ", message)
-        words = [w for w in _WORD.findall(without_addresses) if w.casefold() not in name_words]
+        words = [
+            w for w in _common_words(_ADDRESS.sub(" ", message)) if w.casefold() not in name_words
+        ]
         if not words or (len(words) < MIN_WORDS_TO_SWITCH and state.language_set):
             return
         language = self._languages.language_of(" ".join(words))
         if language is not None:
             state.language = language
             state.language_set = True
+            state.language_words[language] = state.language_words.get(language, 0) + len(words)
 
     def _not_a_matter(self, message: str, findings: Findings) -> Findings:
         """Asked for a name, a visitor who answers with nothing but what happened ("Car
@@ -379,7 +436,7 @@ class Conversation:
             category=state.category or GENERAL,
             description=state.description,
             session_hash=session_hash(state.id),
-            language=state.language,
+            language=state.lead_language,
         )
         state.lead_id = await self._leads.enqueue(lead)
         state.step = "done"

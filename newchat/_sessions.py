@@ -91,6 +91,23 @@ class SessionState(msgspec.Struct, kw_only=True):
     """The language the bot answers in; follows the visitor (`Conversation`)."""
     language_set: bool = False
     """Whether a message has said which language (until then, one word may set it)."""
+    language_words: dict[str, int] = msgspec.field(default_factory=dict)
+    """Words the visitor wrote in each language, over the conversation (`Conversation`)."""
+    language_asked: Language | None = None
+    """The language the visitor asked for in so many words ("en español, por favor")."""
+
+    @property
+    def lead_language(self) -> Language:
+        """The language the attorney should call in: the one asked for, else the one most of
+        the visitor's words were in (a last "Yes correct" does not make a Spanish speaker's
+        lead English), else the reply language."""
+        if self.language_asked is not None:
+            return self.language_asked
+        if not self.language_words:
+            return self.language
+        most = max(self.language_words.values())
+        leaders = [lang for lang, n in self.language_words.items() if n == most]
+        return self.language if self.language in leaders or len(leaders) > 1 else leaders[0]  # type: ignore[return-value]
 
     @property
     def done(self) -> bool:

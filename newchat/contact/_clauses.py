@@ -15,6 +15,11 @@ _NOT_THEIRS = re.compile(
     r"en\s+vez\s+de|en\s+lugar\s+de|used\s+to|formerly|previously|antes|viv[ií]a|"
     r"old\s+(?:zip|address|number|phone|cell|email|one))\b"
     rf"|\b(?:{_RELATIVES})['’]s\b|\b(?:his|her|their)\b|\b(?:el|la|los|las)\s+de\s+(?:mi|su)\s+(?:{_RELATIVES})\b"
+    rf"|\b(?:de|del)\s+(?:mi|su|la|el|otro|otra)\s+(?:{_RELATIVES}|otro|otra|conductor|conductora|"
+    r"chofer|persona|señor|señora|compañ[ií]a|aseguradora)\b"
+    r"|\b(?:the\s+)?other\s+(?:driver|party|guy|person|car|side)\b"
+    r"|\b(?:he|she)(?:['’]s|\s+is)\b"
+    rf"|\b(?:my|mi)\s+(?:{_RELATIVES})\s+(?:is|es)\b"
     r"|\b(?!(?:it|that|what|here|there|who|he|she|name|number|phone|cell|email|zip|address|"
     r"mine|one)['’]s\b)[^\W\d_]+['’]s\b",
     re.IGNORECASE,
@@ -63,7 +68,10 @@ def _clause_before(text: str, start: int) -> str:
 
 
 _CLAUSE_END = re.compile(
-    r"[,;:!?]|\.\s+(?=[A-ZÁÉÍÓÚÑ])|\.$|\b(?:but|pero|sino|or|o)\b", re.IGNORECASE
+    r"[,;:!?]|\.\s+(?=[A-ZÁÉÍÓÚÑ])|\.$|\b(?:but|pero|sino|or|o)\b"
+    r"|\b(?:and|y)\s+(?=(?:mine|my|mi|el\s+m[ií]o|la\s+m[ií]a|I|yo)\b)",
+    re.IGNORECASE,
 )
 """Where a clause ends: punctuation, a full stop before a new sentence (not "no. 48213"),
-"but" or "or"."""
+"but", "or", and an "and" that turns to the visitor's own ("my wife's is ... and mine is ...",
+"el de mi esposo es ... y el mío ...")."""

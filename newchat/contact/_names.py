@@ -197,19 +197,57 @@ _NOT_NAME_WORDS = frozenset(
         "muy",
         "bien",
         "gracias",
+        # replies that are no name: uncertainty, a language, a yes (a blind helper's attack)
+        "sé",
+        "entiendo",
+        "understand",
+        "know",
+        "idea",
+        "sabe",
+        "hablo",
+        "habla",
+        "claro",
+        "vivo",
+        "vive",
+        "voy",
+        "dar",
+        "decir",
+        "say",
+        "rather",
+        "favor",
+        "en",
     ]
 )
 
 MAX_NAME_PART = 40
 SOMEONE_ELSES = Reason("I need your own name, as the person our attorney will call")
+DECLINED = Reason("our attorney needs a name to call you by; a first and last name is enough")
+_DECLINES = re.compile(
+    r"\b(?:rather\s+not|prefer\s+not|prefiero\s+no|won['’]?t|will\s+not|not\s+(?:going\s+to|giving)|"
+    r"(?:do\s+not|don['’]?t)\s+(?:want\s+to|wanna)|"
+    r"no\s+(?:le\s+|te\s+|se\s+lo\s+)?(?:voy\s+a|quiero|puedo|doy|daré|dare))"
+    r"(?:\W+[^\W\d_]+){0,4}?\W+(?:name|nombre)\b"
+    r"|^\W*(?:anonymous|anon|an[oó]nim[oa])\W*$",
+    re.IGNORECASE,
+)
+"""A visitor declining to give a name ("I'd rather not say my name", "no le voy a dar mi
+nombre", "anonymous"): no name in that message, and the re-ask says why one is needed."""
+_SYMBOLS = re.compile(r"[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F\u200D]")
+"""Emoji and their joiners: dropped from a name ("Ann 😀 Lee"), never the end of one."""
 
 # Names.
 _NAME_CUES = re.compile(
     r"\b(?:(?:my\s+)?(?:full\s+)?name\s+is|(?:my\s+)?name['’]s|name\s*:|my\s+full\s+name|call\s+me|"
     r"i\s+am|i'm|i’m|im|this\s+is|it\s+is|it's|it’s|its|me\s+llamo|"
-    r"mi\s+nombre(?:\s+completo)?\s+es|soy)\s+",
+    r"mi\s+nombre(?:\s+completo)?\s+es|soy|se\s+llaman?|"
+    r"(?:el\s+)?nombre\s+de\s+(?:mi|su|tu)\s+[^\W\d_]+(?:\s+es)?)\s+",
     re.IGNORECASE,
 )
+_SOMEONE_ELSES_CUE = re.compile(r"se\s+llama|(?:el\s+)?nombre\s+de\s", re.IGNORECASE)
+"""Cues that always name someone else: "mi esposa se llama Ana Ruiz", "el nombre de mi hijo es
+Pedro" (the visitor's own is "me llamo", "mi nombre es")."""
+_ARTICLES = frozenset({"la", "el"})
+"""Before a title after "soy": "soy la Sra. Guadalupe Hernández"."""
 _WEAK_CUES = frozenset(
     {"i am", "i'm", "i’m", "im", "this is", "it is", "it's", "it’s", "its", "soy"}
 )  # fmt: skip
@@ -253,13 +291,16 @@ def _split(text: str, maxsplit: int = 0) -> list[str]:
 
 
 _NEVER_NAMES = frozenset(
-    {"wrong", "misspelled", "misspelt", "different", "hyphenated", "unchanged", "incorrect",
+    {"english", "spanish", "español", "espanol", "inglés", "ingles", "test", "testing", "prueba",
+     "anonymous", "anon", "anónimo", "anonimo", "anónima", "anonima", "unknown", "desconocido",
+     "wrong", "misspelled", "misspelt", "different", "hyphenated", "unchanged", "incorrect",
      "incorrecto", "incorrecta", "mal", "está", "esta", "escrito", "spelling", "typo", "correct",
      "right", "fine", "same", "missing", "bad", "old", "outdated", "changed", "igual", "bien",
      "equivocado", "equivocada", "distinto", "diferente", "spelled", "spelt", "written"}
 )  # fmt: skip
-"""Words that judge a detail ("my last name is wrong", "mi apellido está mal escrito"): never
-a name, however they are capitalised."""
+"""Words that judge a detail ("my last name is wrong", "mi apellido está mal escrito"), name a
+language ("hablo español") or stand in for a name ("Test Test", "anonymous"): never a name,
+however they are capitalised."""
 _NOT_A_NAME_AT_ALL = frozenset(
     {"dear", "madam", "sirs", "whom", "estimado", "estimada", "estimados"}
 )  # fmt: skip
@@ -289,7 +330,8 @@ _NEVER_FIRST = frozenset(
      "please", "just", "looking", "calling", "need", "want", "help", "lawyer", "attorney",
      "her", "his", "him", "them", "their", "su", "sus", "tu", "un", "una", "el", "la", "los",
      "las", "mi", "its", "ive", "id", "thats", "theres", "hes", "shes", "youre", "dont",
-     "cant", "soy", "es", "llamo", "call", "name", "hi", "hello", "hey", "thanks", "ok", "okay"}
+     "cant", "soy", "es", "llamo", "call", "name", "hi", "hello", "hey", "thanks", "ok", "okay",
+     "que", "sé", "se", "entiendo", "hablo", "habla", "vivo", "vive", "voy", "nombre", "en"}
 )  # fmt: skip
 """Words that never begin a name, however they are capitalised. Other ordinary words do when a
 capitalised name word follows: "Will Hope", "An Tran", "Am Nguyen", "Can Yilmaz"."""
@@ -590,9 +632,63 @@ def _segments(text: str) -> list[list[str]]:
     return [words for words in (part.split() for part in _split(text)) if words]
 
 
+def _is_title(word: str) -> bool:
+    return _bare(word).lower().rstrip(".") in CONSTANTS.titles
+
+
+_BEFORE_A_SURNAME = frozenset({"y", "and", "mi", "my", "e", "su", "your", "the", "el"})
+_GIVEN_LABELS = frozenset({"nombre", "name", "first", "primer", "given", "is", "es"})
+
+
+def _given_before(text: str) -> str:
+    """The given name before a surname label, when nothing else named one: "Juan y mi apellido
+    es Pérez", "nombre Juan apellido Pérez", "nombre: Juan, apellido: Pérez"."""
+    label = _LAST_LABEL.search(text)
+    if label is None:
+        return ""
+    words = [_bare(w.strip(",;:.")) for w in text[: label.start()].split()]
+    words = [w for w in words if w]
+    while words and words[-1].lower() in _BEFORE_A_SURNAME:
+        words.pop()
+    while words and words[0].lower() in _GIVEN_LABELS:
+        words.pop(0)
+    ordinary = _NOT_NAME_WORDS | _NEVER_FIRST | _FILLERS  # "perdón, mi apellido es Martínez"
+    if len(words) != 1 or not _name_word(words[0]) or words[0].lower() in ordinary:
+        return ""
+    return _capitalised(words[0]) if words[0].islower() else words[0]
+
+
 def names_a_first_name(text: str) -> bool:
     """The visitor labels a first name ("my first name is Anne"): it replaces the one held."""
     return _labelled_part(_FIRST_LABEL, text) is not None
+
+
+def _cued_name(
+    text: str, expecting: bool, *, weak_ok: bool, invalid: dict[str, Reason] | None
+) -> tuple[tuple[str, str | None] | None, str]:
+    """The last name after a cue, and `text` with someone else's name blanked out (never read
+    again as the visitor's); `invalid` says so when only someone else's was given."""
+    found: tuple[str, str | None] | None = None
+    unlabelled = _LAST_LABEL.sub(", ", _FIRST_LABEL.sub(", ", text))  # "last name is" cues no name
+    for cue in _NAME_CUES.finditer(unlabelled):
+        words = _split(unlabelled[cue.end() :], maxsplit=1)[0].split()
+        if not words:
+            continue
+        if negated(unlabelled, cue.start()) or _SOMEONE_ELSES_CUE.match(cue.group(0)):
+            # "her name is Rosa Diaz", "my mother's name is", "mi esposa se llama Ana Ruiz"
+            if invalid is not None and found is None:
+                invalid["name"] = SOMEONE_ELSES
+            theirs = _split(unlabelled[cue.end() :], maxsplit=1)[0]
+            text = text.replace(theirs, " " * len(theirs), 1)
+            continue
+        if len(words) > 1 and words[0].lower() in _ARTICLES and _is_title(words[1]):
+            words = words[1:]  # "soy la Sra. Guadalupe Hernández"
+        weak = " ".join(cue.group(0).lower().split()) in _WEAK_CUES
+        if weak and (not weak_ok or (not expecting and not words[0][:1].isupper())):
+            continue
+        vouches = not cue.group(0).lower().startswith("call")  # "call me after five" is a time
+        found = _whole_name(words, ordinary_first=vouches) or _name_from(words) or found
+    return found, text
 
 
 def find_name(
@@ -614,28 +710,19 @@ def find_name(
     the visitor gives as someone else's ("her name is", "my mother's name is") is never theirs:
     `invalid` (when given) then says the bot needs the visitor's own."""
     found: tuple[str, str | None] | None = None
+    if _DECLINES.search(text):
+        if invalid is not None:
+            invalid["name"] = DECLINED
+        return None
+    text = _SYMBOLS.sub(" ", text)
     correction = CORRECTION.search(text)
-    weak_ok = weak_cues or correction  # "it's John Petersen" fixing a name counts
-    unlabelled = _LAST_LABEL.sub(", ", _FIRST_LABEL.sub(", ", text))  # "last name is" cues no name
-    for cue in _NAME_CUES.finditer(unlabelled):
-        words = _split(unlabelled[cue.end() :], maxsplit=1)[0].split()
-        if not words:
-            continue
-        if negated(unlabelled, cue.start()):  # "her name is Rosa Diaz", "my mother's name is"
-            if invalid is not None and found is None:
-                invalid["name"] = SOMEONE_ELSES
-            theirs = _split(unlabelled[cue.end() :], maxsplit=1)[0]
-            text = text.replace(theirs, " " * len(theirs), 1)  # never read again as the visitor's
-            continue
-        weak = " ".join(cue.group(0).lower().split()) in _WEAK_CUES
-        if weak and (not weak_ok or (not expecting and not words[0][:1].isupper())):
-            continue
-        vouches = not cue.group(0).lower().startswith("call")  # "call me after five" is a time
-        found = _whole_name(words, ordinary_first=vouches) or _name_from(words) or found
+    weak_ok = bool(weak_cues or correction)  # "it's John Petersen" fixing a name counts
+    found, text = _cued_name(text, expecting, weak_ok=weak_ok, invalid=invalid)
     first = _labelled_part(_FIRST_LABEL, text)
     last = _labelled_part(_LAST_LABEL, text)
     if first or last:  # "me llamo Ana y mi apellido es García": the cue's first name, the label's
-        return (first.split()[0] if first else (found[0] if found else ""), last)
+        given = first.split()[0] if first else (found[0] if found else _given_before(text))
+        return (given, last)
     if expecting and (found is None or not found[1]):
         found = _name_segment(text) or _last_comma_first(text) or found
     if found is None and expecting:

@@ -49,14 +49,24 @@ _NOT_PERSONAL = {
     ),
 }
 _TEN_DIGITS = Reason("a US phone number has 10 digits, including the area code")
+SOMEONE_ELSES = Reason(
+    "that number is someone else's; I need yours, the one our attorney should call"
+)
 """Number types that reach a business or a paid service, never a visitor (phonenumbers'
 metadata: 800, 833, 844, 855, 866, 877, 888 and 900)."""
 
 
+_LOOKALIKE = re.compile(r"(?<=[\d-])[OoIl](?=[\d-]*\d)(?<=\d[OoIl]|-[OoIl])|(?<=\d)[OoIl](?=\d)")
+"""An O typed for a zero or an l or I for a one among digits ("213-555-O147"): a slip of the
+keyboard, not a keypad letter (a vanity number's letters are words: "1-800-FLOWERS")."""
+
+
 def _as_dialled(text: str, expecting: bool) -> str:
-    """`text` with "00" read as "+" and, when the bot asked for a phone, letters in a number
-    turned into their keypad digits (E.161, by phonenumbers), keeping every character's
-    position. Elsewhere capitals stay words ("405 FREEWAY CRASH")."""
+    """`text` with "00" read as "+", a letter O, l or I among digits read as 0 or 1, and, when
+    the bot asked for a phone, letters in a number turned into their keypad digits (E.161, by
+    phonenumbers), keeping every character's position. Elsewhere capitals stay words ("405
+    FREEWAY CRASH")."""
+    text = _LOOKALIKE.sub(lambda m: "0" if m.group(0) in "Oo" else "1", text)
     if expecting:
         text = _VANITY.sub(
             lambda m: phonenumbers.convert_alpha_characters_in_number(m.group(0)), text
@@ -68,29 +78,36 @@ _OWN_LINE = re.compile(r"\b(?:cell|cellphone|mobile|celular|cel|personal|home|ca
 _WORK_LINE = re.compile(r"\b(?:work|office|business|trabajo|oficina)\b", re.IGNORECASE)
 
 
-def _chosen(text: str, candidates: list[tuple[str, int]]) -> str | None:
+def _chosen(text: str, candidates: list[tuple[str, int, int]]) -> str | None:
     """Of several numbers in one message, the one a person would call: the last one after a
     correction ("555-0134, sorry, 555-0135"); else one called a cell or home line over one
     called a work line; else the first ("reach me at A or B")."""
     if not candidates:
         return None
     corrections = [m.end() for m in CORRECTION.finditer(text)]
-    if corrections and any(start > corrections[-1] for _, start in candidates):
-        return [n for n, start in candidates if start > corrections[-1]][-1]
-    clauses = [(n, _clause_at(text, start)) for n, start in candidates]
+    if corrections and any(start > corrections[-1] for _, start, _ in candidates):
+        return [n for n, start, _ in candidates if start > corrections[-1]][-1]
+    ends = [0] + [end for _, _, end in candidates]
+    clauses = [
+        (n, _label_of(text, previous_end, start, end))
+        for (n, start, end), previous_end in zip(candidates, ends, strict=False)
+    ]
     own = [n for n, clause in clauses if _OWN_LINE.search(clause)]
     not_work = [n for n, clause in clauses if not _WORK_LINE.search(clause)]
     return (own or not_work or [candidates[0][0]])[0]
 
 
-def _clause_at(text: str, start: int) -> str:
-    """The words around a number up to the nearest commas: "212.555.0199 (cell)"."""
-    before = _LINE_END.split(text[:start])[-1]
-    after = _LINE_END.split(text[start:], maxsplit=1)[0]
-    return before + after
+def _label_of(text: str, previous_end: int, start: int, end: int) -> str:
+    """The words that label a number: before it back to the previous number or the nearest
+    comma ("work: 213-555-0100 cell: 213-555-0147"), and after it up to the next digit or
+    comma ("212.555.0199 (cell)")."""
+    before = _LINE_END.split(text[previous_end:start])[-1]
+    after = _AFTER_END.split(text[end:], maxsplit=1)[0]
+    return before + ("" if ":" in after else after)  # "cell:" labels the number after it
 
 
 _LINE_END = re.compile(r"[,;]|\b(?:or|o|but|pero|and|y)\b", re.IGNORECASE)
+_AFTER_END = re.compile(r"\d|[,;]|\b(?:or|o|but|pero|and|y)\b", re.IGNORECASE)
 
 
 def find_phone(text: str, invalid: dict[str, Reason], expecting: bool) -> tuple[str | None, str]:
@@ -99,7 +116,8 @@ def find_phone(text: str, invalid: dict[str, Reason], expecting: bool) -> tuple[
     A number its clause calls a claim, policy or case number, or someone else's, is never
     theirs. At the phone step, letters in a number ("1-800-FLOWERS") are keypad digits; a
     toll-free or premium-rate number is refused with its kind."""
-    candidates: list[tuple[str, int]] = []
+    candidates: list[tuple[str, int, int]] = []
+    theirs = False
     spans: list[tuple[int, int]] = []
     dialled = _as_dialled(text, expecting)
     matches = phonenumbers.PhoneNumberMatcher(
@@ -107,8 +125,11 @@ def find_phone(text: str, invalid: dict[str, Reason], expecting: bool) -> tuple[
     )
     for match in matches:
         spans.append((match.start, match.end))
-        if labelled_as_another_number(text, match.start) or negated(text, match.start):
-            continue  # "claim number 917...", "the other driver's number is ..."
+        if labelled_as_another_number(text, match.start):
+            continue  # "claim number 917..."
+        if negated(text, match.start):
+            theirs = True  # "the other driver's number is ...", "he's Bob Lee 213-..."
+            continue
         number = match.number
         national = f"{number.national_number:d}"
         kind = _NOT_PERSONAL.get(phonenumbers.number_type(number))
@@ -121,7 +142,7 @@ def find_phone(text: str, invalid: dict[str, Reason], expecting: bool) -> tuple[
         elif kind:
             invalid["phone"] = kind
         else:
-            candidates.append((national, match.start))
+            candidates.append((national, match.start, match.end))
     found = _chosen(text, candidates)
     rest = "".join(
         text[end:start]
@@ -129,6 +150,8 @@ def find_phone(text: str, invalid: dict[str, Reason], expecting: bool) -> tuple[
             [0] + [e for _, e in spans], [s for s, _ in spans] + [len(text)], strict=True
         )
     )
+    if found is None and theirs and expecting and "phone" not in invalid:
+        invalid["phone"] = SOMEONE_ELSES
     if found is None and "phone" not in invalid:
         runs = [m.group(0).strip() for m in _DIGITS.finditer(rest)]
         attempts = [re.sub(r"\D", "", run) for run in runs]

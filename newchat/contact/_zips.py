@@ -60,11 +60,12 @@ def _words_around(text: str, start: int, end: int) -> tuple[list[str], list[str]
     return before[-3:], [w.strip(".,;:!?") for w in after[:3]]
 
 
-def _cued_away(text: str, start: int, end: int) -> bool:
-    """A money, case/claim/extension, street or date cue next to the number."""
+def _cued_away(text: str, start: int, end: int, *, alone: bool) -> bool:
+    """A money, case/claim/extension, street or date cue next to the number (an article only
+    when the number does not stand `alone`)."""
     before, after = _words_around(text, start, end)
     if before and before[-1].strip(":") in _BEFORE_CUES:
-        return True
+        return not (alone and before[-1] in _ARTICLES)
     if (
         len(before) >= 2
         and before[-1] in ("is", "es", "was", "era", ":")
@@ -79,13 +80,16 @@ def _cued_away(text: str, start: int, end: int) -> bool:
 _CLAUSE_END = re.compile(r"[,;:\n!?—–]|\s-\s|\.(?:\s|$)|\s(?:and|y|but|pero)\s", re.IGNORECASE)
 _WHERE = re.compile(
     r"^\s*(?:(?:i'?m|i\s+am|i\s+live|we\s+live|we'?re|located|based|vivo|vivimos|estoy)\s+"
-    r"(?:in|at|en)\s+|it'?s\s+|it’s\s+|it\s+is\s+|es\s+)?$",
+    r"(?:in|at|en)\s+|it'?s\s+|it’s\s+|it\s+is\s+|es\s+)?(?:el\s+|la\s+)?$",
     re.IGNORECASE,
 )
 _CITY = re.compile(r"^\s*(?:[A-ZÀ-Ý][^\W\d_]*\.?\s+){1,3}(?:[A-Z]{2}\.?\s+)?$")
 """What may stand before a ZIP in its own clause when nothing labels it: nothing, where the
-visitor is ("I'm in 11368", "vivo en 78702"), or the end of an address ("Houston 77003",
-"Austin, TX 78701")."""
+visitor is ("I'm in 11368", "vivo en 78702", "vivo en el 78520", "es el 78520"), or the end of an
+address ("Houston 77003", "Austin, TX 78701", "LA 90210")."""
+_ARTICLES = frozenset({"el", "la"})
+"""Before a number, these make it a date or an amount ("el 20145 de...", "la 15000") unless the
+number stands alone: "es el 78520", "vivo en el 78520", "LA 90210"."""
 
 
 def _stands_alone(text: str, start: int, end: int) -> bool:
@@ -108,23 +112,31 @@ def find_zip(
     if expecting:  # "9 4 1 1 0", "90 210": one ZIP typed with spaces
         text = _SPACED_ZIP.sub(lambda m: m.group(0).replace(" ", ""), text)
     best: tuple[int, str] | None = None  # (rank, zip): labelled 3, alone 2, asked-for 1
+    cued: list[str] = []  # five digits an amount, case, extension, street or date cue took
     for match in _ZIP.finditer(text):
         start, end = match.span()
         labelled = bool(_ZIP_LABEL.search(text[:start]))
         if not _ISSUED[0] <= match.group(1) <= _ISSUED[1]:
             invalid["zip"] = Reason("{zip} isn't a ZIP code in use", zip=match.group(1))
             continue
-        if not labelled and _cued_away(text, start, end):
+        alone = _stands_alone(text, start, end)
+        if not labelled and _cued_away(text, start, end, alone=alone):
+            cued.append(match.group(1))
             continue
         if negated(text, start):
             continue
-        alone = _stands_alone(text, start, end)
         rank = 3 if labelled else 2 if alone and (expecting or among_details) else int(expecting)
         if rank and (best is None or rank >= best[0]):
             best = (rank, match.group(1))
     found = best[1] if best else None
     if found is None and "zip" not in invalid and (expecting or _ZIP_LABEL.search(text)):
         numbers = [m.group(0) for m in _NUMBER.finditer(text)]
-        if numbers:
+        if cued:
+            invalid["zip"] = Reason(
+                "{number} reads as an amount, a case number or part of a street address, not a "
+                "ZIP code",
+                number=cued[-1],
+            )
+        elif numbers:
             invalid["zip"] = Reason("a ZIP code has 5 digits (like 90210), or 9 as ZIP+4")
     return found

@@ -557,3 +557,115 @@ async def test_someone_elses_or_a_claims_number_at_the_read_back_changes_nothing
     await at_the_read_back(client)
     reply = (await say(client, message)).json()
     assert "(555) 201-7788" in reply["reply"] or reply["reply"].startswith("Please reply yes")
+
+
+def in_spanish(reply: str) -> bool:
+    return LanguageDetector().language_of(reply) == "es"
+
+
+async def test_a_lone_greeting_sets_the_language_it_is_in(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    """A blind helper's first message "hola" was answered in English."""
+    assert in_spanish((await say(client, "hola")).json()["reply"])
+
+
+@pytest.mark.parametrize("request_", ["hola, hablo español", "en español por favor"])
+async def test_asking_for_spanish_is_answered_in_spanish_and_never_taken_as_a_name(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    request_: str,
+) -> None:
+    await say(client, "I was rear-ended on the freeway and hurt my neck")
+    reply = (await say(client, request_)).json()
+    assert in_spanish(reply["reply"]), reply
+    assert reply["collected"] == []
+
+
+@pytest.mark.parametrize(
+    "place", ["Brownsville TX 78520", "Phoenix AZ 85004", "Los Angeles 90012", "New York NY 10001"]
+)
+async def test_a_place_keeps_a_spanish_conversation_spanish(
+    client: AsyncTestClient,
+    redis: Redis,  # type: ignore[type-arg]
+    place: str,
+) -> None:
+    await say(client, "Hola, tuve un accidente de carro y me duele el cuello")
+    await say(client, "Me llamo Carmen Ortiz, mi número es 305 555 0182")
+    await say(client, "carmen@example.com")
+    reply = (await say(client, place)).json()
+    assert reply["step"] == "confirm"
+    assert reply["reply"].startswith("Repaso sus datos"), reply
+    await say(client, "sí")
+    [lead] = await queued_leads(redis)
+    assert (lead.language, lead.zip) == ("es", place.rsplit(maxsplit=1)[-1])
+
+
+@pytest.mark.parametrize("place", ["El Paso TX 79901", "La Puente 91744", "San Antonio TX 78205"])
+async def test_a_spanish_place_name_keeps_an_english_conversation_english(
+    client: AsyncTestClient,
+    redis: Redis,  # type: ignore[type-arg]
+    place: str,
+) -> None:
+    await say(client, "I was rear-ended on the freeway and hurt my neck")
+    await say(client, "Ann Lee, 555-201-7788, ann@example.com")
+    reply = (await say(client, place)).json()
+    assert reply["reply"].startswith("Let me read that back"), reply
+    await say(client, "yes")
+    [lead] = await queued_leads(redis)
+    assert (lead.language, lead.zip) == ("en", place.rsplit(maxsplit=1)[-1])
+
+
+@pytest.mark.parametrize(
+    "last_words", [["Yes correct"], ["my cell 4805550177", "sí"], ["yes that's right"]]
+)
+async def test_a_few_english_words_at_the_end_leave_a_spanish_speakers_lead_spanish(
+    client: AsyncTestClient,
+    redis: Redis,  # type: ignore[type-arg]
+    last_words: list[str],
+) -> None:
+    """Replies may follow a switch; the lead goes in the language most of the visitor's words
+    were in, so the attorney calls a Spanish speaker in Spanish."""
+    await say(client, "Hola, tuve un accidente de carro y me duele mucho el cuello")
+    await say(client, "Me llamo Carmen Ortiz y mi correo es carmen@example.com")
+    if last_words[0].startswith("my cell"):
+        await say(client, "vivo en Miami, el código postal es 33130")
+    else:
+        await say(client, "mi número es 305 555 0182 y el código postal es 33130")
+    for message in last_words:
+        await say(client, message)
+    [lead] = await queued_leads(redis)
+    assert lead.language == "es"
+
+
+async def test_a_language_asked_for_is_the_leads_whatever_the_word_count(
+    client: AsyncTestClient,
+    redis: Redis,  # type: ignore[type-arg]
+) -> None:
+    await say(client, "I was rear-ended on the freeway and my neck and back hurt a lot")
+    assert in_spanish((await say(client, "en español por favor")).json()["reply"])
+    await say(client, "Ana Ruiz, 305 555 0182, ana@example.com, 33130")
+    await say(client, "sí")
+    [lead] = await queued_leads(redis)
+    assert lead.language == "es"
+
+
+@pytest.mark.parametrize(
+    "message", ["He's Bob Lee 213-555-0199", "my husband is Bob Lee, his cell is 213-555-0199"]
+)
+async def test_someone_elses_number_after_the_end_never_reaches_the_lead(
+    client: AsyncTestClient,
+    redis: Redis,  # type: ignore[type-arg]
+    message: str,
+) -> None:
+    await confirmed(client)
+    await say(client, message)
+    [lead] = await queued_leads(redis)
+    assert (lead.first_name, lead.last_name, lead.phone) == ("Ann", "Lee", "5552017788")
+
+
+async def test_someone_elses_number_at_the_phone_step_is_refused_saying_so(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+) -> None:
+    await say(client, "I was rear-ended on the freeway and hurt my neck")
+    await say(client, "Ann Lee")
+    reply = (await say(client, "my husband is Bob Lee 213-555-0199")).json()
+    assert reply["step"] == "phone"
+    assert reply["reply"].startswith("Sorry, that number is someone else's; I need yours")

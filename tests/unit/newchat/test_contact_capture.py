@@ -768,3 +768,158 @@ def test_an_address_mixing_alphabets_is_refused() -> None:
 )
 def test_zip_codes_as_visitors_type_them(text: str, zip_code: str) -> None:
     assert extract(text, "zip").found.zip == zip_code
+
+
+# A fresh helper's attack on issues 13 and 14 (written blind to the code): each kind it found.
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "no le voy a dar mi nombre",
+        "prefiero no dar mi nombre",
+        "I'd rather not say my name",
+        "I don't want to give my name",
+        "not giving my name",
+        "Anonymous",
+        "anónimo",
+    ],
+)
+def test_a_visitor_declining_to_give_a_name_gives_none_and_hears_why_it_is_needed(
+    text: str,
+) -> None:
+    found = extract(text, "name")
+    assert (found.found.first_name, found.found.last_name) == (None, None)
+    assert found.invalid["name"] == (
+        "our attorney needs a name to call you by; a first and last name is enough"
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "No sé",
+        "no entiendo",
+        "I don't understand",
+        "claro que sí",
+        "hola, hablo español",
+        "en español por favor",
+        "Test Test",
+        "test",
+        "prueba prueba",
+    ],
+)
+def test_uncertainty_language_requests_and_placeholders_are_no_name(text: str) -> None:
+    found = extract(text, "name").found
+    assert (found.first_name, found.last_name) == (None, None)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mi esposa se llama Ana Ruiz",
+        "el nombre de mi hijo es Pedro Ruiz",
+        "mi mamá se llama Rosa Díaz",
+    ],
+)
+def test_someone_elses_name_in_spanish_is_never_the_visitors(text: str) -> None:
+    found = extract(text, "name")
+    assert (found.found.first_name, found.found.last_name) == (None, None)
+    assert found.invalid["name"] == "I need your own name, as the person our attorney will call"
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "last"),
+    [
+        ("Habla Rosa Díaz", "Rosa", "Díaz"),
+        ("Juan y mi apellido es Pérez", "Juan", "Pérez"),
+        ("nombre Juan apellido Pérez", "Juan", "Pérez"),
+        ("nombre: Juan, apellido: Pérez", "Juan", "Pérez"),
+        ("Ann 😀 Lee", "Ann", "Lee"),
+        ("mi hijo se llama Pedro, yo soy Ana Ruiz", "Ana", "Ruiz"),
+        ("Soy la Sra. Guadalupe Hernández de León", "Guadalupe", "Hernández de León"),
+        ("soy el Sr. Pedro Ruiz", "Pedro", "Ruiz"),
+    ],
+)
+def test_names_the_blind_attack_lost(text: str, first: str, last: str) -> None:
+    found = extract(text, "name").found
+    assert (found.first_name, found.last_name) == (first, last)
+
+
+def test_every_detail_of_a_long_spanish_introduction() -> None:
+    found = extract(
+        "Soy la Sra. Guadalupe Hernández de León, mi cel es el 1-956-555-0133 y mi correo "
+        "lupita.hdz@hotmail.com, vivo en el 78520",
+        "name",
+    ).found
+    assert (found.first_name, found.last_name, found.phone, found.email, found.zip) == (
+        "Guadalupe",
+        "Hernández de León",
+        "9565550133",
+        "lupita.hdz@hotmail.com",
+        "78520",
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "zip_code"),
+    [
+        ("el 78520", "78520"),
+        ("es el 78520", "78520"),
+        ("vivo en el 78520", "78520"),
+        ("mi código postal es el 78520", "78520"),
+        ("I live at 1234 Main St, LA 90210", "90210"),
+    ],
+)
+def test_a_zip_after_an_article_or_a_city_abbreviation_is_taken(text: str, zip_code: str) -> None:
+    found = extract(text, "zip")
+    assert (found.found.zip, found.invalid) == (zip_code, {})
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [("it cost me 25000 dollars", "25000"), ("case 90210", "90210"), ("ext 20145", "20145")],
+)
+def test_a_figure_refused_at_the_zip_step_is_named_for_what_it_reads_as(
+    text: str, number: str
+) -> None:
+    found = extract(text, "zip")
+    assert found.found.zip is None
+    assert found.invalid["zip"] == (
+        f"{number} reads as an amount, a case number or part of a street address, not a ZIP code"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "phone"),
+    [
+        ("el de mi esposo es 213-555-0199 y el mío 213-555-0147", "2135550147"),
+        ("my wife's is 213-555-0199 and mine is 213-555-0147", "2135550147"),
+        ("work: 213-555-0100 cell: 213-555-0147", "2135550147"),
+        ("trabajo: 213-555-0100 celular: 213-555-0147", "2135550147"),
+        ("cell: 213-555-0147 work: 213-555-0100", "2135550147"),
+        ("213-555-O147", "2135550147"),  # a letter O typed for a zero
+        ("2l3-555-0147", "2135550147"),
+        ("the other driver 213-555-0199, mine is 213-555-0147", "2135550147"),
+    ],
+)
+def test_the_visitors_own_number_among_others_and_typing_slips(text: str, phone: str) -> None:
+    found = extract(text, "phone")
+    assert (found.found.phone, found.invalid) == (phone, {})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "el número del otro conductor es 213-555-0199",
+        "He's Bob Lee 213-555-0199",
+        "my husband is Bob Lee 213-555-0199",
+        "the other driver's number is 213-555-0199",
+    ],
+)
+def test_only_someone_elses_number_is_refused_saying_so(text: str) -> None:
+    found = extract(text, "phone")
+    assert found.found.phone is None
+    assert found.invalid["phone"] == (
+        "that number is someone else's; I need yours, the one our attorney should call"
+    )

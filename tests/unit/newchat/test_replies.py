@@ -78,6 +78,16 @@ def languages() -> LanguageDetector:
         ("carmen@example.com", None),
         ("90210", None),
         ("", None),
+        # one word: judged by how common it is in each language (fastText took these as English)
+        ("hola", "es"),
+        ("abogado", "es"),
+        ("divorcio", "es"),
+        ("claro", "es"),
+        ("hello", "en"),
+        ("lawyer", "en"),
+        ("hey", None),  # common in both
+        ("ok", None),
+        ("Phoenix", None),
     ],
 )
 def test_the_language_of_a_message(
