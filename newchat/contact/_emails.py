@@ -84,6 +84,56 @@ def _mixes_alphabets(address: str) -> bool:
     return len(scripts) > 1
 
 
+_SPACED_AT = re.compile(r"([\w.+-]+)(\s*@\s*)(?=[\w-]+\.[\w.-]*[^\W_])")
+"""Spaces around the @ ("ann @ gmail.com"): one address, typed loosely (`_joined`)."""
+
+
+def _joined(match: re.Match[str]) -> str:
+    """The address's halves joined, unless the word before the @ leads into it ("mi correo es
+    @gmail.com" is an address with nothing before the @)."""
+    word, at = match.group(1), match.group(2)
+    if at == "@" or word.lower() in _LEAD_INS:
+        return match.group(0)
+    return f"{word}@"
+
+
+_SPOKEN = re.compile(
+    r"\b([a-z0-9][\w.+-]*)\s+(?:at|arroba)\s+([a-z0-9-]+)\s+(?:dot|punto)\s+([a-z]{2,})\b",
+    re.IGNORECASE,
+)
+"""An address spelled out at the email step: "ann at gmail dot com", "ana arroba gmail punto com"."""
+_WHY: tuple[tuple[str, Reason], ...] = (
+    (
+        "something before the @",
+        Reason("an email address needs a name before the @, like ann@example.com"),
+    ),
+    (
+        "something after the @",
+        Reason("an email address needs a domain after the @, like gmail.com"),
+    ),
+    (
+        "should have a period",
+        Reason("the part after the @ needs a dot and an ending, like gmail.com"),
+    ),
+    ("invalid characters: '@'", Reason("an email address has exactly one @")),
+    ("periods in a row", Reason("an email address can't have two dots in a row")),
+    ("start with a period", Reason("an email address can't start or end with a dot")),
+    ("end with a period", Reason("an email address can't start or end with a dot")),
+    (
+        "period immediately before the @",
+        Reason("an email address can't have a dot right before the @"),
+    ),
+    ("hyphen", Reason("the part after the @ can't start or end with a hyphen")),
+)
+"""email-validator's reasons (its messages are English only), said in the visitor's language."""
+_NOT_VALID = Reason("that email address isn't valid; please check it for a typo")
+
+
+def _why(error: EmailNotValidError) -> Reason:
+    message = str(error)
+    return next((reason for cue, reason in _WHY if cue in message), _NOT_VALID)
+
+
 def find_email(
     text: str, invalid: dict[str, Reason], trusted: str | None = None, expecting: bool = False
 ) -> tuple[str | None, str | None, str]:
@@ -94,6 +144,9 @@ def find_email(
     address."""
     found: str | None = None
     doubted: str | None = None
+    text = _SPACED_AT.sub(_joined, text)
+    if expecting:
+        text = _SPOKEN.sub(lambda m: f"{m.group(1)}@{m.group(2)}.{m.group(3)}", text)
     split = _SPLIT_ADDRESS.match(text) if expecting else None
     if split and split.group(1) not in _LEAD_INS:
         joined = split.group(1) + split.group(2)
@@ -108,9 +161,7 @@ def find_email(
         try:
             address = validate_email(candidate, check_deliverability=False)
         except EmailNotValidError as error:
-            invalid["email"] = Reason(
-                "that email address isn't valid ({detail})", detail=str(error).rstrip(".")
-            )
+            invalid["email"] = _why(error)
             continue
         if _mixes_alphabets(address.normalized):
             invalid["email"] = Reason("that email address mixes letters from different alphabets")

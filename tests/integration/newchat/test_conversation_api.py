@@ -216,7 +216,7 @@ async def test_every_re_ask_says_what_was_wrong(client: AsyncTestClient) -> None
         "attorneys. May I have your full name (first and last)?"
     )
     assert "10 digits" in asks[2]["reply"]
-    assert "two periods in a row" in asks[4]["reply"]
+    assert "two dots in a row" in asks[4]["reply"]
     assert "5 digits" in asks[6]["reply"]
 
 
@@ -669,3 +669,23 @@ async def test_someone_elses_number_at_the_phone_step_is_refused_saying_so(
     reply = (await say(client, "my husband is Bob Lee 213-555-0199")).json()
     assert reply["step"] == "phone"
     assert reply["reply"].startswith("Sorry, that number is someone else's; I need yours")
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("ann@@gmail.com", "un correo electrónico lleva una sola @"),
+        ("ann@gmail", "la parte después de la @ necesita un punto y una terminación"),
+        ("@gmail.com", "un correo electrónico necesita un nombre antes de la @"),
+    ],
+)
+async def test_a_spanish_email_re_ask_says_what_was_wrong_in_spanish(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    address: str,
+    reason: str,
+) -> None:
+    await say(client, "Hola, tuve un accidente de carro y me duele el cuello")
+    await say(client, "Me llamo Carmen Ortiz, mi número es 305 555 0182")
+    reply = (await say(client, f"mi correo es {address}")).json()
+    assert reply["step"] == "email"
+    assert reason in reply["reply"], reply["reply"]
