@@ -22,7 +22,14 @@ from newchat._language import Language, LanguageDetector
 from newchat._metrics import Metrics
 from newchat._replies import Replies
 from newchat._sessions import SessionState, Step
-from newchat._wording import NOT_A_NAME, NOT_YES, TELL_ME_MORE, TOO_LATE, Wording
+from newchat._wording import (
+    NOT_A_NAME,
+    NOT_YES,
+    TELL_ME_MORE,
+    TOO_LATE,
+    WITHOUT_EMAIL,
+    Wording,
+)
 from newchat.contact import ContactDetails, Field, Findings, Reason, extract, merge
 from newchat.detection import CategoryDetector
 from newchat.leads import Lead
@@ -194,7 +201,29 @@ def _completing_the_name(held: ContactDetails, findings: Findings) -> Findings:
 
 
 def _next_missing(state: SessionState) -> Field | None:
-    return next((f for f in CONTACT_ORDER if not state.contact.has(f)), None)
+    return next(
+        (
+            f
+            for f in CONTACT_ORDER
+            if not state.contact.has(f) and not (f == "email" and state.without_email)
+        ),
+        None,
+    )
+
+
+_NO_EMAIL = re.compile(
+    r"\b(?:don['’]?t|do\s+not|dont|doesn['’]?t|no)\s+(?:have|use|got)\b"
+    r"|\bno\s+(?:tengo|uso|cuento\s+con|manejo)\b"
+    r"|\bno\s+(?:e-?mail|correo)\b"
+    r"|^\W*(?:none|nope|n/?a|ninguno|no)\W*$",
+    re.IGNORECASE,
+)
+"""A visitor without an email address, at the email step: "I don't have email", "no tengo
+correo", "no email", "none". Before, the intake asked again for ever and the lead was lost."""
+
+
+def _has_no_email(message: str) -> bool:
+    return "@" not in message and bool(_NO_EMAIL.search(message))
 
 
 class Conversation:
@@ -291,12 +320,10 @@ class Conversation:
         half_a_name = state.contact.first_name or state.contact.last_name
         if expecting == "name" and half_a_name and not state.contact.has("name"):
             return " ".join([*said, self._wording.half_a_name(state)])  # "Mr. Lee", "its maria"
-        if expecting and expecting in findings.invalid and not state.contact.has(expecting):
-            if _asks_why(message):  # "why do you need my name?"
-                return " ".join(
-                    [self._wording.why_we_ask(state), self._wording.ask(state, expecting)]
-                )
-            return self._wording.re_ask(state, findings.invalid[expecting])
+        if expecting and (
+            asked_again := self._ask_again(state, expecting, message, findings, said)
+        ):
+            return asked_again
         missing = _next_missing(state)
         if missing != "name" and state.contact.first_name and expecting == "name":
             said.append(self._wording.thanks(state))
@@ -305,6 +332,28 @@ class Conversation:
             return " ".join([*said, self._wording.read_back(state)])
         state.step = missing
         return " ".join([*said, self._wording.ask(state, missing)])
+
+    def _ask_again(
+        self,
+        state: SessionState,
+        expecting: Field,
+        message: str,
+        findings: Findings,
+        said: list[str],
+    ) -> str | None:
+        """The re-ask when the detail asked for is still missing (with why it is asked, when the
+        visitor asks why), or None to go on; a visitor with no email address goes on without."""
+        if state.contact.has(expecting):
+            return None
+        if expecting == "email" and _has_no_email(message):
+            state.without_email = True
+            said.append(self._wording.say(state, WITHOUT_EMAIL))
+            return None
+        if expecting not in findings.invalid:
+            return None
+        if _asks_why(message):  # "why do you need my name?"
+            return " ".join([self._wording.why_we_ask(state), self._wording.ask(state, expecting)])
+        return self._wording.re_ask(state, findings.invalid[expecting])
 
     async def _a_matter_at_last(self, state: SessionState, message: str) -> bool:
         """A conversation that went on as `general` learns its practice area when the visitor

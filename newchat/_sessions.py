@@ -91,6 +91,8 @@ class SessionState(msgspec.Struct, kw_only=True):
     """The language the bot answers in; follows the visitor (`Conversation`)."""
     language_set: bool = False
     """Whether a message has said which language (until then, one word may set it)."""
+    without_email: bool = False
+    """The visitor said they have no email address: the lead goes without one (phone only)."""
     language_words: dict[str, int] = msgspec.field(default_factory=dict)
     """Words the visitor wrote in each language, over the conversation (`Conversation`)."""
     language_asked: Language | None = None

@@ -34,6 +34,7 @@ TOO_LATE = N_(
     "I'm sorry, your details have already gone to our attorneys, so I can't change them here. "
     "Please give the attorney the new details when they contact you."
 )
+WITHOUT_EMAIL = N_("No problem: our attorney will call you.")
 NOT_YES = N_(
     "Please reply yes if these details are right, or tell me what to change (for example, "
     '"my phone is 555-201-7788").'
@@ -106,6 +107,16 @@ class Wording:
 
     def summary(self, state: SessionState) -> str:
         contact = state.contact
+        if state.without_email and not contact.email:
+            return self.say(
+                state,
+                N_("{first} {last}, phone {phone}, no email, ZIP {zip}, practice area: {area}."),
+                first=contact.first_name or "",
+                last=contact.last_name or "",
+                phone=_phone_for_reading(contact.phone or ""),
+                zip=contact.zip or "",
+                area=self.area(state),
+            )
         return self.say(
             state,
             N_("{first} {last}, phone {phone}, email {email}, ZIP {zip}, practice area: {area}."),

@@ -689,3 +689,55 @@ async def test_a_spanish_email_re_ask_says_what_was_wrong_in_spanish(
     reply = (await say(client, f"mi correo es {address}")).json()
     assert reply["step"] == "email"
     assert reason in reply["reply"], reply["reply"]
+
+
+@pytest.mark.parametrize(
+    ("opening", "no_email", "goes_on"),
+    [
+        ("I was rear-ended on the freeway and hurt my neck", "I don't have email", "No problem"),
+        ("I was rear-ended on the freeway and hurt my neck", "none", "No problem"),
+        (
+            "Hola, tuve un accidente de carro y me duele el cuello",
+            "no tengo correo",
+            "No hay problema",
+        ),
+    ],
+)
+async def test_a_visitor_without_email_goes_on_and_the_lead_is_queued_without_one(
+    client: AsyncTestClient,
+    redis: Redis,  # type: ignore[type-arg]
+    opening: str,
+    no_email: str,
+    goes_on: str,
+) -> None:
+    """A blind helper's visitor without email was asked again for ever: the lead was lost."""
+    await say(client, opening)
+    await say(client, "Ann Lee, 555-201-7788")
+    reply = (await say(client, no_email)).json()
+    assert (reply["step"], reply["reply"].split(":")[0]) == ("zip", goes_on)
+    read_back = (await say(client, "90210")).json()
+    assert read_back["step"] == "confirm"
+    assert ("no email" in read_back["reply"]) or ("sin correo" in read_back["reply"])
+    await say(client, "yes" if goes_on == "No problem" else "sí")
+    [lead] = await queued_leads(redis)
+    assert (lead.first_name, lead.phone, lead.email, lead.zip) == (
+        "Ann",
+        "5552017788",
+        "",
+        "90210",
+    )
+
+
+async def test_an_address_given_at_the_read_back_after_all_is_taken(
+    client: AsyncTestClient,
+    redis: Redis,  # type: ignore[type-arg]
+) -> None:
+    await say(client, "I was rear-ended on the freeway and hurt my neck")
+    await say(client, "Ann Lee, 555-201-7788")
+    await say(client, "I don't have one")
+    await say(client, "90210")
+    reply = (await say(client, "actually my email is ann@example.com")).json()
+    assert "email ann@example.com" in reply["reply"]
+    await say(client, "yes")
+    [lead] = await queued_leads(redis)
+    assert lead.email == "ann@example.com"
