@@ -25,6 +25,7 @@ from newchat._sessions import SessionState, Step
 from newchat._wording import (
     NOT_A_NAME,
     NOT_YES,
+    START_OVER,
     TELL_ME_MORE,
     TOO_LATE,
     WITHOUT_EMAIL,
@@ -222,6 +223,32 @@ _NO_EMAIL = re.compile(
 correo", "no email", "none". Before, the intake asked again for ever and the lead was lost."""
 
 
+_MATTER_CORRECTION = re.compile(
+    r"\b(?:actually|really|i\s+mean|i\s+meant|sorry|not\s+(?:an?|about|the|for)|it['’]?s\s+not|"
+    r"wrong|en\s+realidad|quise\s+decir|perd[oó]n|no\s+es|m[aá]s\s+bien|equivoc)",
+    re.IGNORECASE,
+)
+"""Words that say the visitor corrects what the matter is (`Conversation._a_different_matter`)."""
+_STARTING_OVER = re.compile(
+    r"\b(?:start(?:ing)?\s+(?:over|again|from\s+scratch)|restart|begin\s+again|"
+    r"(?:empezar|comenzar|iniciar|empecemos|comencemos)\s+(?:de\s+nuevo|otra\s+vez|desde\s+cero)|"
+    r"reiniciar|volver\s+a\s+empezar)\b",
+    re.IGNORECASE,
+)
+MAX_START_OVER_WORDS = 8
+"""A request to start over is a short message ("can we start over?", "quiero empezar de
+nuevo"); a long one that mentions it ("my employer made me start over on probation") is not."""
+
+
+def _start_over(state: SessionState) -> None:
+    """Forgets what the conversation gathered, keeping its id and language: a visitor who
+    asked to start over describes the matter again from the beginning."""
+    fresh = SessionState(id=state.id, created_at=state.created_at, updated_at=state.updated_at)
+    for field in ("step", "category", "confidence", "detection_method", "description",
+                  "describe_asks", "contact", "doubted_email", "suggested_email", "without_email"):  # fmt: skip
+        setattr(state, field, getattr(fresh, field))
+
+
 def _has_no_email(message: str) -> bool:
     return "@" not in message and bool(_NO_EMAIL.search(message))
 
@@ -271,17 +298,28 @@ class Conversation:
 
     async def turn(self, state: SessionState, message: str) -> ChatReply:
         state.turns += 1
-        reply = await self._advance(state, message)
+        reply = self._starting_over(state, message) or await self._advance(state, message)
         await self._sessions.save(state)
         self._metrics.turns.labels(step=state.step).inc()
         collected: list[str] = [f for f in CONTACT_ORDER if state.contact.has(f)]
         return ChatReply(state.id, reply, state.category, state.step, state.done, collected)
 
+    def _starting_over(self, state: SessionState, message: str) -> str | None:
+        """A visitor who asks to start over before the lead is queued ("can we start over?",
+        "quiero empezar de nuevo") starts from the description again; else None."""
+        if state.done or not _STARTING_OVER.search(message):
+            return None
+        if len(_WORD.findall(message)) > MAX_START_OVER_WORDS:
+            return None
+        self._follow_language(state, message, Findings(ContactDetails(), {}))
+        _start_over(state)
+        return self._wording.say(state, START_OVER)
+
     async def _advance(self, state: SessionState, message: str) -> str:
         if state.done:
             return await self._after_the_end(state, message)
         expecting = next((f for f in CONTACT_ORDER if f == state.step), None)
-        before = state.contact
+        before = state.contact, state.category
         findings = extract(
             message,
             expecting,
@@ -295,8 +333,13 @@ class Conversation:
         if expecting == "name":
             findings = self._not_a_matter(message, _completing_the_name(state.contact, findings))
         said: list[str] = []
-        if expecting and await self._a_matter_at_last(state, message):
-            said.append(self._wording.acknowledge(state))  # "ok fine. workers comp, fell off ..."
+        at_the_read_back = state.step == "confirm"
+        if (expecting or at_the_read_back) and (
+            await self._a_matter_at_last(state, message)
+            or await self._a_different_matter(state, message)
+        ):
+            if not at_the_read_back:  # the read-back names the practice area anyway
+                said.append(self._wording.acknowledge(state))  # "ok fine. workers comp, fell..."
             findings = Findings(
                 msgspec.structs.replace(findings.found, first_name=None, last_name=None), {}
             )
@@ -310,7 +353,10 @@ class Conversation:
         )
         if state.step == "confirm":
             return await self._confirm(
-                state, message, changed=state.contact != before, invalid=findings.invalid
+                state,
+                message,
+                changed=(state.contact, state.category) != before,
+                invalid=findings.invalid,
             )
         if state.category is None:
             if not await self._detect(state, message):
@@ -354,6 +400,25 @@ class Conversation:
         if _asks_why(message):  # "why do you need my name?"
             return " ".join([self._wording.why_we_ask(state), self._wording.ask(state, expecting)])
         return self._wording.re_ask(state, findings.invalid[expecting])
+
+    async def _a_different_matter(self, state: SessionState, message: str) -> bool:
+        """A visitor who corrects what the matter is ("actually my problem is that I got
+        fired", "en realidad es por un divorcio"): the correction alone is detected again, and
+        a different practice area replaces the one held (the description keeps both)."""
+        if state.category in (None, GENERAL) or not _MATTER_CORRECTION.search(message):
+            return False
+        if len(_WORD.findall(message)) < MIN_MATTER_WORDS:
+            return False
+        if not self._detector.names_a_matter(message):
+            return False
+        detection = await self._detector.detect(message)
+        if detection.category in (GENERAL, state.category):
+            return False
+        state.description = f"{state.description}\n{message}".strip()[:4000]
+        state.category = detection.category
+        state.confidence = detection.confidence
+        state.detection_method = detection.method
+        return True
 
     async def _a_matter_at_last(self, state: SessionState, message: str) -> bool:
         """A conversation that went on as `general` learns its practice area when the visitor

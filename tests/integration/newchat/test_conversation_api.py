@@ -741,3 +741,91 @@ async def test_an_address_given_at_the_read_back_after_all_is_taken(
     await say(client, "yes")
     [lead] = await queued_leads(redis)
     assert lead.email == "ann@example.com"
+
+
+@pytest.mark.parametrize(
+    ("opening", "at_step", "correction", "category"),
+    [
+        (
+            "I was rear-ended on the freeway and hurt my neck",
+            [],
+            "actually my problem is that I got fired",
+            "employment",
+        ),
+        (
+            "Hola, tuve un accidente de carro y me duele el cuello",
+            ["Me llamo Ana Ruiz"],
+            "en realidad es por un divorcio",
+            "family",
+        ),
+    ],
+)
+async def test_a_visitor_who_corrects_the_matter_gets_the_new_practice_area(
+    client: AsyncTestClient,
+    redis: Redis,  # type: ignore[type-arg]
+    opening: str,
+    at_step: list[str],
+    correction: str,
+    category: str,
+) -> None:
+    """A blind helper's visitor who said what the matter really was kept the first one."""
+    await say(client, opening)
+    for message in at_step:
+        await say(client, message)
+    step_before = (await say(client, correction)).json()
+    assert step_before["category"] == category
+    await say(client, "Ann Lee, 555-201-7788, ann@example.com, 90210")
+    await say(client, "yes" if opening.startswith("I") else "sí")
+    [lead] = await queued_leads(redis)
+    assert lead.category == category
+    assert correction in lead.description
+
+
+async def test_a_matter_corrected_at_the_read_back_is_read_back_again(
+    client: AsyncTestClient,
+    redis: Redis,  # type: ignore[type-arg]
+) -> None:
+    await at_the_read_back(client)
+    reply = (await say(client, "no it's not an accident, I got fired from my job")).json()
+    assert (reply["step"], reply["category"]) == ("confirm", "employment")
+    assert reply["reply"].startswith("Thanks, I've updated that. Let me read that back")
+    assert "practice area: employment" in reply["reply"]
+    await say(client, "yes")
+    [lead] = await queued_leads(redis)
+    assert lead.category == "employment"
+
+
+@pytest.mark.parametrize(
+    ("restart", "reply_starts"),
+    [
+        ("can we start over?", "Of course, let's start over"),
+        ("quiero empezar de nuevo", "Claro, empecemos de nuevo"),
+    ],
+)
+async def test_starting_over_forgets_the_conversation_before_the_lead_is_queued(
+    client: AsyncTestClient,
+    redis: Redis,  # type: ignore[type-arg]
+    restart: str,
+    reply_starts: str,
+) -> None:
+    await say(client, "I was rear-ended on the freeway and hurt my neck")
+    await say(client, "Bob Stone, 555-201-7700")
+    reply = (await say(client, restart)).json()
+    assert reply["reply"].startswith(reply_starts)
+    assert (reply["step"], reply["category"], reply["collected"]) == ("describe", None, [])
+    await say(client, "my landlord won't give back my security deposit")
+    await say(client, "Ann Lee, 555-201-7788, ann@example.com, 90210")
+    await say(client, "yes")
+    [lead] = await queued_leads(redis)
+    assert (lead.first_name, lead.phone, lead.category) == ("Ann", "5552017788", "real_estate")
+    assert "rear-ended" not in lead.description
+
+
+async def test_a_long_message_that_mentions_starting_over_is_no_restart(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+) -> None:
+    await say(client, "I was rear-ended on the freeway and hurt my neck")
+    reply = (
+        await say(client, "Ann Lee. My employer made me start over on probation after the crash")
+    ).json()
+    assert reply["collected"] == ["name"]
