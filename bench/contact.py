@@ -31,6 +31,19 @@ MESSAGES: dict[str, tuple[str, str | None]] = {
     ),
 }
 
+HOSTILE: dict[str, tuple[str, str | None]] = {
+    "181 x 'my name is' at the name step": ("my name is " * 181, "name"),
+    "153 phone numbers": ("555-201-7788 " * 153, "phone"),
+    "1,999 ones": ("1" * 1999, "zip"),
+    "1,999 dashes": ("-" * 1999, None),
+    "330 ZIP codes": ("90210 " * 330, "zip"),
+    "280 email addresses": ("a@b.co " * 280, "email"),
+    "1,999 letters, no space": ("x" * 1999, "name"),
+}
+"""Messages of about 2,000 characters built to cost the most (a blind helper's attack took
+0.8 s with the first): each parser reads a bounded number of candidates and a bounded clause,
+so they stay linear."""
+
 
 def per_call_us(call: Callable[[], object], number: int = 2000, repeat: int = 5) -> float:
     """The median of `repeat` timings, in microseconds per call."""
@@ -57,6 +70,12 @@ def measure() -> dict[str, float]:
         results[f"extract: {kind}"] = per_call_us(
             lambda t=text, e=expecting: extract_contact(t, e),  # type: ignore[misc]
             number=500,
+        )
+    for kind, (text, expecting) in HOSTILE.items():
+        results[f"hostile: {kind}"] = per_call_us(
+            lambda t=text, e=expecting: extract_contact(t, e),  # type: ignore[misc]
+            number=5,
+            repeat=3,
         )
     return results
 

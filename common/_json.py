@@ -11,10 +11,15 @@ from typing import Any
 
 import msgspec
 
+_BOM = b"\xef\xbb\xbf"
+
 
 def decode_json(data: bytes | str, *, type: Any = Any) -> Any:
-    """`msgspec.json.decode(data, type=type)`. Raises `msgspec.DecodeError` for malformed or
-    too deeply nested JSON, `msgspec.ValidationError` when it does not match `type`."""
+    """`msgspec.json.decode(data, type=type)`, a leading UTF-8 byte order mark ignored. Raises
+    `msgspec.DecodeError` for malformed or too deeply nested JSON, `msgspec.ValidationError`
+    when it does not match `type`."""
+    if isinstance(data, bytes) and data.startswith(_BOM):
+        data = data[len(_BOM) :]  # RFC 8259 section 8.1: a parser may ignore one
     try:
         return msgspec.json.decode(data, type=type)
     except RecursionError:

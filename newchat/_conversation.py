@@ -28,10 +28,11 @@ from newchat._wording import (
     START_OVER,
     TELL_ME_MORE,
     TOO_LATE,
+    UPDATED,
     WITHOUT_EMAIL,
     Wording,
 )
-from newchat.contact import ContactDetails, Field, Findings, Reason, extract, merge
+from newchat.contact import NOT_FOUND, ContactDetails, Field, Findings, Reason, extract, merge
 from newchat.detection import CategoryDetector
 from newchat.leads import Lead
 
@@ -101,7 +102,8 @@ class ChatReply(msgspec.Struct, frozen=True):
 _YES_WORDS = frozenset(
     {"yes", "yeah", "yea", "ya", "yep", "yup", "sip", "correct", "right", "good", "fine", "ok",
      "okay", "confirm", "confirmed", "perfect", "exactly", "sí", "si", "así", "asi", "correcto",
-     "exacto", "bien", "perfecto", "claro"}
+     "exacto", "bien", "perfecto", "claro", "sure", "dale", "okey", "oki", "simon", "simón",
+     "y", "yess", "ye", "ys", "va", "sale", "órale", "orale"}
 )  # fmt: skip
 _AGREEING_WORDS = frozenset(
     {"that", "that's", "thats", "it's", "its", "it", "is", "all", "everything", "looks",
@@ -111,7 +113,8 @@ _AGREEING_WORDS = frozenset(
      "of", "course", "sure", "todo", "está", "esta", "es", "eso", "son", "los", "datos", "muy",
      "gracias", "señor", "señora", "adelante", "envíe", "envie", "mande", "exactamente",
      "perfectamente", "de", "acuerdo", "vale", "dale", "listo", "okey", "oki", "k", "kk",
-     "now", "ahora", "me", "soy", "yo", "alright", "everything's"}
+     "now", "ahora", "me", "soy", "yo", "alright", "everything's", "que", "ta", "tá", "pues",
+     "también", "tambien"}
 )  # fmt: skip
 """Words a plain confirmation is made of besides the yes itself ("yes, that's all correct,
 thank you"). A confirmation holds nothing else: "correct except the zip", "yes wait", "I don't
@@ -249,6 +252,17 @@ def _start_over(state: SessionState) -> None:
         setattr(state, field, getattr(fresh, field))
 
 
+def _other_detail_changed(before: ContactDetails, after: ContactDetails, asked: Field) -> bool:
+    """Whether a detail other than the one asked for changed ("sorry, my number is ..." at the
+    email step)."""
+    names = {"name": ("first_name", "last_name")}.get(asked, (asked,))
+    return any(
+        getattr(before, field) != getattr(after, field)
+        for field in ("first_name", "last_name", "phone", "email", "zip")
+        if field not in names
+    )
+
+
 def _has_no_email(message: str) -> bool:
     return "@" not in message and bool(_NO_EMAIL.search(message))
 
@@ -327,6 +341,7 @@ class Conversation:
             bare_zip=state.step == "confirm",
             weak_cues=not state.contact.has("name"),
             trusted_email=state.doubted_email,
+            held_first=state.contact.first_name,
         )
         state.doubted_email = findings.doubted_email or state.doubted_email
         findings = _taking_the_suggestion(state, message, findings)
@@ -367,7 +382,7 @@ class Conversation:
         if expecting == "name" and half_a_name and not state.contact.has("name"):
             return " ".join([*said, self._wording.half_a_name(state)])  # "Mr. Lee", "its maria"
         if expecting and (
-            asked_again := self._ask_again(state, expecting, message, findings, said)
+            asked_again := self._ask_again(state, expecting, message, findings, said, before[0])
         ):
             return asked_again
         missing = _next_missing(state)
@@ -386,6 +401,7 @@ class Conversation:
         message: str,
         findings: Findings,
         said: list[str],
+        before: ContactDetails,
     ) -> str | None:
         """The re-ask when the detail asked for is still missing (with why it is asked, when the
         visitor asks why), or None to go on; a visitor with no email address goes on without."""
@@ -397,6 +413,12 @@ class Conversation:
             return None
         if expecting not in findings.invalid:
             return None
+        if findings.invalid[expecting] == NOT_FOUND[expecting] and _other_detail_changed(
+            before, state.contact, expecting
+        ):  # "sorry my number is 480-239-1125" at the email step: taken, then the email again
+            return " ".join(
+                [*said, self._wording.say(state, UPDATED), self._wording.ask(state, expecting)]
+            )
         if _asks_why(message):  # "why do you need my name?"
             return " ".join([self._wording.why_we_ask(state), self._wording.ask(state, expecting)])
         return self._wording.re_ask(state, findings.invalid[expecting])
@@ -493,6 +515,7 @@ class Conversation:
             bare_zip=True,
             weak_cues=False,
             trusted_email=state.doubted_email,
+            held_first=state.contact.first_name,
         )
         state.doubted_email = findings.doubted_email or state.doubted_email
         corrected = merge(

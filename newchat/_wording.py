@@ -35,6 +35,7 @@ TOO_LATE = N_(
     "Please give the attorney the new details when they contact you."
 )
 START_OVER = N_("Of course, let's start over. What happened, in a few words?")
+UPDATED = N_("Thanks, I've updated that.")
 WITHOUT_EMAIL = N_("No problem: our attorney will call you.")
 NOT_YES = N_(
     "Please reply yes if these details are right, or tell me what to change (for example, "

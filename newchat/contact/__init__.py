@@ -12,7 +12,7 @@ with the reason, so the conversation can ask again saying what was wrong.
 """
 
 from newchat.contact._details import ContactDetails, Field, Findings, merge
-from newchat.contact._extract import extract
+from newchat.contact._extract import NOT_FOUND, extract
 from newchat.contact._reasons import Reason
 
-__all__ = ["ContactDetails", "Field", "Findings", "Reason", "extract", "merge"]
+__all__ = ["NOT_FOUND", "ContactDetails", "Field", "Findings", "Reason", "extract", "merge"]

@@ -63,8 +63,19 @@ CORRECTION = re.compile(
 """Words that say the message corrects an earlier detail (a name, a number)."""
 
 
+CLAUSE_REACH = 160
+"""Characters before a value that can be its clause: a clause is a few words ("the other
+driver's number is"), and looking no further keeps a 5,000-character message of repeated values
+linear (a blind helper's 2,000 characters of "my name is" took 0.8 s)."""
+
+
+def clause_window(text: str, start: int) -> str:
+    """The text before `start` that its clause can lie in (`CLAUSE_REACH`)."""
+    return text[max(0, start - CLAUSE_REACH) : start]
+
+
 def _clause_before(text: str, start: int) -> str:
-    return _CLAUSE_END.split(text[:start])[-1]
+    return _CLAUSE_END.split(clause_window(text, start))[-1]
 
 
 _CLAUSE_END = re.compile(

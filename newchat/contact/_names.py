@@ -216,10 +216,40 @@ _NOT_NAME_WORDS = frozenset(
         "rather",
         "favor",
         "en",
+        "prefiero",
+        "quiero",
+        "puedo",
+        "estoy",
+        "tuve",
+        "fui",
+        "son",
+        "daughter",
+        "wife",
+        "husband",
+        "mother",
+        "father",
+        "mom",
+        "dad",
+        "brother",
+        "sister",
+        "hijo",
+        "hija",
+        "esposa",
+        "esposo",
+        "mamá",
+        "papá",
+        "cel",
+        "cell",
+        "celular",
     ]
 )
 
 MAX_NAME_PART = 40
+MAX_CUES = 8
+"""The last cues in a message read for a name: the last name given wins, and reading every one
+of 181 "my name is" in 2,000 characters took 0.8 s (a blind helper's attack)."""
+NAME_REACH = 200
+"""Characters after a cue a name can lie in (ten words of up to `MAX_NAME_PART` letters fit)."""
 SOMEONE_ELSES = Reason("I need your own name, as the person our attorney will call")
 DECLINED = Reason("our attorney needs a name to call you by; a first and last name is enough")
 _DECLINES = re.compile(
@@ -239,7 +269,7 @@ _SYMBOLS = re.compile(r"[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F\u200D]")
 _NAME_CUES = re.compile(
     r"\b(?:(?:my\s+)?(?:full\s+)?name\s+is|(?:my\s+)?name['’]s|name\s*:|my\s+full\s+name|call\s+me|"
     r"i\s+am|i'm|i’m|im|this\s+is|it\s+is|it's|it’s|its|me\s+llamo|"
-    r"mi\s+nombre(?:\s+completo)?\s+es|soy|se\s+llaman?|"
+    r"mi\s+nombre(?:\s+completo)?\s+es|mi\s+name\s+(?:es|is)|my\s+nombre\s+(?:es|is)|soy|se\s+llaman?|"
     r"(?:el\s+)?nombre\s+de\s+(?:mi|su|tu)\s+[^\W\d_]+(?:\s+es)?)\s+",
     re.IGNORECASE,
 )
@@ -247,6 +277,12 @@ _SOMEONE_ELSES_CUE = re.compile(r"se\s+llama|(?:el\s+)?nombre\s+de\s", re.IGNORE
 """Cues that always name someone else: "mi esposa se llama Ana Ruiz", "el nombre de mi hijo es
 Pedro" (the visitor's own is "me llamo", "mi nombre es")."""
 _ARTICLES = frozenset({"la", "el"})
+_WHOSE = frozenset(
+    {"her", "his", "their", "su", "sus", "the", "el", "la", "son", "daughter", "wife", "husband",
+     "mother", "father", "mom", "dad", "brother", "sister", "hijo", "hija", "esposa", "esposo",
+     "mamá", "papá", "hermano", "hermana", "partner", "pareja"}
+)  # fmt: skip
+"""Who the visitor is to someone else, between a cue and their name ("I'm her son Kevin")."""
 """Before a title after "soy": "soy la Sra. Guadalupe Hernández"."""
 _WEAK_CUES = frozenset(
     {"i am", "i'm", "i’m", "im", "this is", "it is", "it's", "it’s", "its", "soy"}
@@ -260,7 +296,10 @@ _FILLERS = frozenset(
      "días", "dias", "tardes", "noches", "name", "full", "nombre", "completo", "of", "course",
      "there", "lol", "thx", "ty", "pls", "plz"}
 )  # fmt: skip
-_NAME_END = re.compile(r"[,;:!?\n()]|\s[-–—]\s|[–—]|\d|\S+@\S+|(?<=\w)\.\s")
+_NAME_END = re.compile(r"[,;:!?\n()]|\s[-–—]\s|[–—]|\d|(?<=\w)\.\s")
+_NAME_END_OR_ADDRESS = re.compile(_NAME_END.pattern + r"|\S+@\S+")
+"""`_NAME_END`, and an email address: only where the text has an @ (the address's pattern
+scans every run of letters again from each of its characters)."""
 """Where a name ends: punctuation, a dash, a digit, an email address, or a full stop (unless it
 closes a title, suffix or initial: `_split`)."""
 _KEEPS_ITS_STOP = (
@@ -276,7 +315,7 @@ def _split(text: str, maxsplit: int = 0) -> list[str]:
     """`text` cut where a name ends (`_NAME_END`), "Dr. Ann Lee" and "Robert L. Hayes" kept."""
     parts: list[str] = []
     start = 0
-    for match in _NAME_END.finditer(text):
+    for match in (_NAME_END_OR_ADDRESS if "@" in text else _NAME_END).finditer(text):
         if match.group(0).startswith("."):
             before = text[: match.start()].rsplit(maxsplit=1)
             word = before[-1].lower() if before else ""
@@ -331,7 +370,10 @@ _NEVER_FIRST = frozenset(
      "her", "his", "him", "them", "their", "su", "sus", "tu", "un", "una", "el", "la", "los",
      "las", "mi", "its", "ive", "id", "thats", "theres", "hes", "shes", "youre", "dont",
      "cant", "soy", "es", "llamo", "call", "name", "hi", "hello", "hey", "thanks", "ok", "okay",
-     "que", "sé", "se", "entiendo", "hablo", "habla", "vivo", "vive", "voy", "nombre", "en"}
+     "que", "sé", "se", "entiendo", "hablo", "habla", "vivo", "vive", "voy", "nombre", "en",
+     "prefiero", "quiero", "puedo", "estoy", "tuve", "fui", "son", "daughter", "wife", "husband",
+     "mother", "father", "mom", "dad", "hijo", "hija", "esposa", "esposo", "cel", "cell",
+     "celular"}
 )  # fmt: skip
 """Words that never begin a name, however they are capitalised. Other ordinary words do when a
 capitalised name word follows: "Will Hope", "An Tran", "Am Nguyen", "Can Yilmaz"."""
@@ -357,19 +399,28 @@ def _capitalised(name: str) -> str:
         if word in _PARTICLES:
             words.append(word)
             continue
+        if _ROMAN.fullmatch(word.rstrip(".")):
+            words.append(word.upper())  # "walker iii" -> Walker III
+            continue
         parts = re.split(r"([-'’])", word)
         cased = "".join(
             part
             if n == 0 and part in _PARTICLES and len(parts) > 1
-            else part[:1].upper() + part[1:]
+            else _mc(part[:1].upper() + part[1:])
             for n, part in enumerate(parts)
-        )  # "al-farsi" -> al-Farsi
-        if cased.startswith("Mc") and len(cased) > 2:
-            cased = "Mc" + cased[2:].capitalize()
+        )  # "al-farsi" -> al-Farsi, "mcdonald-ross" -> McDonald-Ross
         words.append(cased)
     return " ".join(words)
 
 
+def _mc(part: str) -> str:
+    """ "Mcdonald" -> McDonald."""
+    return "Mc" + part[2:].capitalize() if part.startswith("Mc") and len(part) > 2 else part
+
+
+_ROMAN = re.compile(r"(?:ii|iii|iv|vi|vii|viii)")
+"""A generational suffix in capitals ("III"), never as a word ("Iii"); "v" and "x" are left
+alone (initials)."""
 _PARTICLES = frozenset(
     {"de", "del", "la", "las", "los", "van", "von", "der", "den", "ten", "ter", "bin", "ibn",
      "bint", "da", "di", "du", "dos", "das", "le", "el", "al", "y", "e"}
@@ -504,6 +555,8 @@ _JOINING = frozenset(
      "para", "con", "mi", "su", "es"}
 )  # fmt: skip
 """Words that join a sentence: never inside a name, even typed in one case."""
+_ONE_WORD_LINES = re.compile(r"[^\W\d_][\w'’.-]*(?:[ \t]*\n[ \t]*[^\W\d_][\w'’.-]*){1,4}")
+"""A name typed a word a line ("mario\nlópez"): one name, at the name step."""
 _NICKNAME = re.compile(r"\s[(\"“]\s*[^\W\d_][\w'’.-]*\s*[)\"”](?=\s)")
 """A nickname between a first and a last name: "Ann (Annie) Lee", 'Robert "Bob" Smith'."""
 
@@ -658,6 +711,28 @@ def _given_before(text: str) -> str:
     return _capitalised(words[0]) if words[0].islower() else words[0]
 
 
+MAX_RENAMING_WORDS = 8
+"""A renaming is a short message ("actually its sarah mcdonald-ross"); in a longer one the held
+first name may be an ordinary word ("la casa blanca ...")."""
+
+
+def renamed(text: str, held_first: str) -> tuple[str, str] | None:
+    """A full name starting with the first name already held, in any case, anywhere in a short
+    message: the visitor completing or correcting their name after the name step ("blanca
+    estela rosales", "actually its sarah mcdonald-ross"). None when there is none."""
+    if len(text.split()) > MAX_RENAMING_WORDS:
+        return None
+    held = held_first.casefold()
+    for segment in _segments(text):
+        lowered = [_bare(w).casefold() for w in segment]
+        if held not in lowered:
+            continue
+        parsed = _name_from(segment[lowered.index(held) :])
+        if parsed and parsed[1] and parsed[0].casefold() == held:
+            return parsed
+    return None
+
+
 def names_a_first_name(text: str) -> bool:
     """The visitor labels a first name ("my first name is Anne"): it replaces the one held."""
     return _labelled_part(_FIRST_LABEL, text) is not None
@@ -670,8 +745,8 @@ def _cued_name(
     again as the visitor's); `invalid` says so when only someone else's was given."""
     found: tuple[str, str | None] | None = None
     unlabelled = _LAST_LABEL.sub(", ", _FIRST_LABEL.sub(", ", text))  # "last name is" cues no name
-    for cue in _NAME_CUES.finditer(unlabelled):
-        words = _split(unlabelled[cue.end() :], maxsplit=1)[0].split()
+    for cue in list(_NAME_CUES.finditer(unlabelled))[-MAX_CUES:]:
+        words = _split(unlabelled[cue.end() : cue.end() + NAME_REACH], maxsplit=1)[0].split()
         if not words:
             continue
         if negated(unlabelled, cue.start()) or _SOMEONE_ELSES_CUE.match(cue.group(0)):
@@ -683,6 +758,8 @@ def _cued_name(
             continue
         if len(words) > 1 and words[0].lower() in _ARTICLES and _is_title(words[1]):
             words = words[1:]  # "soy la Sra. Guadalupe Hernández"
+        while len(words) > 2 and _bare(words[0]).lower() in _WHOSE:
+            words = words[1:]  # "im her son kevin smith", "soy su hija Carmen Ruiz"
         weak = " ".join(cue.group(0).lower().split()) in _WEAK_CUES
         if weak and (not weak_ok or (not expecting and not words[0][:1].isupper())):
             continue
@@ -714,7 +791,9 @@ def find_name(
         if invalid is not None:
             invalid["name"] = DECLINED
         return None
-    text = _SYMBOLS.sub(" ", text)
+    text = _NICKNAME.sub(" ", _SYMBOLS.sub(" ", text))  # 'robert "bobby" tran jr'
+    if expecting and _ONE_WORD_LINES.fullmatch(text.strip()):
+        text = " ".join(text.split())  # "mario\nlópez": a name typed a word a line
     correction = CORRECTION.search(text)
     weak_ok = bool(weak_cues or correction)  # "it's John Petersen" fixing a name counts
     found, text = _cued_name(text, expecting, weak_ok=weak_ok, invalid=invalid)

@@ -3,13 +3,22 @@ apart) and held to the North American Numbering Plan's structure."""
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import phonenumbers
 
-from newchat.contact._clauses import CORRECTION, labelled_as_another_number, negated
+from newchat.contact._clauses import (
+    CLAUSE_REACH,
+    CORRECTION,
+    labelled_as_another_number,
+    negated,
+)
 from newchat.contact._reasons import Reason
 
+MAX_CANDIDATES = 12
+"""Numbers read in one message: a visitor gives one or two (a cell and a work line, a
+correction); 153 of them took 0.3 s."""
 _ZIP_PLUS_FOUR = re.compile(r"\d{5}-?\d{4}")
 
 # Phone: a digit run that phonenumbers did not take as a number, but looks like an attempt.
@@ -61,12 +70,18 @@ _LOOKALIKE = re.compile(r"(?<=[\d-])[OoIl](?=[\d-]*\d)(?<=\d[OoIl]|-[OoIl])|(?<=
 keyboard, not a keypad letter (a vanity number's letters are words: "1-800-FLOWERS")."""
 
 
+_DIGITS_ON_LINES = re.compile(r"(?<=\d)\n(?=[ \t]*\(?\d)")
+"""A number typed over several lines ("210\n845\n3399"): one number."""
+
+
 def _as_dialled(text: str, expecting: bool) -> str:
-    """`text` with "00" read as "+", a letter O, l or I among digits read as 0 or 1, and, when
+    """`text` with "00" read as "+", a letter O, l or I among digits read as 0 or 1, digit
+    groups on separate lines read as one line, and, when
     the bot asked for a phone, letters in a number turned into their keypad digits (E.161, by
     phonenumbers), keeping every character's position. Elsewhere capitals stay words ("405
     FREEWAY CRASH")."""
     text = _LOOKALIKE.sub(lambda m: "0" if m.group(0) in "Oo" else "1", text)
+    text = _DIGITS_ON_LINES.sub(" ", text)
     if expecting:
         text = _VANITY.sub(
             lambda m: phonenumbers.convert_alpha_characters_in_number(m.group(0)), text
@@ -74,19 +89,29 @@ def _as_dialled(text: str, expecting: bool) -> str:
     return _DIALLED_ABROAD.sub(" +", text)
 
 
+_PREFERRED = re.compile(
+    r"\b(?:better|best|prefer|preferably|rather|mejor|prefiero|preferiblemente|mejor\s+ll[aá]m)",
+    re.IGNORECASE,
+)
+"""Words that make the number after them the one to call ("787 555 2190 pero mejor llámame al
+787 641 2190", "it's better to call my cell ...")."""
 _OWN_LINE = re.compile(r"\b(?:cell|cellphone|mobile|celular|cel|personal|home|casa)\b", re.I)
 _WORK_LINE = re.compile(r"\b(?:work|office|business|trabajo|oficina)\b", re.IGNORECASE)
 
 
 def _chosen(text: str, candidates: list[tuple[str, int, int]]) -> str | None:
     """Of several numbers in one message, the one a person would call: the last one after a
-    correction ("555-0134, sorry, 555-0135"); else one called a cell or home line over one
+    correction ("555-0134, sorry, 555-0135"); else the first after "better" or "mejor"; else
+    one called a cell or home line over one
     called a work line; else the first ("reach me at A or B")."""
     if not candidates:
         return None
     corrections = [m.end() for m in CORRECTION.finditer(text)]
     if corrections and any(start > corrections[-1] for _, start, _ in candidates):
         return [n for n, start, _ in candidates if start > corrections[-1]][-1]
+    preferred = [m.end() for m in _PREFERRED.finditer(text)]
+    if preferred and any(start > preferred[-1] for _, start, _ in candidates):
+        return next(n for n, start, _ in candidates if start > preferred[-1])
     ends = [0] + [end for _, _, end in candidates]
     clauses = [
         (n, _label_of(text, previous_end, start, end))
@@ -101,8 +126,8 @@ def _label_of(text: str, previous_end: int, start: int, end: int) -> str:
     """The words that label a number: before it back to the previous number or the nearest
     comma ("work: 213-555-0100 cell: 213-555-0147"), and after it up to the next digit or
     comma ("212.555.0199 (cell)")."""
-    before = _LINE_END.split(text[previous_end:start])[-1]
-    after = _AFTER_END.split(text[end:], maxsplit=1)[0]
+    before = _LINE_END.split(text[max(previous_end, start - CLAUSE_REACH) : start])[-1]
+    after = _AFTER_END.split(text[end : end + CLAUSE_REACH], maxsplit=1)[0]
     return before + ("" if ":" in after else after)  # "cell:" labels the number after it
 
 
@@ -123,7 +148,7 @@ def find_phone(text: str, invalid: dict[str, Reason], expecting: bool) -> tuple[
     matches = phonenumbers.PhoneNumberMatcher(
         dialled, "US", leniency=phonenumbers.Leniency.POSSIBLE
     )
-    for match in matches:
+    for match in itertools.islice(matches, MAX_CANDIDATES):
         spans.append((match.start, match.end))
         if labelled_as_another_number(text, match.start):
             continue  # "claim number 917..."
@@ -144,7 +169,7 @@ def find_phone(text: str, invalid: dict[str, Reason], expecting: bool) -> tuple[
         else:
             candidates.append((national, match.start, match.end))
     found = _chosen(text, candidates)
-    rest = "".join(
+    rest = " , ".join(  # a separator where a number was: "602 418 8891 85004" is two values
         text[end:start]
         for end, start in zip(
             [0] + [e for _, e in spans], [s for s, _ in spans] + [len(text)], strict=True

@@ -829,3 +829,140 @@ async def test_a_long_message_that_mentions_starting_over_is_no_restart(
         await say(client, "Ann Lee. My employer made me start over on probation after the crash")
     ).json()
     assert reply["collected"] == ["name"]
+
+
+# A second fresh helper's attack (issues 13 and 14), each kind as a conversation.
+
+
+@pytest.mark.parametrize(
+    ("turns", "first", "last"),
+    [
+        (["blanca estela", "559 218 3309", "blanca estela rosales"], "Blanca", "Estela Rosales"),
+        (
+            ["sarah mcdonald", "480-239-1125", "actually its sarah mcdonald-ross"],
+            "Sarah",
+            "McDonald-Ross",
+        ),
+        (["mi name es luis ortiz"], "Luis", "Ortiz"),
+        (["im her son kevin smith"], "Kevin", "Smith"),
+        (['my name is robert "bobby" tran jr'], "Robert", "Tran Jr"),
+        (["mario\nlópez"], "Mario", "López"),
+        (["\u200fomar haddad\u200f"], "Omar", "Haddad"),
+        (["john\u200b smith"], "John", "Smith"),
+    ],
+)
+async def test_names_as_a_blind_helper_typed_them_reach_the_lead(
+    client: AsyncTestClient,
+    redis: Redis,  # type: ignore[type-arg]
+    turns: list[str],
+    first: str,
+    last: str,
+) -> None:
+    await say(client, "I was rear-ended on the freeway and hurt my neck")
+    for message in turns:
+        await say(client, message)
+    await say(client, "555-201-7788, ann@example.com, 90210")
+    reply = (await say(client, "yes")).json()
+    assert reply["step"] == "done", reply
+    [lead] = await queued_leads(redis)
+    assert (lead.first_name, lead.last_name) == (first, last)
+
+
+async def test_a_name_corrected_at_the_read_back_is_read_back_again(
+    client: AsyncTestClient,
+    redis: Redis,  # type: ignore[type-arg]
+) -> None:
+    await say(client, "I was rear-ended on the freeway and hurt my neck")
+    await say(client, "Ann Lee, 555-201-7788, ann@example.com, 90210")
+    reply = (await say(client, "its ann lee-ross")).json()
+    assert reply["reply"].startswith(
+        "Thanks, I've updated that. Let me read that back: Ann Lee-Ross"
+    )
+    await say(client, "yes")
+    [lead] = await queued_leads(redis)
+    assert lead.last_name == "Lee-Ross"
+
+
+@pytest.mark.parametrize("yes", ["claro que si", "ta bien", "dale", "okey", "simon", "sure", "y"])
+async def test_everyday_yeses_queue_the_lead(
+    client: AsyncTestClient,
+    redis: Redis,  # type: ignore[type-arg]
+    yes: str,
+) -> None:
+    await at_the_read_back(client)
+    assert (await say(client, yes)).json()["step"] == "done"
+    assert len(await queued_leads(redis)) == 1
+
+
+@pytest.mark.parametrize(
+    ("correction", "phone"),
+    [
+        ("sorry my number is 480-239-1125", "4802391125"),
+        ("perdón me equivoqué, mi número es 323 491 5520", "3234915520"),
+    ],
+)
+async def test_a_correction_at_a_later_step_is_thanked_for_not_called_a_miss(
+    client: AsyncTestClient,
+    redis: Redis,  # type: ignore[type-arg]
+    correction: str,
+    phone: str,
+) -> None:
+    await say(client, "I was rear-ended on the freeway and hurt my neck")
+    await say(client, "Ann Lee, 555-201-7788")
+    reply = (await say(client, correction)).json()
+    assert reply["step"] == "email"
+    assert not reply["reply"].startswith(("Sorry", "Disculpe")), reply["reply"]
+    assert reply["reply"].startswith(("Thanks, I've updated that.", "Gracias, ya lo actualicé."))
+    await say(client, "ann@example.com, 90210")
+    await say(client, "yes")
+    [lead] = await queued_leads(redis)
+    assert lead.phone == phone
+
+
+@pytest.mark.parametrize(
+    ("message", "phone", "email", "zip_code"),
+    [
+        (
+            "john o'connor 602 418 8891 johnoc@gmail.com 85004",
+            "6024188891",
+            "johnoc@gmail.com",
+            "85004",
+        ),
+        (
+            "787 555 2190 pero mejor llamame al 787 641 2190, ana@example.com, 00907",
+            "7876412190",
+            "ana@example.com",
+            "00907",
+        ),
+        ("210\n845\n3399\nann@example.com\n90210", "2108453399", "ann@example.com", "90210"),
+        (
+            "mi correo es maria punto gomez arroba gmail punto com",
+            None,
+            "maria.gomez@gmail.com",
+            None,
+        ),
+    ],
+)
+async def test_details_typed_loosely_all_reach_the_read_back(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    message: str,
+    phone: str | None,
+    email: str,
+    zip_code: str | None,
+) -> None:
+    await say(client, "I was rear-ended on the freeway and hurt my neck")
+    await say(client, "Ann Lee")
+    if phone is None:
+        await say(client, "555-201-7788")
+    reply = (await say(client, message)).json()
+    expected = ["name", "phone", "email"] + (["zip"] if zip_code else [])
+    assert reply["collected"] == expected, reply
+
+
+async def test_a_body_with_a_byte_order_mark_is_read(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    reply = await client.post(
+        "/api/chat",
+        content=b"\xef\xbb\xbf" + b'{"message": "I was rear-ended on the freeway"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert reply.status_code == 200, reply.text
