@@ -8,6 +8,7 @@ each step, writes what it did to the audit log, and exits 0 only when its verifi
 from __future__ import annotations
 
 import time
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +25,7 @@ from chatctl._support import (
     say,
     with_redis,
 )
+from common import keys
 from flags import FlagStore, load_flag_settings
 from rollback import (
     MODES,
@@ -211,10 +213,16 @@ def nginx_render(
         raise typer.Exit(0 if ok else 1)
 
 
+MIN_KEY_LENGTH = 16
+"""Characters a backup key needs at least: a one-letter key is guessed at once."""
+
+
 def _backup_key() -> str:
     key = loaded(load_rollback_settings).backup_key
     if not key:
         raise fail("set BACKUP_KEY (or SESSION_SECRET) to the key backups are made with", 2)
+    if len(key) < MIN_KEY_LENGTH:
+        raise fail(f"BACKUP_KEY is too short: use {MIN_KEY_LENGTH} characters or more", 2)
     return key
 
 
@@ -247,6 +255,26 @@ def backup_create(
         return 0
 
     raise typer.Exit(with_redis(run))
+
+
+@backup_app.command("newest")
+def backup_newest(
+    folder: Annotated[Path, typer.Argument(help="Where backups are.")] = Path("backups"),
+) -> None:
+    """Print the path of the backup made last, by its authenticated time (not the file's
+    modification time, which anyone who can touch the file sets)."""
+    key = _backup_key()
+    found: list[tuple[float, Path]] = []
+    for path in sorted(folder.glob("*.backup")):
+        try:
+            header, _ = read_backup(path, key)
+        except BackupError as exc:
+            typer.echo(f"skipped: {exc}", err=True)
+            continue
+        found.append((header.created_at, path))
+    if not found:
+        raise fail(f"no authenticated backup in {folder}", 1)
+    typer.echo(str(max(found)[1]))
 
 
 @backup_app.command("verify")
@@ -289,6 +317,14 @@ def backup_restore(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+    older_than_markers: Annotated[
+        bool,
+        typer.Option(
+            "--older-than-markers",
+            help="Restore a backup older than the leads' 30-day done markers anyway (leads it "
+            "names may be sent again).",
+        ),
+    ] = False,
     reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "",
     dry_run: DryRunOpt = False,
 ) -> None:
@@ -296,11 +332,23 @@ def backup_restore(
     sessions and pins added where missing (replaced only where --replace names them). Prints the
     plan first; exit 0 when it was applied (with --dry-run: when it would go ahead)."""
     key = _backup_key()
-    _, entries = _read(file, key)
+    header, entries = _read(file, key)
+    age_days = (time.time() - header.created_at) / 86_400
+    if age_days * 86_400 > keys.LEAD_MARKER_TTL_SECONDS and not older_than_markers:
+        raise fail(
+            f"{file.name} was made {age_days:.0f} days ago, longer than leads' done markers "
+            f"last ({keys.LEAD_MARKER_TTL_SECONDS // 86_400} days): leads it names that were "
+            "sent since may be sent again. Use a newer backup (`chatctl backup newest`), or "
+            "--older-than-markers if that is what you want",
+            2,
+        )
     try:
-        replace_patterns(replace or [])
+        patterns = replace_patterns(replace or [])
     except BackupError as exc:
         raise fail(str(exc), 2) from None
+    for pattern in patterns:
+        if not any(fnmatchcase(entry.key, pattern) for entry in entries):
+            typer.echo(f"warning: --replace {pattern!r} names no key in {file.name}", err=True)
 
     def show(plan: RestorePlan) -> None:
         if as_json:

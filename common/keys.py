@@ -44,6 +44,9 @@ ROUTE_PIN_PREFIX = "route:pin:"
 """The backend a chat session started on (`new` or `legacy`); TTL as a session's."""
 
 SESSION_TTL_SECONDS = 604_800
+LEAD_MARKER_TTL_SECONDS = 30 * 86_400
+"""How long `lead_done:<id>` and `lead_idem:<key>` outlive a lead: a backup older than this may
+name leads whose markers are gone, and restoring it would send them again."""
 
 
 def session(session_id: str) -> str:

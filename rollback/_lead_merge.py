@@ -8,8 +8,11 @@ out a retry (`lead_retry`), claimed (`lead_processing`), failed (`lead_failed`) 
 
 and a lead present on either side ends in the furthest of its states, in one place only: a lead
 only in the backup comes back, a lead only live stays, a lead the backup shows further along
-moves on (a submitted lead never goes back to the queue to be sent twice). Where both sides
-hold the lead in the same state the live copy wins (it may carry a correction). Pure functions;
+moves on (a submitted lead never goes back to the queue to be sent twice), holding the live
+copy's details (a visitor's correction since the backup stays). Where both sides hold the lead
+in the same state the live copy wins. A lead a worker holds now (`lead_processing`) is left to
+the worker, whatever the backup says: moving it would leave it in two places once the worker
+settles it. Pure functions;
 `rollback._restore` reads the keys and applies the result in one transaction.
 """
 
@@ -136,10 +139,13 @@ def merge(backup: LeadKeys, live: LeadKeys) -> tuple[LeadChanges, LeadCounts]:
         old, now = backed_up.get(lead, []), current.get(lead, [])
         best_old = max(old, key=lambda p: p.state, default=None)
         best_now = max(now, key=lambda p: p.state, default=None)
-        if best_old is None or (best_now is not None and best_now.state >= best_old.state):
-            final, from_backup = best_now, False
+        held = best_now is not None and best_now.state is LeadState.PROCESSING
+        if best_old is None or held or (best_now is not None and best_now.state >= best_old.state):
+            final, from_backup = best_now, False  # a lead a worker holds now is the worker's
         else:
             final, from_backup = best_old, True
+            if best_now is not None:
+                final = _with_live_content(final, best_now)
         if final is None:  # named by neither side: cannot happen, the ids come from them
             continue
         for place in now:
@@ -158,6 +164,32 @@ def merge(backup: LeadKeys, live: LeadKeys) -> tuple[LeadChanges, LeadCounts]:
     remaining = places(after(live, changes))
     counts.lost = sum(1 for lead in current if lead not in remaining)
     return changes, counts
+
+
+_CARRIED = ("attempts", "last_error")
+"""What a lead's further state in the backup brings with it: how often it was tried and why it
+failed. Everything else (a visitor's correction: `LeadQueue.amend`) is the live copy's."""
+
+
+def _with_live_content(final: Place, live: Place) -> Place:
+    """The backup's further state (`final`) holding the live copy's lead, with the backup's
+    attempt count and last error: a correction made since the backup is never undone. Unchanged
+    when either side cannot be read, or the live copy holds no lead (done)."""
+    if live.state not in (LeadState.QUEUED, LeadState.RETRY) or final.state is LeadState.DONE:
+        return final
+    try:
+        current = msgspec.json.decode(live.value)
+        outer = msgspec.json.decode(final.value)
+    except msgspec.DecodeError:
+        return final
+    wrapped = final.state in (LeadState.PROCESSING, LeadState.FAILED)
+    backed_up = outer.get("lead") if wrapped and isinstance(outer, dict) else outer
+    if not isinstance(current, dict) or not isinstance(backed_up, dict):
+        return final
+    lead = current | {k: backed_up[k] for k in _CARRIED if k in backed_up}
+    if wrapped:
+        return Place(final.state, msgspec.json.encode(outer | {"lead": lead}), final.score)
+    return Place(final.state, msgspec.json.encode(lead), final.score)
 
 
 def after(live: LeadKeys, changes: LeadChanges) -> LeadKeys:

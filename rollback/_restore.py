@@ -5,10 +5,12 @@
   where missing and never replaced. Nothing a visitor or a worker did since the backup is undone.
 - Sessions and pins are restored where missing; a live one is replaced only when the operator
   names it (`replace`: a namespace, `sessions` or `pins`, or a glob inside one).
-- All or nothing: every payload is first restored into a staging namespace (`restore:staging:`,
-  deleted afterwards and expiring on its own) so Redis itself checks it before the first live
-  write; the plan is made under `WATCH` on every key it touches and applied in one `MULTI`/`EXEC`,
-  made again if a worker or a visitor changed one of them meanwhile.
+- Every entry is checked before the first live write: each payload is first restored into a
+  staging namespace (`restore:staging:`, deleted afterwards and expiring on its own) so Redis
+  itself checks its checksum and type. The leads are planned under `WATCH` on the four lead
+  keys and applied in one `MULTI`/`EXEC`, planned again if a worker or a visitor changed them
+  meanwhile; then sessions, pins and markers are restored in batches, each only where still
+  missing (or named). A restore cut off there is completed by running it again.
 
 Never runs FLUSHALL; flags, rate limits and stats are outside backups.
 """
@@ -100,9 +102,10 @@ async def restore(
     on_plan: Callable[[RestorePlan], None] | None = None,
 ) -> RestorePlan:
     """Stages and checks every entry, plans, and (unless `dry_run`, and only when no lead would
-    be lost) applies the plan atomically. `on_plan` sees each plan before it is applied.
-    Raises `BackupError` (a payload Redis refuses, a key of the wrong type, live keys that keep
-    changing) with nothing written, `common.StoreUnavailable` when Redis fails."""
+    be lost) applies the plan: the leads in one transaction, then sessions, pins and markers.
+    `on_plan` sees each plan before it is applied. Raises `BackupError` (a payload Redis
+    refuses, a key of the wrong type, live keys that keep changing, a transaction whose outcome
+    is unknown) with nothing written, `common.StoreUnavailable` when Redis fails."""
     patterns = replace_patterns(replace)
     by_key = {entry.key: entry for entry in entries}
     with redis_errors():
@@ -112,7 +115,10 @@ async def restore(
         done_keys = [keys.lead_done(lead) for lead in places(backup)]
         for attempt in range(1, ATTEMPTS + 1):
             async with redis.pipeline(transaction=True) as tx:
-                await tx.watch(*_EXPECTED_TYPE, *singles, *done_keys)
+                # Only the four lead keys are watched: a done marker appears only with a worker's
+                # ack, which changes lead_processing. Watching every key of a large backup took
+                # Redis a minute (WATCH is quadratic in its keys: a fresh helper's 50k keys).
+                await tx.watch(*_EXPECTED_TYPE)
                 live = await _read_leads(redis, done_keys)
                 present = await _present(redis, singles)
                 changes, lead_counts = merge(backup, live)
@@ -124,19 +130,57 @@ async def restore(
                     return plan
                 tx.multi()  # type: ignore[no-untyped-call]
                 _apply_leads(tx, changes, by_key)
-                for key, replace_live in writes:
-                    entry = by_key[key]
-                    tx.restore(key, max(entry.ttl_ms, 0), entry.payload, replace=replace_live)
                 try:
-                    await tx.execute()
-                except WatchError:
+                    replies = await tx.execute(raise_on_error=False)
+                except WatchError as exc:
+                    if "occurred while watching" in str(exc):  # the connection died at EXEC
+                        raise BackupError(UNKNOWN_OUTCOME) from None
                     continue
-                plan.applied = True
-                return plan
+                _check_applied(replies)
+            await _write_singles(redis, writes, by_key, plan)
+            plan.applied = True
+            return plan
     raise BackupError(
         f"live lead keys changed under each of {ATTEMPTS} plans; stop the workers "
         "(`systemctl stop chat-worker`) and run the restore again. Nothing was changed"
     )
+
+
+def _check_applied(replies: list[object]) -> None:
+    """Raises `BackupError` for a command of the lead transaction Redis refused; a done marker
+    that came back meanwhile (BUSYKEY) is simply kept."""
+    for reply in replies:
+        if isinstance(reply, ResponseError) and "BUSYKEY" not in str(reply):
+            raise BackupError(f"Redis refused part of the lead transaction ({reply})")
+
+
+UNKNOWN_OUTCOME = (
+    "Redis did not answer the restore's transaction: it may or may not have been applied. "
+    "Run the same restore with --dry-run to see what is still missing, then without: a restore "
+    "adds only what is missing, so running it again is safe"
+)
+
+
+async def _write_singles(
+    redis: Redis, writes: list[tuple[str, bool]], by_key: dict[str, Entry], plan: RestorePlan
+) -> None:
+    """Sessions, pins and markers, in batches after the leads: each restored only where still
+    missing (a visitor's session created meanwhile answers BUSYKEY and is kept, counted so) or
+    replacing where the operator named it. Each payload was checked when staged."""
+    for start in range(0, len(writes), 500):
+        batch = writes[start : start + 500]
+        async with redis.pipeline(transaction=False) as pipe:
+            for key, replace_live in batch:
+                entry = by_key[key]
+                pipe.restore(key, max(entry.ttl_ms, 0), entry.payload, replace=replace_live)
+            replies = await pipe.execute(raise_on_error=False)
+        for (key, _), reply in zip(batch, replies, strict=True):
+            if isinstance(reply, ResponseError) and "BUSYKEY" in str(reply):
+                counts: KeyCounts = getattr(plan, namespace_of(key) or "markers")
+                counts.added -= 1
+                counts.kept += 1
+            elif isinstance(reply, ResponseError):
+                raise BackupError(f"{key}: Redis refused it ({reply}) after it was checked")
 
 
 async def _stage(redis: Redis, entries: list[Entry]) -> LeadKeys:
@@ -179,6 +223,16 @@ async def _stage(redis: Redis, entries: list[Entry]) -> LeadKeys:
 async def _read_leads(
     redis: Redis, done_keys: list[str], *, prefix: str = "", done: frozenset[str] | None = None
 ) -> LeadKeys:
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in _EXPECTED_TYPE:
+            pipe.type(prefix + key)
+        kinds = await pipe.execute()
+    for (key, expected), kind in zip(_EXPECTED_TYPE.items(), kinds, strict=True):
+        if kind not in (expected, b"none"):
+            raise BackupError(
+                f"live {key} is a {as_text(kind)} where a {expected.decode()} belongs: repair or "
+                "remove it first (`redis-cli type`, `redis-cli dump`); nothing was restored"
+            )
     async with redis.pipeline(transaction=False) as pipe:
         pipe.lrange(prefix + keys.LEAD_QUEUE, 0, -1)
         pipe.zrange(prefix + keys.LEAD_RETRY, 0, -1, withscores=True)
@@ -249,7 +303,8 @@ def _plan(
 
 
 def _apply_leads(tx: Pipeline, changes: LeadChanges, by_key: dict[str, Entry]) -> None:
-    """Queues the lead changes on a MULTI pipeline."""
+    """Queues the lead changes (and the done markers that come back with them) on a MULTI
+    pipeline."""
     for raw in changes.queue_remove:
         tx.lrem(keys.LEAD_QUEUE, 1, raw)  # type: ignore[arg-type]
     if changes.queue_append:

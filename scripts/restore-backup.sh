@@ -8,8 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 file="${1:-}"
 if [ -z "$file" ] || [ "${file#--}" != "$file" ]; then
-  file="$(ls -1t backups/*.backup 2>/dev/null | head -n1 || true)"
-  [ -n "$file" ] || { echo "error: no backups/*.backup found; pass a file" >&2; exit 2; }
+  # the newest by its authenticated time, not the file's modification time anyone can touch
+  file="$(.venv/bin/chatctl backup newest backups)" || { echo "error: pass a file" >&2; exit 2; }
 else
   shift
 fi

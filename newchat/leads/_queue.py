@@ -17,8 +17,8 @@ from redis.asyncio import Redis
 from common import as_text, keys, redis_store
 from newchat.leads._models import FailedEnvelope, Lead, lead_decoder, lead_encoder
 
-DONE_MARKER_TTL = 30 * 86_400
-IDEMPOTENCY_TTL = 30 * 86_400
+DONE_MARKER_TTL = keys.LEAD_MARKER_TTL_SECONDS
+IDEMPOTENCY_TTL = keys.LEAD_MARKER_TTL_SECONDS
 
 # The raw lead JSON is kept byte for byte: envelopes are built by concatenation and the lead is
 # cut back out after the fixed `,"lead":` separator (escaped inside any JSON string before it).
@@ -58,9 +58,12 @@ return out
 
 _ACK = """
 local removed = redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
 return removed
 """
+# A submitted lead is in no other place: not failed either (a restore, or an operator's hand,
+# may have put it there while a worker held it).
 
 _RETRY_LATER = """
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
@@ -196,7 +199,7 @@ class LeadQueue:
 
     async def ack(self, lead_id: str, outcome: str) -> None:
         await self._ack(
-            keys=[keys.LEAD_PROCESSING, keys.lead_done(lead_id)],
+            keys=[keys.LEAD_PROCESSING, keys.lead_done(lead_id), keys.LEAD_FAILED],
             args=[lead_id, outcome, DONE_MARKER_TTL],
         )
 

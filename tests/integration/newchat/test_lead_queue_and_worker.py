@@ -434,3 +434,15 @@ async def test_an_amendment_racing_a_claim_never_loses_or_doubles_the_lead(
         phone = msgspec.json.decode(raw)["lead"]["phone"]
         assert phone == ("5552017799" if amended else "5552017788")
         await engine.queue.ack(lead_id, "accepted")
+
+
+async def test_a_submitted_lead_is_never_also_failed(engine: Services, redis: Redis) -> None:
+    """A lead put in `lead_failed` while a worker held it (a restore, an operator) is removed
+    from there when the worker's submission is accepted: one place, done."""
+    lead_id = await engine.queue.enqueue(make_lead())
+    [claimed] = await engine.queue.claim("w1", 1)
+    await redis.hset(keys.LEAD_FAILED, lead_id, msgspec.json.encode({"lead": {"id": lead_id}}))
+    await engine.queue.ack(claimed.id, "accepted")
+    assert await engine.queue.is_done(lead_id)
+    assert await redis.hexists(keys.LEAD_FAILED, lead_id) == 0
+    assert await redis.hexists(keys.LEAD_PROCESSING, lead_id) == 0

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import msgspec
@@ -18,14 +20,15 @@ from redis.asyncio import Redis
 from typer.testing import CliRunner
 
 from chatctl import app as chatctl_app
-from common import derive_secret, keys
+from common import RedisSettings, derive_secret, keys, open_redis
 from newchat import Services
 from newchat.leads import Lead, LeadQueue
-from rollback import LeadState, RestorePlan, restore_backup
+from rollback import BackupError, LeadState, RestorePlan, restore_backup
 from rollback._backup import Entry, create, read
 from tests.conftest import LEADPROSPER_URL
 from tests.integration.rollback.test_backup_format import write_backup
 from tests.support.leads import make_lead
+from tests.support.processes import RedisServer
 
 SCRIPTS = Path(__file__).resolve().parents[3] / "scripts"
 
@@ -205,9 +208,10 @@ async def test_a_lead_in_different_states_ends_in_one_place_the_furthest(
 
     plan = await restore_backup(redis, entries)
     assert (plan.applied, plan.lost_leads) == (True, 0)
-    assert await states_of(redis, lead.id) == [max(in_backup, live)]
+    furthest = live if live is LeadState.PROCESSING else max(in_backup, live)
+    assert await states_of(redis, lead.id) == [furthest]  # a lead a worker holds stays its
     assert await states_of(redis, other.id) == [LeadState.QUEUED]
-    assert plan.leads.advanced == (1 if in_backup > live else 0)
+    assert plan.leads.advanced == (1 if furthest is not live else 0)
     assert sum(plan.leads.final.values()) == 2
 
 
@@ -304,8 +308,8 @@ async def test_backup_commands_need_a_key(
     assert not (tmp_path / "b").exists()
     # a backup made under BACKUP_KEY is refused under another key
     await redis.set("sess:aaaa000000000000", "x")
-    await backup({**base_env, "BACKUP_KEY": "one"}, tmp_path / "b")
-    code, output = await chatctl({**base_env, "BACKUP_KEY": "two"}, "backup", "verify",
+    await backup({**base_env, "BACKUP_KEY": "one key of 16 chars"}, tmp_path / "b")
+    code, output = await chatctl({**base_env, "BACKUP_KEY": "another key, 16 chars"}, "backup", "verify",
                                  str(tmp_path / "b"))  # fmt: skip
     assert code == 1
     assert "authentication failed" in output
@@ -339,3 +343,206 @@ async def test_runbook_scripts_wrap_the_cli(
     assert await redis.get("sess:bbbb000000000000") == b"backed up"
     queue = await asyncio.to_thread(run, str(SCRIPTS / "queue-status.sh"), "--json")
     assert json.loads(queue.stdout)["queued"] == 1
+
+
+# A fresh helper's attack on the restore: each failure as a test.
+
+
+async def test_a_backup_older_than_the_done_markers_is_refused_unless_asked_for(
+    redis: Redis, base_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Leads sent since and whose done markers expired would be sent again (a fresh helper
+    touched an old file so the runbook script picked it)."""
+    lead = make_lead(1)
+    old = time.time() - keys.LEAD_MARKER_TTL_SECONDS - 86_400
+    await redis.rpush(keys.LEAD_QUEUE, msgspec.json.encode(lead))
+    queue_dump = await redis.dump(keys.LEAD_QUEUE)
+    await redis.flushall()
+    path = tmp_path / "old.backup"
+    write_backup(path, [line(keys.LEAD_QUEUE, queue_dump)], backup_key(base_env), created_at=old)
+    code, output = await chatctl(base_env, "backup", "restore", str(path))
+    assert code == 2
+    assert "was made 31 days ago, longer than leads' done markers last (30 days)" in output
+    assert await redis.dbsize() == 0
+    code, output = await chatctl(base_env, "backup", "restore", str(path), "--older-than-markers")
+    assert code == 0, output
+    assert await redis.llen(keys.LEAD_QUEUE) == 1
+
+
+async def test_the_newest_backup_is_the_one_made_last_not_the_one_touched_last(
+    redis: Redis, base_env: dict[str, str], tmp_path: Path
+) -> None:
+    key = backup_key(base_env)
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    write_backup(folder / "a.backup", [], key, created_at=time.time() - 3600)
+    write_backup(folder / "b.backup", [], key, created_at=time.time() - 7200)
+    (folder / "forged.backup").write_text("not a backup")
+    os.utime(folder / "b.backup")  # touched now: newest by modification time
+    code, output = await chatctl(base_env, "backup", "newest", str(folder))
+    assert code == 0, output
+    assert output.strip().splitlines()[-1] == str(folder / "a.backup")
+
+
+async def test_a_short_backup_key_is_refused(
+    redis: Redis, base_env: dict[str, str], tmp_path: Path
+) -> None:
+    code, output = await chatctl(
+        {**base_env, "BACKUP_KEY": "x"}, "backup", "create", "--out", str(tmp_path / "b")
+    )
+    assert code == 2
+    assert "BACKUP_KEY is too short" in output
+    assert not (tmp_path / "b").exists()
+
+
+async def test_a_live_lead_key_of_the_wrong_type_is_named_and_nothing_written(
+    redis: Redis, base_env: dict[str, str], tmp_path: Path
+) -> None:
+    await redis.set("sess:aaaa000000000000", "x")
+    file = tmp_path / "chat.backup"
+    await backup(base_env, file)
+    await redis.delete("sess:aaaa000000000000")
+    await redis.set(keys.LEAD_QUEUE, "broken")
+    before = await everything(redis)
+    code, output = await chatctl(base_env, "backup", "restore", str(file))
+    assert code == 1
+    assert "live lead_queue is a string where a list belongs" in output
+    assert await everything(redis) == before
+
+
+async def test_a_lead_a_worker_holds_during_a_restore_ends_done_and_nowhere_else(
+    redis: Redis, tmp_path: Path
+) -> None:
+    """The backup has the lead failed; a worker submits it again while the restore runs: it
+    used to end both failed and done."""
+    queue = LeadQueue(redis, visibility_timeout=300)
+    lead = make_lead(1)
+    await put_in_state(queue, lead, LeadState.FAILED)
+    await create(redis, tmp_path / "b", "k" * 16)
+    assert await queue.retry_failed() == 1
+    [claimed] = await queue.claim("w1", 1)  # the worker holds it
+    _, entries = read(tmp_path / "b", "k" * 16)
+    plan = await restore_backup(redis, entries)
+    assert (plan.leads.kept, plan.leads.advanced) == (1, 0)
+    assert await states_of(redis, lead.id) == [LeadState.PROCESSING]
+    await queue.ack(claimed.id, "accepted")
+    assert await states_of(redis, lead.id) == [LeadState.DONE]
+
+
+async def test_a_correction_made_after_the_backup_survives_the_restore(
+    redis: Redis, tmp_path: Path
+) -> None:
+    queue = LeadQueue(redis, visibility_timeout=300)
+    lead = make_lead(1)
+    await put_in_state(queue, lead, LeadState.RETRY)
+    await create(redis, tmp_path / "b", "k" * 16)
+    await redis.zadd(keys.LEAD_RETRY, dict.fromkeys(await redis.zrange(keys.LEAD_RETRY, 0, -1), 0))
+    assert await queue.promote_due() == 1
+    assert await queue.amend(lead.id, {"phone": "5559990000"})
+    _, entries = read(tmp_path / "b", "k" * 16)
+    await restore_backup(redis, entries)
+    [waiting] = await redis.zrange(keys.LEAD_RETRY, 0, -1)
+    restored = msgspec.json.decode(waiting, type=Lead)
+    assert (restored.phone, restored.attempts) == ("5559990000", 1)
+    assert await redis.llen(keys.LEAD_QUEUE) == 0
+
+
+async def test_a_restore_of_tens_of_thousands_of_keys_goes_through_the_cli(
+    redis: Redis, base_env: dict[str, str], tmp_path: Path
+) -> None:
+    """WATCH is quadratic in its keys: watching every key of a 50k-key backup blocked Redis for
+    a minute and the CLI's 2 s timeout failed the restore."""
+    count = 20_000
+    async with redis.pipeline(transaction=False) as pipe:
+        for n in range(count):
+            pipe.set(f"sess:{n:016d}", "x", ex=3600)
+        await pipe.execute()
+    file = tmp_path / "big.backup"
+    await backup(base_env, file)
+    await redis.flushall()
+    await redis.set(f"sess:{0:016d}", "live")
+    code, output = await chatctl(base_env, "backup", "restore", str(file))
+    assert code == 0, output
+    assert f"sessions: {count - 1} added, 1 kept as they are now, 0 replaced" in output
+    assert len([k async for k in redis.scan_iter(match="sess:*", count=5000)]) == count
+    assert await redis.get(f"sess:{0:016d}") == b"live"
+
+
+async def test_a_replace_pattern_that_names_nothing_is_warned_about(
+    redis: Redis, base_env: dict[str, str], tmp_path: Path
+) -> None:
+    await redis.set("sess:aaaa000000000000", "x")
+    file = tmp_path / "chat.backup"
+    await backup(base_env, file)
+    code, output = await chatctl(
+        base_env, "backup", "restore", str(file), "--replace", "sess:zz*", "--dry-run"
+    )
+    assert code == 0, output
+    assert "warning: --replace 'sess:zz*' names no key in chat.backup" in output
+
+
+class SlowExec:
+    """A TCP proxy in front of the real Redis that holds back the reply to the first EXEC for
+    `delay` seconds: Redis applies the transaction, the client gives up waiting."""
+
+    def __init__(self, port: int, delay: float) -> None:
+        self.port, self.delay, self.held = port, delay, False
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.port)
+        exec_sent = asyncio.Event()
+
+        async def up() -> None:
+            while data := await reader.read(65536):
+                if b"EXEC" in data and not self.held:
+                    self.held = True
+                    exec_sent.set()
+                upstream_writer.write(data)
+                await upstream_writer.drain()
+
+        async def down() -> None:
+            while data := await upstream_reader.read(65536):
+                if exec_sent.is_set():
+                    exec_sent.clear()
+                    await asyncio.sleep(self.delay)
+                writer.write(data)
+                await writer.drain()
+
+        with contextlib.suppress(OSError, asyncio.CancelledError):
+            await asyncio.gather(up(), down())
+        writer.close()
+        upstream_writer.close()
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+async def test_a_transaction_redis_did_not_answer_is_reported_as_unknown_not_as_nothing(
+    redis: Redis, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """A slow EXEC was applied, then retried as if nothing had happened: the restore reported
+    0 leads back and the audit log lied (a fresh helper's proxy)."""
+    queue = LeadQueue(redis, visibility_timeout=300)
+    for n in range(3):
+        await queue.enqueue(make_lead(n))
+    await create(redis, tmp_path / "b", "k" * 16)
+    await redis.delete(keys.LEAD_QUEUE)
+    _, entries = read(tmp_path / "b", "k" * 16)
+    proxy = SlowExec(int(redis_server.url.rsplit(":", 1)[1].split("/")[0]), delay=1.0)
+    port = await proxy.start()
+    slow = open_redis(RedisSettings(url=f"redis://127.0.0.1:{port}/0", socket_timeout=0.3))
+    try:
+        with pytest.raises(BackupError, match="may or may not have been applied"):
+            await restore_backup(slow, entries)
+    finally:
+        await slow.aclose()
+        await proxy.stop()
+    assert await redis.llen(keys.LEAD_QUEUE) == 3  # it was applied, once
+    plan = await restore_backup(redis, entries, dry_run=True)  # what the error says to do
+    assert (plan.leads.added, plan.leads.kept) == (0, 3)

@@ -4,6 +4,7 @@ pipeline size."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -26,16 +27,17 @@ KEY = "backup-key-for-tests"
 async def test_a_backup_covers_exactly_the_data_namespaces(redis: Redis, tmp_path: Path) -> None:
     covered = {
         "sess:abcdefgh12345678": "session",
-        "lead_queue": "queue",
-        "lead_processing": "processing",
-        "lead_failed": "failed",
-        "lead_retry": "retry",
         "lead_idem:0123": "idempotency",
         "lead_done:0123": "done",
         "route:pin:abcdefgh12345678": "pin",
     }
     for key, value in covered.items():
         await redis.set(key, value)
+    await redis.rpush("lead_queue", "queued")
+    await redis.hset("lead_processing", "l1", "claimed")
+    await redis.hset("lead_failed", "l2", "failed")
+    await redis.zadd("lead_retry", {"waiting": 1.0})
+    covered |= dict.fromkeys(["lead_queue", "lead_processing", "lead_failed", "lead_retry"], "")
     for key in (
         "flags:runtime",
         "flags:version",
@@ -67,9 +69,7 @@ async def test_the_header_names_format_version_time_count_namespaces_and_mac(
     assert (header.format, header.version, header.keys) == (FORMAT, VERSION, 2)
     assert header.namespaces == list(PATTERNS)
     assert before <= header.created_at <= time.time()
-    unsigned = json.loads(first)
-    unsigned["mac"] = ""
-    signed = msgspec.json.encode(unsigned) + b"\n" + body
+    signed = first.replace(f'"mac":"{header.mac}"'.encode(), b'"mac":""') + b"\n" + body
     assert header.mac == hmac.new(KEY.encode(), signed, hashlib.sha256).hexdigest()
     lines = [json.loads(line) for line in body.split(b"\n")]
     assert [line["key"] for line in lines] == [
@@ -134,7 +134,7 @@ def write_backup(path: Path, entries: list[bytes], key: str | None = KEY, **head
     fields: dict[str, object] = {
         "format": FORMAT,
         "version": VERSION,
-        "created_at": 1.0,
+        "created_at": time.time(),
         "keys": len(entries),
         "namespaces": list(PATTERNS),
         "mac": "",
@@ -142,8 +142,8 @@ def write_backup(path: Path, entries: list[bytes], key: str | None = KEY, **head
     }
     if key is None:
         fields["mac"] = hashlib.sha256(body).hexdigest()
-    else:
-        unsigned = msgspec.json.encode(msgspec.json.decode(json.dumps(fields), type=Header))
+    else:  # over the header line as written (spaces and all), its MAC empty
+        unsigned = json.dumps(fields).encode()
         fields["mac"] = hmac.new(key.encode(), unsigned + b"\n" + body, "sha256").hexdigest()
     path.write_bytes(json.dumps(fields).encode() + b"\n" + body)
 
@@ -216,4 +216,102 @@ def test_every_byte_of_the_file_is_authenticated(tmp_path: Path) -> None:
         flipped[at] ^= 0x01
         path.write_bytes(bytes(flipped))
         with pytest.raises(BackupError):
+            read(path, KEY)
+
+
+@pytest.mark.parametrize(
+    ("key", "make"),
+    [
+        ("lead_queue", "set"),
+        ("lead_done:0123", "hset"),
+        ("sess:abcdefgh12345678", "rpush"),
+    ],
+)
+async def test_a_key_of_the_wrong_type_is_named_when_backing_up(
+    redis: Redis, tmp_path: Path, key: str, make: str
+) -> None:
+    """Such a file could never be restored: it is refused when made, not when needed."""
+    if make == "set":
+        await redis.set(key, "x")
+    elif make == "hset":
+        await redis.hset(key, "f", "x")
+    else:
+        await redis.rpush(key, "x")
+    with pytest.raises(BackupError, match=f"^{key} is a "):
+        await create(redis, tmp_path / "b", KEY)
+    assert list(tmp_path.iterdir()) == []  # no file, no temporary left
+
+
+async def test_the_file_is_a_new_one_of_its_own_whatever_lies_beside_it(
+    redis: Redis, tmp_path: Path
+) -> None:
+    """A fresh helper planted `<out>.tmp` (0644, or a symlink to another file): the backup came
+    out 0644, or overwrote the other file."""
+    await redis.set("sess:abcdefgh12345678", "contact details")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("someone else's")
+    (tmp_path / "a.backup.tmp").write_text("planted")
+    (tmp_path / "a.backup.tmp").chmod(0o644)
+    (tmp_path / "b.backup.tmp").symlink_to(victim)
+    for name in ("a.backup", "b.backup"):
+        await create(redis, tmp_path / name, KEY)
+        assert ((tmp_path / name).stat().st_mode & 0o777) == 0o600
+        assert not (tmp_path / name).is_symlink()
+        read(tmp_path / name, KEY)
+    assert victim.read_text() == "someone else's"
+
+
+async def test_a_backup_made_while_workers_move_leads_holds_every_lead(
+    redis: Redis, redis_server: object, tmp_path: Path
+) -> None:
+    """The four lead keys are read at one moment: a fresh helper's backup, made while leads
+    moved from the queue to lead_failed, lacked 44 of 3,000."""
+    count = 2000
+    async with redis.pipeline(transaction=False) as pipe:
+        for n in range(count):
+            pipe.lpush("lead_queue", json.dumps({"id": f"l{n}"}))
+            pipe.set(f"lead_idem:s{n}", f"l{n}")
+        await pipe.execute()
+    mover = Redis(
+        connection_pool=redis.connection_pool.__class__(**redis.connection_pool.connection_kwargs)
+    )
+    move = mover.register_script(
+        "local raw = redis.call('RPOP', KEYS[1]) if raw then "
+        "redis.call('HSET', KEYS[2], cjson.decode(raw)['id'], raw) end return raw"
+    )
+    stop = asyncio.Event()
+
+    async def fail_leads() -> int:
+        moved = 0
+        while not stop.is_set() and await move(keys=["lead_queue", "lead_failed"]):
+            moved += 1
+        return moved
+
+    moving = asyncio.create_task(fail_leads())
+    try:
+        await create(redis, tmp_path / "b", KEY)
+    finally:
+        stop.set()
+        moved = await moving
+        await mover.aclose()
+    assert moved > 0  # leads did move while the backup was made
+    await redis.flushall()
+    _, entries = read(tmp_path / "b", KEY)
+    await restore(redis, entries)
+    queued = {json.loads(raw)["id"] for raw in await redis.lrange("lead_queue", 0, -1)}
+    failed = {k.decode() for k in await redis.hkeys("lead_failed")}
+    assert queued.isdisjoint(failed)
+    assert len(queued | failed) == count  # 0 lost
+
+
+def test_an_extra_header_field_or_reformatting_breaks_the_mac(tmp_path: Path) -> None:
+    path = tmp_path / "b"
+    write_backup(path, [ENTRY])
+    first, _, body = path.read_bytes().partition(b"\n")
+    for changed in (
+        first[:-1] + b', "note": "x"}',  # an extra field
+        first.replace(b": ", b":"),  # the same fields, reformatted
+    ):
+        path.write_bytes(changed + b"\n" + body)
+        with pytest.raises(BackupError, match="authentication failed"):
             read(path, KEY)

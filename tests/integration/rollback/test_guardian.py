@@ -16,7 +16,7 @@ from flags import FlagStore
 from rollback import Guardian, GuardSettings, WindowState, judge, window_delta
 from tests.integration.conftest import GatewayOpener
 from tests.support.bad_backends import BadBackend
-from tests.support.processes import free_port
+from tests.support.processes import RedisServer, free_port
 
 FIRST = "I was rear-ended on the freeway and hurt my neck"
 SETTINGS = GuardSettings(window_seconds=60, min_samples=20, interval_seconds=0.1)
@@ -313,14 +313,14 @@ async def test_the_guard_loop_rides_out_a_redis_outage_and_stops_after_a_trip(
     assert said[-1].startswith("TRIPPED")
 
 
-async def test_the_guard_loop_keeps_watching_after_a_trip(redis: Redis) -> None:
+async def test_the_guard_loop_keeps_watching_after_a_trip(
+    redis: Redis, redis_server: RedisServer
+) -> None:
     said: list[str] = []
     settings = msgspec.structs.replace(SETTINGS, cooldown_seconds=0)
-    # its own client: a cancelled command must not share a pool with the test's (a run hung in
-    # cancellation once, with both cancelled at the same time)
-    own = Redis(
-        connection_pool=redis.connection_pool.__class__(**redis.connection_pool.connection_kwargs)
-    )
+    # its own client, made as the guard command makes it (`open_redis`): a plain redis-py client
+    # cancelled mid-command sometimes never finished cancelling (a test run hung on it)
+    own = open_redis(RedisSettings(url=redis_server.url))
     running = asyncio.create_task(Guardian(own, settings, say=said.append).run())
     try:
         async with asyncio.timeout(30):

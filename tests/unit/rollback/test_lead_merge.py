@@ -31,6 +31,13 @@ def where(data: LeadKeys) -> dict[str, list[LeadState]]:
     return {lead: [p.state for p in found] for lead, found in places(data).items()}
 
 
+def furthest(backed_up: LeadState | None, live: LeadState | None) -> LeadState:
+    """The documented rule: the furthest state, except that a lead a worker holds now stays."""
+    if live is LeadState.PROCESSING:
+        return live
+    return max(s for s in (backed_up, live) if s is not None)
+
+
 LEADS = [f"lead{n}" for n in range(8)]
 assignment = st.dictionaries(st.sampled_from(LEADS), st.sampled_from(list(LeadState)))
 
@@ -42,13 +49,12 @@ def test_every_lead_ends_once_in_its_furthest_state(
     changes, counts = merge(keys_with(backup, "backup"), keys_with(live, "live"))
     result = after(keys_with(live, "live"), changes)
     expected = {
-        lead: max(s for s in (backup.get(lead), live.get(lead)) if s is not None)
-        for lead in backup.keys() | live.keys()
+        lead: furthest(backup.get(lead), live.get(lead)) for lead in backup.keys() | live.keys()
     }
     assert where(result) == {lead: [state] for lead, state in expected.items()}
     assert counts.lost == 0
     assert counts.added == len(backup.keys() - live.keys())
-    assert counts.advanced == sum(1 for lead in live if backup.get(lead, 0) > live[lead])
+    assert counts.advanced == sum(1 for lead in live if expected[lead] is not live[lead])
     assert counts.kept == len(live) - counts.advanced
     assert sum(counts.final.values()) == len(expected)
     for lead, state in live.items():  # a live lead that stays where it is keeps its live copy
@@ -88,3 +94,26 @@ def test_an_unreadable_queue_entry_is_its_own_lead_and_kept() -> None:
     changes, counts = merge(LeadKeys(queue=(b"{broken",)), live)
     assert after(live, changes).queue == (b"not json", b"{broken")
     assert counts.lost == 0
+
+
+def test_a_further_state_from_the_backup_keeps_the_live_details() -> None:
+    """A visitor corrected their phone after the backup (`LeadQueue.amend`); the backup shows
+    the lead waiting out a retry: it goes back to waiting, with the corrected phone."""
+    backed_up = b'{"id":"l1","phone":"5552017788","attempts":2,"last_error":"HTTP 503"}'
+    live = b'{"id":"l1","phone":"5559990000","attempts":0,"last_error":null}'
+    changes, counts = merge(LeadKeys(retry={backed_up: 50.0}), LeadKeys(queue=(live,)))
+    assert counts.advanced == 1
+    assert changes.queue_remove == [live]
+    assert changes.retry_add == {
+        b'{"id":"l1","phone":"5559990000","attempts":2,"last_error":"HTTP 503"}': 50.0
+    }
+
+
+def test_a_lead_a_worker_holds_is_left_to_the_worker() -> None:
+    """Moving it to the backup's `lead_failed` while the worker submits it left it failed and
+    done at once (a fresh helper's attack)."""
+    failed = {"l1": b'{"failed_at":1,"error":"x","lead":{"id":"l1"}}'}
+    claimed = {"l1": b'{"claimed_at":2,"worker":"w","lead":{"id":"l1"}}'}
+    changes, counts = merge(LeadKeys(failed=failed), LeadKeys(processing=claimed))
+    assert not changes
+    assert (counts.kept, counts.advanced, counts.final) == (1, 0, {"processing": 1})
