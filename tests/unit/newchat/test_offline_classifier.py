@@ -61,3 +61,22 @@ def test_confidence_is_higher_for_a_clear_message_than_an_ambiguous_one() -> Non
     clear = classifier.classify("I need a divorce and custody of my kids")
     mixed = classifier.classify("fired after I got hurt, and my landlord is evicting me")
     assert 0 < mixed.confidence < clear.confidence <= 1
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        # blind helpers' attacks: nursing homes in Spanish as in English, a road accident that
+        # is no accident at work, dog bites, a misspelt "run over", overtime in Spanish
+        ("a mi mama la golpearon en el asilo de ancianos", "medical_malpractice"),
+        ("mi abuelita esta en un asilo y la tienen descuidada", "medical_malpractice"),
+        ("me accidente en una moto en la carretera un carro se me atraveso", "personal_injury"),
+        ("me accidente en el trabajo y me lastime la espalda", "workers_comp"),
+        ("got bit by my neighbors pitbull", "personal_injury"),
+        ("me atropeyo un carro cuando cruzaba la calle", "personal_injury"),
+        ("mi patron no me quiere pagar las horas extra", "employment"),
+        ("pedi asilo politico y me lo negaron", "immigration"),
+    ],
+)
+def test_kinds_blind_helpers_found(text: str, category: str) -> None:
+    assert OfflineClassifier().classify(text).category == category
