@@ -38,7 +38,16 @@ redis.call('LPUSH', KEYS[2], ARGV[2])
 return ARGV[1]
 """
 
-_CLAIM = """
+_REDIS_NOW = """
+local clock = redis.call('TIME')
+local now = string.format('%.6f', tonumber(clock[1]) + tonumber(clock[2]) / 1000000)
+"""
+# One clock for claim times and the stuck cutoff, Redis's: a worker host whose clock ran 300 s
+# fast took a lead claimed 3 s earlier for stuck, and LeadProsper got it twice.
+
+_CLAIM = (
+    _REDIS_NOW
+    + """
 local out = {}
 for _ = 1, tonumber(ARGV[3]) do
   local raw = redis.call('RPOP', KEYS[1])
@@ -46,15 +55,16 @@ for _ = 1, tonumber(ARGV[3]) do
   local ok, lead = pcall(cjson.decode, raw)
   if ok and type(lead) == 'table' and type(lead['id']) == 'string' then
     redis.call('HSET', KEYS[2], lead['id'],
-      '{"claimed_at":' .. ARGV[1] .. ',"worker":' .. cjson.encode(ARGV[2]) .. ',"lead":' .. raw .. '}')
+      '{"claimed_at":' .. now .. ',"worker":' .. cjson.encode(ARGV[2]) .. ',"lead":' .. raw .. '}')
     table.insert(out, raw)
   else
     redis.call('HSET', KEYS[3], 'corrupt-' .. redis.sha1hex(raw),
-      '{"failed_at":' .. ARGV[1] .. ',"error":"unreadable queue entry","raw":' .. cjson.encode(raw) .. '}')
+      '{"failed_at":' .. now .. ',"error":"unreadable queue entry","raw":' .. cjson.encode(raw) .. '}')
   end
 end
 return out
 """
+)
 
 _ACK = """
 local removed = redis.call('HDEL', KEYS[1], ARGV[1])
@@ -88,14 +98,16 @@ return #due
 
 _REQUEUE_STUCK = (
     _LEAD_TAIL
+    + _REDIS_NOW
     + """
+local cutoff = tonumber(now) - tonumber(ARGV[1])
 local moved = 0
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   local id, envelope = all[i], all[i + 1]
   local claimed_at = tonumber(string.match(envelope, '^{"claimed_at":([%d%.eE%+%-]+)'))
   local lead = lead_of(envelope)
-  if lead and (ARGV[2] == id or (ARGV[2] == '' and claimed_at and claimed_at < tonumber(ARGV[1]))) then
+  if lead and (ARGV[2] == id or (ARGV[2] == '' and claimed_at and claimed_at < cutoff)) then
     redis.call('HDEL', KEYS[1], id)
     redis.call('RPUSH', KEYS[2], lead)
     moved = moved + 1
@@ -190,7 +202,7 @@ class LeadQueue:
     async def claim(self, worker_id: str, count: int) -> list[Lead]:
         raws = await self._claim(
             keys=[keys.LEAD_QUEUE, keys.LEAD_PROCESSING, keys.LEAD_FAILED],
-            args=[repr(time.time()), worker_id, count],
+            args=["", worker_id, count],  # the claim time is Redis's own
         )
         return [lead_decoder.decode(raw) for raw in raws]
 
@@ -230,10 +242,11 @@ class LeadQueue:
         return moved
 
     async def requeue_stuck(self, older_than: float | None = None) -> int:
-        """Returns leads claimed longer ago than the visibility timeout to the queue's head."""
-        cutoff = time.time() - (self.visibility_timeout if older_than is None else older_than)
+        """Returns leads claimed longer ago than the visibility timeout (seconds, by Redis's
+        clock, as claim times are) to the queue's head."""
+        age = self.visibility_timeout if older_than is None else older_than
         moved: int = await self._requeue_stuck(
-            keys=[keys.LEAD_PROCESSING, keys.LEAD_QUEUE], args=[repr(cutoff), ""]
+            keys=[keys.LEAD_PROCESSING, keys.LEAD_QUEUE], args=[repr(age), ""]
         )
         return moved
 
@@ -275,7 +288,8 @@ class LeadQueue:
             pipe.zcard(keys.LEAD_RETRY)
             pipe.hlen(keys.LEAD_FAILED)
             queued, claims, retry, failed = await pipe.execute()
-        now = time.time()
+        seconds, micros = await self._redis.time()  # claim times are Redis's clock
+        now = seconds + micros / 1e6
         ages = [now - at for at in map(_claimed_at, claims) if at is not None]
         workers = sorted(
             [

@@ -114,3 +114,36 @@ def test_the_local_stacks_secrets_are_owner_only_from_creation(
     assert ((tmp_path / "var" / "session_secret").stat().st_mode & 0o777) == 0o600
     assert len(first) >= 32
     assert _stack.persistent_secret("session_secret") == first  # kept across restarts
+
+
+async def test_the_local_stacks_redis_keeps_an_append_only_file_owner_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kill -9 of `make run`'s Redis, saving every 60 s, undid a rollback (issue 16)."""
+    monkeypatch.setattr(_stack, "STATE_DIR", tmp_path / "var")
+    port = free_port()
+    server = _stack.start_redis(port)
+    client = Redis(port=port)
+    try:
+        for _ in range(200):
+            try:
+                await client.ping()
+                break
+            except OSError:
+                await asyncio.sleep(0.02)
+        config = await client.config_get("append*")
+        assert (config["appendonly"], config["appendfsync"]) == ("yes", "everysec")
+        await client.set("flags:version", 2)
+        await client.execute_command("BGREWRITEAOF")
+        aof = tmp_path / "var" / "redis" / "appendonlydir"
+        for _ in range(200):
+            if aof.exists() and any(aof.iterdir()):
+                break
+            await asyncio.sleep(0.02)
+        files = list(aof.iterdir())
+        assert files
+        assert all((f.stat().st_mode & 0o077) == 0 for f in files), files
+    finally:
+        await client.aclose()
+        server.terminate()
+        server.wait(timeout=10)

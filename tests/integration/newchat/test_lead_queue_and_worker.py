@@ -446,3 +446,22 @@ async def test_a_submitted_lead_is_never_also_failed(engine: Services, redis: Re
     assert await engine.queue.is_done(lead_id)
     assert await redis.hexists(keys.LEAD_FAILED, lead_id) == 0
     assert await redis.hexists(keys.LEAD_PROCESSING, lead_id) == 0
+
+
+async def test_a_fast_host_clock_never_makes_a_fresh_claim_stuck(
+    engine: Services, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Claim times and the stuck cutoff are Redis's clock: a worker host running 300 s fast
+    re-queued a lead claimed 3 s earlier, and LeadProsper got it twice (issue 16)."""
+    await engine.queue.enqueue(make_lead())
+    [claimed] = await engine.queue.claim("w1", 1)  # on a host whose clock is right
+    fast = time.time() + 300
+    monkeypatch.setattr(time, "time", lambda: fast)  # the host running the stuck sweep
+    assert await engine.queue.requeue_stuck(older_than=60) == 0
+    seconds, micros = await redis.time()
+    envelope = msgspec.json.decode(await redis.hget(keys.LEAD_PROCESSING, claimed.id))
+    assert abs(envelope["claimed_at"] - (seconds + micros / 1e6)) < 5  # Redis's clock
+    status = await engine.queue.status()
+    assert status.stuck == 0
+    assert 0 <= status.oldest_claim_age_seconds < 5
+    assert await engine.queue.requeue_stuck(older_than=0) == 1  # still moves when due
