@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
+import os
 import sys
 import threading
 import time
@@ -152,8 +153,10 @@ def configure_logging(
         sinks.append(sys.stdout.buffer)
     if settings.file:
         path = Path(settings.file)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        owned.append(path.open("ab"))
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # 0600 from creation: a line may name a lead's id, a client's address, an error's text
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        owned.append(os.fdopen(fd, "ab"))
         sinks.append(owned[-1])
     previous, _installed = _installed, None
     if previous is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -86,3 +87,13 @@ def test_personal_fields_are_redacted_whatever_the_caller_passes(tmp_path: Path)
     for key, value in personal.items():
         assert line[key] == "[redacted]", key
         assert value not in log_file.read_text(), key
+
+
+def test_the_log_file_and_its_folder_are_owner_only_from_creation(tmp_path: Path) -> None:
+    previous = os.umask(0)  # even a permissive umask cannot widen them
+    try:
+        configure_logging(LogSettings(file=str(tmp_path / "logs" / "app.log"), stdout=False))
+    finally:
+        os.umask(previous)
+    assert ((tmp_path / "logs").stat().st_mode & 0o777) == 0o700
+    assert ((tmp_path / "logs" / "app.log").stat().st_mode & 0o777) == 0o600
