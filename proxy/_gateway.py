@@ -202,10 +202,12 @@ class ChatGateway:
             # health probe's cookie names no conversation (the probe buckets by its client).
             session_id = self._session_cookies.unsign(cookies.get(self._config.session_cookie))
         pin: Backend | None = None
+        inferred = False  # a pin read off the evidence, to be stored after this turn
         if route is not None and body_sid in (None, route.session_id):
             pin = route.backend
         elif session_id is not None and self._pin_matters():
-            pin = await self._stored_pin(session_id)
+            engine_issued = session_id == self._engine_cookie_id(cookies)
+            pin, inferred = await self._pin_or_evidence(session_id, engine_issued=engine_issued)
         override = self._signer.read_override(
             (header_value(scope["headers"], OVERRIDE_HEADER) or b"").decode("latin-1")
             or cookies.get(OVERRIDE_COOKIE),
@@ -222,7 +224,8 @@ class ChatGateway:
         new_pin: tuple[str, Backend] | None = None
         if answer_sid is not None and status < 400:  # a conversation turn: pin it
             set_cookies = self._route_cookie(answer.backend, answer_sid, route)
-            new_pin = None if pin == answer.backend else (answer_sid, answer.backend)
+            settled = pin == answer.backend and not inferred
+            new_pin = None if settled else (answer_sid, answer.backend)
         return Routed(answer, decision, request, set_cookies, new_pin, answer_sid)
 
     @staticmethod
@@ -240,12 +243,28 @@ class ChatGateway:
             return False
         return snapshot.values.enable_new_chat or snapshot.values.drain
 
-    async def _stored_pin(self, session_id: str) -> Backend | None:
+    def _engine_cookie_id(self, cookies: dict[str, str]) -> str | None:
+        if self._session_cookies is None:
+            return None
+        return self._session_cookies.unsign(cookies.get(self._config.session_cookie))
+
+    async def _pin_or_evidence(
+        self, session_id: str, *, engine_issued: bool
+    ) -> tuple[Backend, bool]:
+        """(backend, whether it was inferred) for a turn naming `session_id`: its pin; else the
+        evidence, never the rollout bucket, so nobody picks a backend by picking an id (50 ids
+        chosen offline all landed on the new engine at 10 % rollout) and no conversation moves
+        when a pin cannot be read. The new engine when it holds the session or signed the
+        visitor's session cookie for it; legacy otherwise."""
         try:
-            return await self._pins.get(session_id)
+            pin, held = await self._pins.get_with_evidence(session_id)
         except StoreUnavailable:
             self._metrics.pin_store_errors.labels(operation="read").inc()
-            return None
+            held = False
+            pin = None
+        if pin is not None:
+            return pin, False
+        return ("new" if held or engine_issued else "legacy"), True
 
     async def _dispatch(
         self, decision: Decision, request: ForwardRequest, *, started_on_new: bool

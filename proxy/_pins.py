@@ -109,5 +109,16 @@ class PinStore:
         value = raw.decode() if isinstance(raw, bytes) else raw
         return value if value in ("new", "legacy") else None  # type: ignore[return-value]
 
+    async def get_with_evidence(self, session_id: str) -> tuple[Backend | None, bool]:
+        """(the pin, whether the new engine holds a session under this id), in one round trip:
+        an unpinned id is routed by that evidence, never bucketed (`ChatGateway`)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.getex(keys.route_pin(session_id), ex=self._ttl)
+            pipe.exists(keys.session(session_id))
+            raw, held = await pipe.execute()
+        value = raw.decode() if isinstance(raw, bytes) else raw
+        pin = value if value in ("new", "legacy") else None
+        return pin, bool(held)  # type: ignore[return-value]
+
     async def set(self, session_id: str, backend: Backend) -> None:
         await self._redis.set(keys.route_pin(session_id), backend, ex=self._ttl)
