@@ -172,15 +172,26 @@ async def cron_status(services: Services) -> EngineReply:
     return EngineReply(200, _json.encode(body))
 
 
-async def cron_process(services: Services, secret: str | None) -> EngineReply:
+async def cron_process(
+    services: Services, secret: str | None, client: str = "unknown"
+) -> EngineReply:
     """POST /api/cron/process-leads (runbook: "Process stuck jobs manually"): with the right
-    `x-cron-secret` (constant-time compare; none configured refuses everyone), re-queues stuck
+    `x-cron-secret` (constant-time compare; none configured refuses everyone; wrong ones count
+    against the client's rate limit, then 429), re-queues stuck
     leads, promotes due retries, then drains the queue until its time budget
     (`CRON_BUDGET`, shorter than the gateway's hop timeout) runs out."""
     expected = services.settings.cron.secret
     if not expected:
         return EngineReply(401, _json.encode(ErrorBody("unauthorized", "CRON_SECRET is not set")))
     if secret is None or not hmac.compare_digest(secret.encode(), expected.encode()):
+        try:  # wrong secrets are counted per client: 2,000 guesses took 0.7 s
+            decision = await services.limiter.hit(f"cron-auth:{client}")
+        except StoreUnavailable as exc:
+            return error_reply(exc, CRON_PATH)
+        if not decision.allowed:
+            services.metrics.rate_limited.labels(mode="cron_secret").inc()
+            wait = RateLimited("too many wrong cron secrets; wait a moment", decision.retry_after)
+            return error_reply(wait, CRON_PATH)
         detail = "missing or wrong x-cron-secret"
         return EngineReply(401, _json.encode(ErrorBody("unauthorized", detail)))
     deadline = time.monotonic() + services.settings.cron.budget_seconds

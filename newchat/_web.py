@@ -113,7 +113,9 @@ async def queue_status(services: ServicesDep) -> Response[bytes]:
 
 @post(CRON_PATH, dependencies=SERVICES, status_code=200)
 async def process_leads(request: AnyRequest, services: ServicesDep) -> Response[bytes]:
-    return as_response(await cron_process(services, _header(request, b"x-cron-secret")))
+    peer = request.client.host if request.client else None
+    client = client_address(peer, _headers(request), services.settings.server.trusted_proxies)
+    return as_response(await cron_process(services, _header(request, b"x-cron-secret"), client))
 
 
 @get("/metrics", include_in_schema=False, dependencies=SERVICES)

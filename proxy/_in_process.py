@@ -78,6 +78,8 @@ class EngineUpstream:
                 return await cron_status(services)
             if method == "POST":
                 secret = header_value(request.headers, b"x-cron-secret")
-                return await cron_process(services, secret.decode("latin-1") if secret else None)
+                return await cron_process(
+                    services, secret.decode("latin-1") if secret else None, request.visitor.address
+                )
             return not_allowed("GET, POST")
         return error_reply(LookupError(path), path)  # the gateway sends no other path

@@ -234,3 +234,17 @@ async def test_processing_leads_stops_within_its_budget_and_loses_nothing(
     assert body["processed"]["released"] == 1
     assert await redis.llen(keys.LEAD_QUEUE) == 1
     assert await redis.hlen(keys.LEAD_PROCESSING) == 0
+
+
+async def test_wrong_cron_secrets_are_rate_limited_per_client(engine: Services) -> None:
+    """2,000 wrong secrets took 0.7 s (issue 18): each counts against the client's limit, then
+    429 with Retry-After; another client, and the right secret, are not held up."""
+    limit = engine.settings.rate_limit.normal_limit
+    replies = [await cron_process(engine, f"guess-{n}", "203.0.113.7") for n in range(limit + 5)]
+    assert [r.status for r in replies[:limit]] == [401] * limit
+    assert {r.status for r in replies[limit:]} == {429}
+    assert json.loads(replies[-1].body)["error"] == "rate_limited"
+    assert replies[-1].retry_after is not None
+    assert replies[-1].retry_after >= 1
+    assert (await cron_process(engine, "guess", "203.0.113.8")).status == 401
+    assert (await cron_process(engine, "test-cron-secret", "203.0.113.7")).status == 200
