@@ -7,7 +7,8 @@ headers, the tester override and the shadow marker, which a visitor must never b
 direct visitor's are replaced by its own address.
 
 Towards the visitor: the backend's headers unchanged (repeated `Set-Cookie` included) minus
-hop-by-hop ones and `Content-Length`, which the server sets for the body it sends.
+hop-by-hop ones, `Content-Length`, which the server sets for the body it sends, `Host`, and the
+ones configured away (`X-Powered-By` and `Server` by default).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ _GATEWAY_OWNED = frozenset(
         SHADOW_HEADER,
     }
 )
-_NOT_RETURNED = HOP_BY_HOP | {b"content-length"}
+_NOT_RETURNED = HOP_BY_HOP | {b"content-length", b"host"}
 
 
 def _connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[bytes]:
@@ -92,8 +93,12 @@ def forwarding_headers(headers: RawHeaders, visitor: Visitor) -> RawHeaders:
     return out
 
 
-def returned_headers(headers: Iterable[tuple[bytes, bytes]]) -> RawHeaders:
-    """The backend's reply headers as the visitor gets them (names lower-cased for ASGI)."""
+def returned_headers(
+    headers: Iterable[tuple[bytes, bytes]], stripped: frozenset[bytes] = frozenset()
+) -> RawHeaders:
+    """The backend's reply headers as the visitor gets them (names lower-cased for ASGI),
+    without `Host` (a request header, meaningless in a reply: legacy's named its internal
+    address) and the `stripped` ones (lower-case names)."""
     listed = list(headers)
-    dropped = _NOT_RETURNED | _connection_tokens((k.lower(), v) for k, v in listed)
+    dropped = _NOT_RETURNED | stripped | _connection_tokens((k.lower(), v) for k, v in listed)
     return [(k.lower(), v) for k, v in listed if k.lower() not in dropped]

@@ -24,6 +24,9 @@ class UpstreamSettings(msgspec.Struct, frozen=True):
     keepalive_seconds: float = 4.0
     """An idle connection is closed after this; keep it below the backend's own keep-alive
     timeout (Apache's default is 5 s, nginx's 75 s) so the gateway never reuses one it drops."""
+    stripped_reply_headers: tuple[str, ...] = ("x-powered-by", "server")
+    """Reply headers that tell visitors about the backend (`STRIPPED_REPLY_HEADERS`, comma
+    separated; legacy's `X-Powered-By: PHP/8.2`); `Host` is never returned either way."""
 
 
 class ShadowSettings(msgspec.Struct, frozen=True):
@@ -77,6 +80,11 @@ def load_gateway_settings(environ: Mapping[str, str], base: Settings) -> Gateway
             read_timeout_seconds=env_number(environ, "LEGACY_TIMEOUT", 10.0, float, 0.1),
             pool_size=env_number(environ, "LEGACY_POOL_SIZE", 256, int, 1),
             keepalive_seconds=env_number(environ, "LEGACY_KEEPALIVE", 4.0, float, 0.1),
+            stripped_reply_headers=tuple(
+                name.strip().lower()
+                for name in environ.get("STRIPPED_REPLY_HEADERS", "x-powered-by,server").split(",")
+                if name.strip()
+            ),
         ),
         new_chat_url=env_http_url(environ, "NEW_CHAT_URL"),
         new_chat_timeout_seconds=env_number(environ, "NEW_CHAT_TIMEOUT", 10.0, float, 0.1),

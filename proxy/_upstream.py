@@ -67,6 +67,7 @@ class HttpUpstream:
             [(b"x-shadow-auth", shadow_key.encode())] if shadow_key else []
         )
         self._pool: Http1Pool | None = None
+        self._stripped = frozenset(h.encode("latin-1") for h in settings.stripped_reply_headers)
 
     async def start(self) -> None:
         s = self._settings
@@ -111,7 +112,7 @@ class HttpUpstream:
         turn = request.method == "POST" and request.path is None
         return UpstreamReply(
             reply.status,
-            returned_headers(reply.headers),
+            returned_headers(reply.headers, self._stripped),
             reply.body,
             session_id_in(reply.body) if turn else None,
         )

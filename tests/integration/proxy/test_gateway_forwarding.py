@@ -311,3 +311,15 @@ async def test_the_gateways_own_refusals_keep_the_contracts_error_shape(
     assert wrong_method.status_code == 405
     assert wrong_method.json() == {"error": "http_error", "detail": "Method Not Allowed"}
     assert "GET" in wrong_method.headers["allow"]
+
+
+async def test_nothing_about_the_backend_reaches_the_visitor(open_gateway: GatewayOpener) -> None:
+    """Legacy's `Host: 127.0.0.1:<port>` and `X-Powered-By: PHP/8.2` reached visitors
+    (issue 18)."""
+    async with open_gateway(NEW_CHAT_PERCENT="0") as gw:
+        reply = await gw.post("/api/chat", json={"message": "I was rear-ended"})
+    assert reply.status_code == 200
+    assert reply.headers["x-chat-backend"] == "legacy"
+    for header in ("host", "x-powered-by"):
+        assert header not in reply.headers, (header, reply.headers[header])
+    assert "php" not in reply.headers.get("server", "").lower()

@@ -243,3 +243,19 @@ def test_forwarded_proto_is_believed_only_from_a_trusted_proxy(peer: str, expect
     incoming = [(b"x-forwarded-proto", b"https")]
     visitor = _visitor(incoming, peer, "http", ("127.0.0.1",))
     assert _header_map(forwarding_headers(incoming, visitor))["x-forwarded-proto"] == [expected]
+
+
+def test_reply_headers_never_name_the_backend() -> None:
+    reply = [
+        (b"Host", b"127.0.0.1:8080"),
+        (b"X-Powered-By", b"PHP/8.2.7"),
+        (b"Server", b"Apache/2.4"),
+        (b"Content-Type", b"application/json"),
+    ]
+    stripped = frozenset({b"x-powered-by", b"server"})
+    assert returned_headers(reply, stripped) == [(b"content-type", b"application/json")]
+    assert returned_headers(reply) == [
+        (b"x-powered-by", b"PHP/8.2.7"),
+        (b"server", b"Apache/2.4"),
+        (b"content-type", b"application/json"),
+    ]  # Host is never returned; the rest only as configured
