@@ -160,8 +160,23 @@ def cookie_probe(services: Services, session_cookie: str | None) -> EngineReply:
     )
 
 
-async def cron_status(services: Services) -> EngineReply:
-    """GET /api/cron/process-leads: queue counts and whether LeadProsper is configured."""
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+async def cron_status(
+    services: Services, secret: str | None = None, client: str = "127.0.0.1"
+) -> EngineReply:
+    """GET /api/cron/process-leads: queue counts and whether LeadProsper is configured, for a
+    client on this host (the runbook's `curl localhost:3000/...`; its address as read through
+    `TRUSTED_PROXIES`) or with the cron secret: it names workers' hosts and pids, nothing a
+    visitor through nginx should read."""
+    expected = services.settings.cron.secret
+    has_secret = bool(
+        expected and secret and hmac.compare_digest(secret.encode(), expected.encode())
+    )
+    if client not in LOOPBACK and not has_secret:
+        detail = "queue status is for this host or the x-cron-secret holder"
+        return EngineReply(401, _json.encode(ErrorBody("unauthorized", detail)))
     try:
         status = await services.queue.status()
     except Exception as exc:

@@ -107,8 +107,10 @@ async def chat_head(request: AnyRequest, services: ServicesDep) -> Response[None
 
 
 @get(CRON_PATH, dependencies=SERVICES)
-async def queue_status(services: ServicesDep) -> Response[bytes]:
-    return as_response(await cron_status(services))
+async def queue_status(request: AnyRequest, services: ServicesDep) -> Response[bytes]:
+    peer = request.client.host if request.client else None
+    client = client_address(peer, _headers(request), services.settings.server.trusted_proxies)
+    return as_response(await cron_status(services, _header(request, b"x-cron-secret"), client))
 
 
 @post(CRON_PATH, dependencies=SERVICES, status_code=200)

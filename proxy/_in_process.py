@@ -74,10 +74,12 @@ class EngineUpstream:
                 return cookie_probe(services, cookie)
             return not_allowed("GET, HEAD, POST")
         if path == CRON_PATH:
+            secret = header_value(request.headers, b"x-cron-secret")
             if method in ("GET", "HEAD"):
-                return await cron_status(services)
+                return await cron_status(
+                    services, secret.decode("latin-1") if secret else None, request.visitor.address
+                )
             if method == "POST":
-                secret = header_value(request.headers, b"x-cron-secret")
                 return await cron_process(
                     services, secret.decode("latin-1") if secret else None, request.visitor.address
                 )

@@ -169,7 +169,9 @@ async def test_lead_reaches_a_mocked_leadprosper_with_the_right_fields(
         "external_lead_id": "",
         "language": "en",
     }
-    status = (await client.get("/api/cron/process-leads")).json()
+    status = (
+        await client.get("/api/cron/process-leads", headers={"x-cron-secret": "test-cron-secret"})
+    ).json()
     assert (status["queued"], status["processing"], status["failed"]) == (0, 0, 0)
 
 

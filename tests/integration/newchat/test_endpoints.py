@@ -248,3 +248,24 @@ async def test_wrong_cron_secrets_are_rate_limited_per_client(engine: Services) 
     assert replies[-1].retry_after >= 1
     assert (await cron_process(engine, "guess", "203.0.113.8")).status == 401
     assert (await cron_process(engine, "test-cron-secret", "203.0.113.7")).status == 200
+
+
+@pytest.mark.parametrize(
+    ("client", "secret", "status"),
+    [
+        ("127.0.0.1", None, 200),  # the runbook's curl on the host
+        ("::1", None, 200),
+        ("203.0.113.7", None, 401),  # a visitor through nginx (address from TRUSTED_PROXIES)
+        ("203.0.113.7", "wrong", 401),
+        ("203.0.113.7", "test-cron-secret", 200),
+    ],
+)
+async def test_queue_status_is_for_this_host_or_the_secret_holder(
+    engine: Services, client: str, secret: str | None, status: int
+) -> None:
+    """It names workers' hosts and pids: through nginx it needed no secret (issue 18)."""
+    await engine.queue.enqueue(make_lead(1))
+    reply = await cron_status(engine, secret, client)
+    assert reply.status == status
+    body = json.loads(reply.body)
+    assert ("queued" in body) == (status == 200)

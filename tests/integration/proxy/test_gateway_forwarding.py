@@ -215,11 +215,16 @@ async def test_new_engine_with_redis_down_fails_over_then_errors_cleanly_once_st
 
 async def test_cron_endpoint_reaches_the_new_engine(open_gateway: GatewayOpener) -> None:
     async with open_gateway(NEW_CHAT_PERCENT="0") as gw:
-        status = await gw.get("/api/cron/process-leads")
+        anonymous = await gw.get("/api/cron/process-leads")  # the test client is not loopback
+        status = await gw.get(
+            "/api/cron/process-leads", headers={"x-cron-secret": "test-cron-secret"}
+        )
         refused = await gw.post("/api/cron/process-leads", headers={"x-cron-secret": "wrong"})
         allowed = await gw.post(
             "/api/cron/process-leads", headers={"x-cron-secret": "test-cron-secret"}
         )
+    assert anonymous.status_code == 401
+    assert "worker" not in anonymous.text
     assert status.status_code == 200
     assert status.headers["x-chat-backend"] == "new"
     assert status.json()["queued"] == 0
