@@ -32,6 +32,7 @@ FIRST = "I was rear-ended on the freeway and hurt my neck"
 class Nginx:
     def __init__(self, workdir: Path, site_env: dict[str, str], mode: str = "gateway") -> None:
         self.port = free_port()
+        self.mode = mode
         self.workdir = workdir
         self.conf = workdir / "nginx.conf"
         self.site = workdir / "chat-system.conf"
@@ -253,3 +254,41 @@ async def test_rollback_from_split_mode_and_undo_come_back_to_split(
     history = chatctl(nginx.env, "flags", "history").stdout
     assert "nginx./api/chat: split -> legacy" in history
     assert "nginx./api/chat: legacy -> split" in history
+
+
+INTERNAL = {"X-Shadow-Request": "1", "X-Shadow-Auth": "forged", "X-Forwarded-Host": "evil.test"}
+
+
+def internal_headers_seen(reply: httpx.Response) -> set[str]:
+    """Which of the visitor's `INTERNAL` values legacy's echo hook received (the gateway sets
+    an X-Forwarded-Host of its own: only the visitor's forged one counts)."""
+    assert reply.status_code == 201, reply.text
+    received = reply.json()["headers"]
+    return {name for name, value in INTERNAL.items() if received.get(name.lower()) == value}
+
+
+@pytest.mark.parametrize("site", ["legacy", "gateway", "split"], indirect=True)
+async def test_a_visitors_internal_headers_never_reach_legacy_on_any_path(
+    site: tuple[Nginx, ChatctlProcess],
+) -> None:
+    """In split mode nginx passed a visitor's X-Shadow-Request: 1 to legacy, which then kept no
+    lead (issue 18). Every path a visitor's turn can take to legacy: straight (legacy mode), the
+    gateway's fallback when it is down, and split mode's pinned legacy turn."""
+    nginx, gateway = site
+    url = f"http://127.0.0.1:{nginx.port}/api/chat"
+    async with httpx.AsyncClient(timeout=10) as client:
+        if nginx.mode == "split":  # pin a conversation to legacy, then its turn goes direct
+            first = await client.post(url, json={"message": FIRST})
+            assert first.headers["x-chat-backend"] == "legacy"
+        direct = await client.post(
+            f"{url}?debug=echo", json={"message": "Ann Lee"}, headers=INTERNAL
+        )
+        assert internal_headers_seen(direct) == set()
+        if nginx.mode == "gateway":
+            gateway.stop()
+            fallback = await client.post(
+                f"{url}?debug=echo", json={"message": "Ann Lee"}, headers=INTERNAL
+            )
+            assert internal_headers_seen(fallback) == set()
+        home = await client.get(f"http://127.0.0.1:{nginx.port}/?debug=echo", headers=INTERNAL)
+        assert internal_headers_seen(home) == set()
