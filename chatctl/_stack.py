@@ -112,6 +112,7 @@ def start_legacy_php(port: int, environ: Mapping[str, str]) -> subprocess.Popen[
     env = dict(environ) | {
         "LEGACY_DATA_DIR": str(data.resolve()),
         "PHP_CLI_SERVER_WORKERS": "4",
+        "LEGACY_TEST_HOOKS": "0",  # ?debug=echo and ?sleep_ms= are the tests' alone
     }
     log = (data / "php-server.log").open("ab")
     return subprocess.Popen(
@@ -120,6 +121,7 @@ def start_legacy_php(port: int, environ: Mapping[str, str]) -> subprocess.Popen[
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its workers share the group; stopping the group stops them
+        umask=0o077,  # its sessions and leads.jsonl hold contact details
     )
 
 

@@ -6,8 +6,10 @@
 // leads.jsonl (one line per submitted lead). A request with `X-Shadow-Request: 1` uses the shadow
 // session folder and never writes a lead: the side-effect-free mode the gateway's shadow relies on.
 //
-// Test hooks, all on the query string: `sleep_ms=N` answers late; `debug=echo` answers with what
-// the request carried (method, path, query, headers, cookies, body) and sets two cookies.
+// Test hooks, all on the query string, only when the environment sets LEGACY_TEST_HOOKS=1 (the
+// tests do; `make run`'s stand-in does not, so nobody reaches them through nginx): `sleep_ms=N`
+// answers late; `debug=echo` answers with what the request carried (method, path, query,
+// headers, cookies, body) and sets two cookies.
 
 declare(strict_types=1);
 
@@ -194,11 +196,12 @@ function handle_echo(): void
 }
 
 $path = parse_url($_SERVER['REQUEST_URI'], PHP_URL_PATH);
-$sleepMs = (int) ($_GET['sleep_ms'] ?? 0);
+$hooks = getenv('LEGACY_TEST_HOOKS') === '1';
+$sleepMs = $hooks ? (int) ($_GET['sleep_ms'] ?? 0) : 0;
 if ($sleepMs > 0) {
     usleep(min($sleepMs, 60000) * 1000);
 }
-if (($_GET['debug'] ?? '') === 'echo') {
+if ($hooks && ($_GET['debug'] ?? '') === 'echo') {
     handle_echo();
 } elseif ($path === '/api/chat' && $_SERVER['REQUEST_METHOD'] === 'POST') {
     handle_chat($dataDir);

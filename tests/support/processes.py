@@ -73,6 +73,7 @@ class PhpLegacy:
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "LEGACY_DATA_DIR": str(workdir),
             "PHP_CLI_SERVER_WORKERS": str(workers),
+            "LEGACY_TEST_HOOKS": "1",
         }
         self._process = subprocess.Popen(
             [binary, "-S", f"127.0.0.1:{self.port}", str(LEGACY_ROUTER)],

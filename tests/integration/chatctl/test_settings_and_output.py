@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from redis.asyncio import Redis
 
@@ -146,4 +148,32 @@ async def test_the_local_stacks_redis_keeps_an_append_only_file_owner_only(
     finally:
         await client.aclose()
         server.terminate()
+        server.wait(timeout=10)
+
+
+async def test_the_local_stacks_legacy_stand_in_has_no_test_hooks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`?debug=echo` and `?sleep_ms=` were reachable through nginx (issue 18): only the tests
+    enable them."""
+    monkeypatch.setattr(_stack, "STATE_DIR", tmp_path / "var")
+    port = free_port()
+    server = _stack.start_legacy_php(port, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            for _ in range(250):
+                try:
+                    home = await client.get(f"http://127.0.0.1:{port}/?debug=echo")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.02)
+            assert home.status_code == 200
+            assert "Legacy site home page" in home.text  # not the echo
+            echo = await client.post(
+                f"http://127.0.0.1:{port}/api/chat?debug=echo", json={"message": "hi"}
+            )
+            assert echo.status_code == 200
+            assert "headers" not in echo.json()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=10)
