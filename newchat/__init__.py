@@ -33,6 +33,7 @@ from newchat._errors import (
 from newchat._health import HealthReport, check_openai, health_report
 from newchat._language import LANGUAGES, Language, LanguageDetector
 from newchat._metrics import Metrics
+from newchat._ratelimit import RateDecision, RateLimiter
 from newchat._replies import LOCALES, Replies
 from newchat._services import (
     Services,
@@ -86,8 +87,10 @@ __all__ = [
     "LeadProsperSettings",
     "Metrics",
     "OpenAISettings",
+    "RateDecision",
     "RateLimitSettings",
     "RateLimited",
+    "RateLimiter",
     "Replies",
     "ServerSettings",
     "Services",

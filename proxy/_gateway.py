@@ -25,7 +25,7 @@ from common import (
     set_cookie,
 )
 from flags import Backend, Decision, Flags
-from newchat import SessionCookies
+from newchat import RateLimiter, SessionCookies
 from proxy._errors import ClientGone, RequestRejected, UpstreamError
 from proxy._headers import OVERRIDE_HEADER, Visitor
 from proxy._metrics import GatewayMetrics
@@ -150,8 +150,11 @@ class ChatGateway:
         config: GatewayConfig,
         shadow: ShadowMirror | None = None,
         session_cookies: SessionCookies | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._shadow = shadow
+        self._limiter = limiter
+        """Counts legacy-bound turns (the new engine counts its own)."""
         self._session_cookies = session_cookies
         """Checks the engine's `chat_sid` (same SESSION_SECRET), the last evidence of a pin."""
         self.new_engine_stats = NewEngineStats()
@@ -266,11 +269,30 @@ class ChatGateway:
             return pin, False
         return ("new" if held or engine_issued else "legacy"), True
 
+    async def _rate_limited(self, request: ForwardRequest) -> UpstreamReply | None:
+        """The 429 for a legacy-bound turn over the visitor's limit (the same counter and
+        emergency switch the new engine applies to its own turns, so the runbook's
+        `emergency_rate_limit` holds at 0 % rollout too); None to go on. Redis failing lets the
+        turn through: legacy does not need it."""
+        if self._limiter is None or request.method != "POST":
+            return None
+        try:
+            decision = await self._limiter.hit(request.visitor.address)
+        except StoreUnavailable:
+            return None  # Redis's outage is reported by /readyz and the engine's own turns
+        if decision.allowed:
+            return None
+        self._metrics.rejected.labels(reason="rate_limited").inc()
+        reply = error_reply(429, "rate_limited", "too many messages; please wait a moment")
+        reply.headers.append((b"retry-after", str(decision.retry_after).encode()))
+        return reply
+
     async def _dispatch(
         self, decision: Decision, request: ForwardRequest, *, started_on_new: bool
     ) -> Answer:
         if decision.backend == "legacy":
-            return Answer(await self._send_legacy(request), "legacy")
+            limited = await self._rate_limited(request)
+            return Answer(limited or await self._send_legacy(request), "legacy")
         failure: str
         try:
             reply = await self._new.send(request)

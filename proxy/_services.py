@@ -19,6 +19,7 @@ from common import NewEngineStats
 from flags import Backend, Flags, FlagSnapshot, FlagWatcher, UnleashRollout
 from newchat import (
     Metrics,
+    RateLimiter,
     Services,
     SessionCookies,
     Settings,
@@ -219,6 +220,7 @@ async def provide_gateway_services(
             session_cookie=settings.session.cookie_name,
         ),
         shadow=shadow,
+        limiter=RateLimiter(redis, settings.rate_limit),
         session_cookies=SessionCookies(settings.session),
     )
     await provide_stats_publisher(redis, instance, chat.new_engine_stats, stack)

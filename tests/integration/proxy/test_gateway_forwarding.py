@@ -328,3 +328,24 @@ async def test_nothing_about_the_backend_reaches_the_visitor(open_gateway: Gatew
     for header in ("host", "x-powered-by"):
         assert header not in reply.headers, (header, reply.headers[header])
     assert "php" not in reply.headers.get("server", "").lower()
+
+
+async def test_the_emergency_rate_limit_holds_for_turns_routed_to_legacy(
+    open_gateway: GatewayOpener, redis: Redis
+) -> None:
+    """At 0 % rollout `emergency_rate_limit = 1` had no effect: every turn went to legacy
+    uncounted (issue 18). Legacy-bound turns count against the same limit as the engine's."""
+    await redis.set(keys.EMERGENCY_RATE_LIMIT, "1")
+    async with open_gateway(NEW_CHAT_PERCENT="0") as gw:
+        statuses = []
+        for _ in range(8):
+            gw.cookies.clear()
+            reply = await gw.post("/api/chat", json={"message": "I was rear-ended"})
+            statuses.append(reply.status_code)
+        metrics = (await gw.get("/metrics")).text
+    limit = 5  # EMERGENCY_RATE_LIMIT_PER_MINUTE's default
+    assert statuses == [200] * limit + [429] * (8 - limit)
+    assert reply.headers["x-chat-backend"] == "legacy"
+    assert reply.json()["error"] == "rate_limited"
+    assert int(reply.headers["retry-after"]) >= 1
+    assert 'gateway_rejected_total{reason="rate_limited"} 3.0' in metrics
