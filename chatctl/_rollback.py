@@ -333,10 +333,10 @@ def backup_restore(
     plan first; exit 0 when it was applied (with --dry-run: when it would go ahead)."""
     key = _backup_key()
     header, entries = _read(file, key)
-    age_days = (time.time() - header.created_at) / 86_400
-    if age_days * 86_400 > keys.LEAD_MARKER_TTL_SECONDS and not older_than_markers:
+    age = time.time() - header.created_at
+    if age > keys.LEAD_MARKER_TTL_SECONDS and not older_than_markers:
         raise fail(
-            f"{file.name} was made {age_days:.0f} days ago, longer than leads' done markers "
+            f"{file.name} was made {age / 86_400:.0f} days ago, longer than leads' done markers "
             f"last ({keys.LEAD_MARKER_TTL_SECONDS // 86_400} days): leads it names that were "
             "sent since may be sent again. Use a newer backup (`chatctl backup newest`), or "
             "--older-than-markers if that is what you want",

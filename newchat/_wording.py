@@ -109,25 +109,24 @@ class Wording:
 
     def summary(self, state: SessionState) -> str:
         contact = state.contact
+        details = {
+            "first": contact.first_name or "",
+            "last": contact.last_name or "",
+            "phone": _phone_for_reading(contact.phone or ""),
+            "zip": contact.zip or "",
+            "area": self.area(state),
+        }
         if state.without_email and not contact.email:
             return self.say(
                 state,
                 N_("{first} {last}, phone {phone}, no email, ZIP {zip}, practice area: {area}."),
-                first=contact.first_name or "",
-                last=contact.last_name or "",
-                phone=_phone_for_reading(contact.phone or ""),
-                zip=contact.zip or "",
-                area=self.area(state),
+                **details,
             )
         return self.say(
             state,
             N_("{first} {last}, phone {phone}, email {email}, ZIP {zip}, practice area: {area}."),
-            first=contact.first_name or "",
-            last=contact.last_name or "",
-            phone=_phone_for_reading(contact.phone or ""),
             email=contact.email or "",
-            zip=contact.zip or "",
-            area=self.area(state),
+            **details,
         )
 
     def read_back(self, state: SessionState) -> str:

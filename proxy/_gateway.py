@@ -199,18 +199,22 @@ class ChatGateway:
         route = self._signer.read_route_cookie(cookies.get(ROUTE_COOKIE))
         body_sid = session_id_in(body) if method == "POST" else None
         session_id = body_sid or (route.session_id if route else None)
-        if session_id is None and method == "POST" and self._session_cookies is not None:
+        engine_sid: str | None = None  # the engine's signed cookie, checked once at most
+        if session_id is None and method == "POST":
             # The engine's own cookie outlives a routing cookie the browser lost or let
             # expire (it is renewed every turn): its id finds the pin in Redis. Turns only: a
             # health probe's cookie names no conversation (the probe buckets by its client).
-            session_id = self._session_cookies.unsign(cookies.get(self._config.session_cookie))
+            session_id = engine_sid = self._engine_cookie_id(cookies)
         pin: Backend | None = None
         inferred = False  # a pin read off the evidence, to be stored after this turn
         if route is not None and body_sid in (None, route.session_id):
             pin = route.backend
         elif session_id is not None and self._pin_matters():
-            engine_issued = session_id == self._engine_cookie_id(cookies)
-            pin, inferred = await self._pin_or_evidence(session_id, engine_issued=engine_issued)
+            if engine_sid is None:  # the id came from the body or a routing cookie
+                engine_sid = self._engine_cookie_id(cookies)
+            pin, inferred = await self._pin_or_evidence(
+                session_id, engine_issued=session_id == engine_sid
+            )
         override = self._signer.read_override(
             (header_value(scope["headers"], OVERRIDE_HEADER) or b"").decode("latin-1")
             or cookies.get(OVERRIDE_COOKIE),

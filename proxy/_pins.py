@@ -104,11 +104,6 @@ class PinStore:
         self._redis = redis
         self._ttl = ttl_seconds
 
-    async def get(self, session_id: str) -> Backend | None:
-        raw = await self._redis.getex(keys.route_pin(session_id), ex=self._ttl)
-        value = raw.decode() if isinstance(raw, bytes) else raw
-        return value if value in ("new", "legacy") else None  # type: ignore[return-value]
-
     async def get_with_evidence(self, session_id: str) -> tuple[Backend | None, bool]:
         """(the pin, whether the new engine holds a session under this id), in one round trip:
         an unpinned id is routed by that evidence, never bucketed (`ChatGateway`)."""

@@ -22,21 +22,24 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from fnmatch import fnmatchcase
 from pathlib import Path
 
 import msgspec
 from redis.asyncio import Redis
 
-from common import keys, redis_errors
+from common import as_text, keys, redis_errors
 from rollback._errors import BackupError
 
 FORMAT = "chat-backup"
 VERSION = 2
 """Version 1 files carried a plain SHA-256 anyone could recompute; they are refused."""
 
-LEAD_STRUCTURES = (keys.LEAD_QUEUE, keys.LEAD_PROCESSING, keys.LEAD_RETRY, keys.LEAD_FAILED)
+LEAD_TYPES = {keys.LEAD_QUEUE: b"list", keys.LEAD_RETRY: b"zset", keys.LEAD_PROCESSING: b"hash",
+              keys.LEAD_FAILED: b"hash"}  # fmt: skip
+"""The lead keys' Redis types; every other key a backup covers is a string."""
+LEAD_STRUCTURES = tuple(LEAD_TYPES)
 NAMESPACES: dict[str, tuple[str, ...]] = {
     "sessions": (f"{keys.SESSION_PREFIX}*",),
     "pins": (f"{keys.ROUTE_PIN_PREFIX}*",),
@@ -93,13 +96,8 @@ def _unsigned(header_line: bytes) -> bytes:
     return _MAC_FIELD.sub(rb'\1""', header_line, count=1)
 
 
-_TYPES = {keys.LEAD_QUEUE: b"list", keys.LEAD_RETRY: b"zset", keys.LEAD_PROCESSING: b"hash",
-          keys.LEAD_FAILED: b"hash"}  # fmt: skip
-"""The lead keys' types; every other key a backup covers is a string."""
-
-
 async def _matching_keys(redis: Redis) -> list[bytes]:
-    """Every key in the namespaces but the four lead keys (`_lead_entries` reads those)."""
+    """Every key in the namespaces but the four lead keys (read at one moment: `create`)."""
     found: set[bytes] = set()
     for pattern in PATTERNS:
         if "*" in pattern:
@@ -107,23 +105,28 @@ async def _matching_keys(redis: Redis) -> list[bytes]:
     return sorted(found)
 
 
-async def _lead_entries(redis: Redis) -> list[Entry]:
-    """The four lead keys at one moment (one MULTI): a lead moving between them while they were
-    read one by one was in neither copy (a fresh helper lost 44 of 3,000 that way). Read before
-    the markers, so a lead that left the keys before this moment has its done marker found."""
-    async with redis.pipeline(transaction=True) as tx:
-        for key in LEAD_STRUCTURES:
-            tx.type(key)
-            tx.dump(key)
-            tx.pttl(key)
-        replies = await tx.execute()
+async def _entries_of(
+    redis: Redis, names: Sequence[str | bytes], *, at_one_moment: bool
+) -> list[Entry]:
+    """Each key's DUMP and remaining TTL in one pipeline (one MULTI `at_one_moment`), skipping
+    keys that expired meanwhile. Raises `BackupError` naming a key of the wrong type: such a
+    file could never be restored."""
+    async with redis.pipeline(transaction=at_one_moment) as pipe:
+        for name in names:
+            pipe.type(name)
+            pipe.dump(name)
+            pipe.pttl(name)
+        replies = await pipe.execute()
     entries = []
-    for n, key in enumerate(LEAD_STRUCTURES):
-        kind, dumped, ttl = replies[3 * n : 3 * n + 3]
+    for name, kind, dumped, ttl in zip(
+        names, replies[0::3], replies[1::3], replies[2::3], strict=True
+    ):
         if dumped is None:
             continue
-        if kind != _TYPES[key]:
-            raise BackupError(f"{key} is a {kind.decode()} where a {_TYPES[key].decode()} belongs")
+        key = as_text(name)
+        expected = LEAD_TYPES.get(key, b"string")
+        if kind != expected:
+            raise BackupError(f"{key} is a {as_text(kind)} where a {expected.decode()} belongs")
         entries.append(Entry(key, int(ttl), base64.b64encode(dumped).decode()))
     return entries
 
@@ -134,26 +137,13 @@ async def create(redis: Redis, path: Path, key: str) -> Header:
     if not key:
         raise BackupError("no backup key: set BACKUP_KEY (or SESSION_SECRET)")
     with redis_errors():
-        entries = await _lead_entries(redis)
+        # The four lead keys at one moment: a lead moving between them while they were read
+        # one by one was in neither copy (a fresh helper lost 44 of 3,000 that way). Read
+        # before the markers, so a lead that left them before this moment has its done marker.
+        entries = await _entries_of(redis, LEAD_STRUCTURES, at_one_moment=True)
         names = await _matching_keys(redis)
         for start in range(0, len(names), 500):
-            batch = names[start : start + 500]
-            async with redis.pipeline(transaction=False) as pipe:
-                for name in batch:
-                    pipe.type(name)
-                    pipe.dump(name)
-                    pipe.pttl(name)
-                replies = await pipe.execute()
-            for name, kind, dumped, ttl in zip(
-                batch, replies[0::3], replies[1::3], replies[2::3], strict=True
-            ):
-                if dumped is None:
-                    continue  # it expired between SCAN and DUMP
-                if kind != b"string":
-                    raise BackupError(
-                        f"{name.decode()} is a {kind.decode()} where a string belongs"
-                    )
-                entries.append(Entry(name.decode(), int(ttl), base64.b64encode(dumped).decode()))
+            entries += await _entries_of(redis, names[start : start + 500], at_one_moment=False)
     entries.sort(key=lambda entry: entry.key)
     lines = [msgspec.json.encode(entry) for entry in entries]
     body = b"\n".join(lines)

@@ -27,7 +27,7 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import ResponseError, WatchError
 
 from common import as_text, keys, redis_errors
-from rollback._backup import NAMESPACES, Entry, namespace_of
+from rollback._backup import LEAD_TYPES, NAMESPACES, Entry, namespace_of
 from rollback._errors import BackupError
 from rollback._lead_merge import LeadChanges, LeadCounts, LeadKeys, merge, places
 
@@ -37,13 +37,6 @@ STAGING_TTL_MS = 600_000
 ATTEMPTS = 5
 """Plans made again when live keys change under one, before giving up (stop the workers)."""
 REPLACEABLE = ("sessions", "pins")
-
-_EXPECTED_TYPE = {
-    keys.LEAD_QUEUE: b"list",
-    keys.LEAD_RETRY: b"zset",
-    keys.LEAD_PROCESSING: b"hash",
-    keys.LEAD_FAILED: b"hash",
-}
 
 
 class KeyCounts(msgspec.Struct):
@@ -110,7 +103,7 @@ async def restore(
     by_key = {entry.key: entry for entry in entries}
     with redis_errors():
         backup = await _stage(redis, entries)
-        singles = [e.key for e in entries if e.key not in _EXPECTED_TYPE]
+        singles = [e.key for e in entries if e.key not in LEAD_TYPES]
         # whether a lead the backup names was submitted since (live leads keep their places)
         done_keys = [keys.lead_done(lead) for lead in places(backup)]
         for attempt in range(1, ATTEMPTS + 1):
@@ -118,7 +111,7 @@ async def restore(
                 # Only the four lead keys are watched: a done marker appears only with a worker's
                 # ack, which changes lead_processing. Watching every key of a large backup took
                 # Redis a minute (WATCH is quadratic in its keys: a fresh helper's 50k keys).
-                await tx.watch(*_EXPECTED_TYPE)
+                await tx.watch(*LEAD_TYPES)
                 live = await _read_leads(redis, done_keys)
                 present = await _present(redis, singles)
                 changes, lead_counts = merge(backup, live)
@@ -200,7 +193,7 @@ async def _stage(redis: Redis, entries: list[Entry]) -> LeadKeys:
                     raise BackupError(
                         f"{entry.key}: Redis refused its payload ({restored}); nothing was restored"
                     )
-                expected = _EXPECTED_TYPE.get(entry.key, b"string")
+                expected = LEAD_TYPES.get(entry.key, b"string")
                 if kind != expected:
                     raise BackupError(
                         f"{entry.key}: a {as_text(kind)} where a {expected.decode()} belongs; "
@@ -224,10 +217,10 @@ async def _read_leads(
     redis: Redis, done_keys: list[str], *, prefix: str = "", done: frozenset[str] | None = None
 ) -> LeadKeys:
     async with redis.pipeline(transaction=False) as pipe:
-        for key in _EXPECTED_TYPE:
+        for key in LEAD_TYPES:
             pipe.type(prefix + key)
         kinds = await pipe.execute()
-    for (key, expected), kind in zip(_EXPECTED_TYPE.items(), kinds, strict=True):
+    for (key, expected), kind in zip(LEAD_TYPES.items(), kinds, strict=True):
         if kind not in (expected, b"none"):
             raise BackupError(
                 f"live {key} is a {as_text(kind)} where a {expected.decode()} belongs: repair or "
