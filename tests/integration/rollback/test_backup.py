@@ -52,6 +52,14 @@ async def everything(redis: Redis) -> dict[bytes, bytes | None]:
     return {key: await redis.dump(key) for key in sorted([k async for k in redis.scan_iter()])}
 
 
+async def one_session_backed_up(redis: Redis, env: dict[str, str], tmp_path: Path) -> Path:
+    """A backup holding one session, `sess:aaaa000000000000` (still live)."""
+    await redis.set("sess:aaaa000000000000", "x")
+    file = tmp_path / "chat.backup"
+    await backup(env, file)
+    return file
+
+
 def submitted_emails(outside: respx.MockRouter) -> list[str]:
     return sorted(json.loads(call.request.content)["email"] for call in outside.calls)
 
@@ -147,9 +155,7 @@ async def test_restore_after_a_partial_loss_brings_back_the_missing_and_keeps_th
 async def test_leads_and_anything_outside_sessions_and_pins_cannot_be_replaced(
     redis: Redis, base_env: dict[str, str], tmp_path: Path, selector: str
 ) -> None:
-    await redis.set("sess:aaaa000000000000", "x")
-    file = tmp_path / "chat.backup"
-    await backup(base_env, file)
+    file = await one_session_backed_up(redis, base_env, tmp_path)
     await redis.delete("sess:aaaa000000000000")
     code, output = await chatctl(base_env, "backup", "restore", str(file), "--replace", selector)
     assert code == 2
@@ -398,9 +404,7 @@ async def test_a_short_backup_key_is_refused(
 async def test_a_live_lead_key_of_the_wrong_type_is_named_and_nothing_written(
     redis: Redis, base_env: dict[str, str], tmp_path: Path
 ) -> None:
-    await redis.set("sess:aaaa000000000000", "x")
-    file = tmp_path / "chat.backup"
-    await backup(base_env, file)
+    file = await one_session_backed_up(redis, base_env, tmp_path)
     await redis.delete("sess:aaaa000000000000")
     await redis.set(keys.LEAD_QUEUE, "broken")
     before = await everything(redis)
@@ -471,9 +475,7 @@ async def test_a_restore_of_tens_of_thousands_of_keys_goes_through_the_cli(
 async def test_a_replace_pattern_that_names_nothing_is_warned_about(
     redis: Redis, base_env: dict[str, str], tmp_path: Path
 ) -> None:
-    await redis.set("sess:aaaa000000000000", "x")
-    file = tmp_path / "chat.backup"
-    await backup(base_env, file)
+    file = await one_session_backed_up(redis, base_env, tmp_path)
     code, output = await chatctl(
         base_env, "backup", "restore", str(file), "--replace", "sess:zz*", "--dry-run"
     )
