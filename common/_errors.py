@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-StoreFailure = Literal["unreachable", "timeout", "out_of_memory", "read_only", "busy", "error"]
+StoreFailure = Literal[
+    "unreachable", "timeout", "out_of_memory", "read_only", "busy", "pool_exhausted", "error"
+]
 
 
 class SettingsError(ValueError):

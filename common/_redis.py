@@ -11,20 +11,28 @@ import asyncio
 import contextlib
 import functools
 import inspect
+import time
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from redis import exceptions
-from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
+from common import keys
 from common._errors import StoreUnavailable
+from common._health import Check
 from common._settings import RedisSettings
 
 REDIS_FAILURES: tuple[type[Exception], ...] = (exceptions.RedisError, OSError, TimeoutError)
 """What a Redis call can raise when Redis (or the network to it) fails. `BrokenPipeError` of
 the caller's own stdout is an OSError too: catch these only around Redis calls."""
+
+POOL_EXHAUSTED = "No connection available."
+"""redis-py's message when `BlockingConnectionPool` waited `timeout` for a connection in vain."""
 
 STORE_FAILURES: tuple[type[Exception], ...] = (StoreUnavailable, *REDIS_FAILURES)
 """What code that calls both stores (translated) and Redis itself may see fail."""
@@ -55,14 +63,59 @@ def _task_free(connection_class: type[AbstractConnection]) -> type[AbstractConne
     return _TASK_FREE[connection_class]
 
 
+class _TimedOut(Exception):
+    """Carries a timeout past `Retry`'s loop (it is not one of the errors it retries)."""
+
+    def __init__(self, error: exceptions.TimeoutError) -> None:
+        self.error = error
+
+
+class RetryDroppedConnection(Retry):
+    """redis-py's `Retry` (once, no backoff) for a connection that was dropped, and not for a
+    timeout. Both still go through the failure callback, which disconnects the connection and,
+    in a watched transaction, raises `WatchError` (`supported_errors` alone cannot do this:
+    an error outside them skips the callback, leaving a half-read connection in the pool)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            NoBackoff(), 1, supported_errors=(exceptions.ConnectionError, exceptions.TimeoutError)
+        )
+
+    async def call_with_retry(  # type: ignore[override]
+        self,
+        do: Callable[[], Coroutine[Any, Any, T]],
+        fail: Callable[..., Any],
+        is_retryable: Callable[[Exception], bool] | None = None,
+        with_failure_count: bool = False,
+    ) -> T:
+        async def once_on_timeout() -> T:
+            try:
+                return await do()
+            except exceptions.TimeoutError as error:
+                await (fail(error, 1) if with_failure_count else fail(error))
+                raise _TimedOut(error) from None
+
+        try:
+            return await super().call_with_retry(
+                once_on_timeout, fail, is_retryable, with_failure_count
+            )
+        except _TimedOut as timed_out:
+            raise timed_out.error from None
+
+
 def open_redis(settings: RedisSettings, **options: Any) -> Redis:
     """A client for `settings.url` whose commands give up after `settings.socket_timeout`
-    seconds (connecting, writing or reading). Opening connects lazily: nothing is raised here."""
-    pool = ConnectionPool.from_url(
+    seconds (connecting, writing or reading), retry once on a fresh connection when theirs was
+    dropped, and wait up to `settings.pool_timeout` for one of `settings.max_connections`.
+    Opening connects lazily: nothing is raised here."""
+    pool = BlockingConnectionPool.from_url(
         settings.url,
         socket_timeout=settings.socket_timeout,
         socket_connect_timeout=settings.socket_timeout,
         health_check_interval=30,
+        max_connections=settings.max_connections,
+        timeout=settings.pool_timeout,
+        retry=RetryDroppedConnection(),
         **options,
     )
     pool.connection_class = _task_free(pool.connection_class)
@@ -109,6 +162,12 @@ def translate_redis_error(exc: BaseException, url: str = "") -> StoreUnavailable
             "busy",
             f"Redis{where} is busy (loading its data or running a long script)",
             "wait for Redis to finish loading; check SLOWLOG and running scripts",
+        )
+    if isinstance(exc, exceptions.ConnectionError) and str(exc) == POOL_EXHAUSTED:
+        return StoreUnavailable(
+            "pool_exhausted",
+            f"Redis{where}: no free connection in the pool in time",
+            "raise REDIS_MAX_CONNECTIONS (or REDIS_POOL_TIMEOUT); check Redis latency (SLOWLOG)",
         )
     if isinstance(exc, exceptions.TimeoutError | TimeoutError):
         return StoreUnavailable(
@@ -162,3 +221,23 @@ def redis_errors() -> Iterator[None]:
         yield
     except REDIS_FAILURES as exc:
         raise translate_redis_error(exc) from exc
+
+
+async def probe_redis(redis: Redis, url: str, consequence: str, *, critical: bool) -> Check:
+    """A health check of Redis by a write (`SET health:probe`, 10 s TTL), not a PING: a Redis out
+    of memory or a read-only replica answers PING and refuses every session, pin and flag write.
+    A failure is named for what it is (`translate_redis_error`) with the action and
+    `consequence` (what stops working meanwhile)."""
+    started = time.perf_counter()
+    try:
+        await redis.set(keys.HEALTH_PROBE, "1", ex=10)
+    except REDIS_FAILURES as exc:
+        failure = translate_redis_error(exc, url)
+        return Check(
+            ok=False,
+            critical=critical,
+            detail=failure.detail,
+            action=f"{failure.action}; {consequence}",
+        )
+    ms = round((time.perf_counter() - started) * 1000, 2)
+    return Check(ok=True, detail=f"write in {ms} ms", latency_ms=ms)

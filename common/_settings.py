@@ -70,11 +70,21 @@ class RedisSettings(msgspec.Struct, frozen=True):
     """Sessions, leads, flags, pins and rate limits live here (redis://, rediss://, unix://)."""
     socket_timeout: float = 2.0
     """Seconds before a Redis call is abandoned, so a hung Redis fails fast and visibly."""
+    max_connections: int = 64
+    """Connections per process. A chat turn holds one for under a millisecond at a time, so 64
+    serve thousands of turns a second; a burst beyond them waits (`pool_timeout`), never fails."""
+    pool_timeout: float = 2.0
+    """Seconds a command waits for a free connection before it fails as `pool_exhausted`."""
 
 
 def load_redis_settings(environ: Mapping[str, str]) -> RedisSettings:
-    """`REDIS_URL` (default redis://127.0.0.1:6379/0)."""
-    return RedisSettings(url=environ.get("REDIS_URL", "").strip() or "redis://127.0.0.1:6379/0")
+    """`REDIS_URL` (default redis://127.0.0.1:6379/0), `REDIS_MAX_CONNECTIONS` (64),
+    `REDIS_POOL_TIMEOUT` (seconds, 2)."""
+    return RedisSettings(
+        url=environ.get("REDIS_URL", "").strip() or "redis://127.0.0.1:6379/0",
+        max_connections=env_number(environ, "REDIS_MAX_CONNECTIONS", 64, int, 1),
+        pool_timeout=env_number(environ, "REDIS_POOL_TIMEOUT", 2.0, float, 0.0),
+    )
 
 
 class LogSettings(msgspec.Struct, frozen=True):

@@ -40,6 +40,9 @@ GATEWAY_STATS_PREFIX = "gateway:stats:"
 """Per gateway instance: cumulative new-engine attempts, failures and latency buckets (TTL'd)."""
 GUARDIAN_LAST_TRIP = "guardian:last_trip"
 """When and why the guardian last switched the new engine off."""
+HEALTH_PROBE = "health:probe"
+"""Written by every health check (10 s TTL): a PING passes where a write fails (out of memory,
+read-only replica), and a check that cannot write must say so."""
 ROUTE_PIN_PREFIX = "route:pin:"
 """The backend a chat session started on (`new` or `legacy`); TTL as a session's."""
 

@@ -6,11 +6,9 @@ set up here (OpenAI, LeadProsper) is reported as not configured, which is not a 
 
 from __future__ import annotations
 
-import time
-
 import msgspec
 
-from common import REDIS_FAILURES, Check, Status, overall, translate_redis_error
+from common import Check, Status, overall, probe_redis
 from newchat._services import Services
 
 QUEUE_BACKLOG_INFO = 100
@@ -25,19 +23,9 @@ class HealthReport(msgspec.Struct):
 
 
 async def check_redis(services: Services) -> Check:
-    started = time.perf_counter()
-    try:
-        await services.redis.ping()
-    except REDIS_FAILURES as exc:
-        failure = translate_redis_error(exc, services.settings.redis.url)
-        return Check(
-            ok=False,
-            critical=True,
-            detail=failure.detail,
-            action=f"{failure.action}; sessions and leads need it",
-        )
-    latency_ms = round((time.perf_counter() - started) * 1000, 2)
-    return Check(ok=True, detail=f"PONG in {latency_ms} ms", latency_ms=latency_ms)
+    return await probe_redis(
+        services.redis, services.settings.redis.url, "sessions and leads need it", critical=True
+    )
 
 
 def check_openai(services: Services) -> Check:

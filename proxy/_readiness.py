@@ -12,8 +12,8 @@ import time
 import msgspec
 from redis.asyncio import Redis
 
-from common import REDIS_FAILURES, Check, Status, overall, translate_redis_error
-from flags import Flags, FlagValues
+from common import Check, Status, overall, probe_redis
+from flags import REAPPLY_ACTION, Flags, FlagValues
 from proxy._errors import UpstreamError
 from proxy._headers import Visitor
 from proxy._upstream import ForwardRequest, HttpUpstream
@@ -27,6 +27,8 @@ class FlagReport(msgspec.Struct):
     source: str
     redis_ok: bool
     instance: str
+    redis_version: int | None = None
+    """Set when Redis holds older flags than `version` (the `flags` check says what to do)."""
 
 
 class ReadyReport(msgspec.Struct):
@@ -38,22 +40,6 @@ class ReadyReport(msgspec.Struct):
 
 _PROBE = Visitor(peer=None, scheme="http", address="127.0.0.1", peer_trusted=False, cookies={})
 """The gateway itself, from its own host, asking legacy whether it answers."""
-
-
-async def _timed_redis_ping(redis: Redis, url: str) -> Check:
-    started = time.perf_counter()
-    try:
-        await redis.ping()
-    except REDIS_FAILURES as exc:
-        failure = translate_redis_error(exc, url)
-        return Check(
-            ok=False,
-            detail=failure.detail,
-            action=f"{failure.action}; routing continues on the last flags and on routing "
-            "cookies, the new engine cannot serve",
-        )
-    ms = round((time.perf_counter() - started) * 1000, 2)
-    return Check(ok=True, detail=f"PONG in {ms} ms", latency_ms=ms)
 
 
 async def _legacy_check(legacy: HttpUpstream) -> Check:
@@ -84,7 +70,13 @@ async def readiness(
     flags: Flags, redis: Redis, redis_url: str, legacy: HttpUpstream
 ) -> ReadyReport:
     checks = {
-        "redis": await _timed_redis_ping(redis, redis_url),
+        "redis": await probe_redis(
+            redis,
+            redis_url,
+            "routing continues on the last flags and on routing cookies, the new engine cannot "
+            "serve",
+            critical=False,
+        ),
         "legacy": await _legacy_check(legacy),
     }
     if flags.unleash is not None:
@@ -99,6 +91,13 @@ async def readiness(
             )
         )
     watcher = flags.watcher.status()
+    if watcher.regressed:
+        checks["flags"] = Check(
+            ok=False,
+            detail=f"Redis holds flag version {watcher.redis_version}, older than the version "
+            f"{watcher.version} this gateway applied and routes on (Redis lost flags)",
+            action=REAPPLY_ACTION,
+        )
     status, failing = overall(checks)
     snapshot = flags.snapshot
     report = FlagReport(
@@ -109,5 +108,6 @@ async def readiness(
         source="unleash+redis" if flags.unleash is not None else "env+redis",
         redis_ok=watcher.redis_ok,
         instance=flags.watcher.instance_id,
+        redis_version=watcher.redis_version,
     )
     return ReadyReport(status, failing, checks, report)
