@@ -1,6 +1,10 @@
 """`chatctl stack`, the whole stack in the foreground for `make run`: redis-server (when
 REDIS_URL is unset), the PHP legacy stand-in (when LEGACY_URL is unset), the gateway with the new
-engine in-process, and a lead worker. Ctrl-C (or any child dying) stops everything it started.
+engine in-process, and a lead worker, under a small supervisor: a child that dies is restarted
+with backoff (1 s doubling to 30 s, reset after 30 s up), as systemd's `Restart=always` does in
+production (deploy/systemd), so a Redis crash or a worker bug never takes legacy down with it. Ctrl-C
+stops the children in reverse order, each before the next (workers, then legacy, then Redis), so
+none of them sees another vanish and logs a spurious error.
 
 While it runs, `var/stack.env` holds its settings (ports, Redis URL, secrets; mode 0600), so
 every other `chatctl` command in this folder works against it; it is removed on the way out.
@@ -17,7 +21,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import typer
@@ -101,6 +106,7 @@ def start_redis(port: int) -> subprocess.Popen[bytes]:
             "--logfile",
             str((data / "redis-server.log").resolve()),
         ],
+        start_new_session=True,  # Ctrl-C reaches the supervisor, which stops Redis last
         umask=0o077,  # its files hold contact details: 0600 from creation
     )
 
@@ -125,6 +131,50 @@ def start_legacy_php(port: int, environ: Mapping[str, str]) -> subprocess.Popen[
     )
 
 
+RESTART_FIRST_DELAY = 1.0
+RESTART_MAX_DELAY = 30.0
+STABLE_AFTER = 30.0
+"""A child up this long has recovered: its next crash restarts after `RESTART_FIRST_DELAY`
+again (systemd's `RestartSec` growing as with `RestartSteps`/`RestartMaxDelaySec`)."""
+
+
+@dataclass
+class Child:
+    """One supervised process: how to start it, and when it may be started again."""
+
+    name: str
+    start: Callable[[], subprocess.Popen[bytes]]
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    delay: float = RESTART_FIRST_DELAY
+    restart_at: float | None = None
+    restarts: int = field(default=0)
+
+    def launch(self) -> None:
+        self.process = self.start()
+        self.started_at = time.monotonic()
+        self.restart_at = None
+
+    def check(self, now: float) -> None:
+        """Schedules a restart when the process has exited; performs one that is due."""
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                self.restarts += 1
+                print(f"{self.name}: restarting (restart {self.restarts})", flush=True)
+                self.launch()
+            return
+        if self.process is None or self.process.poll() is None:
+            return
+        if now - self.started_at >= STABLE_AFTER:
+            self.delay = RESTART_FIRST_DELAY
+        print(
+            f"{self.name} exited with {self.process.returncode}; restarting in {self.delay:g} s",
+            flush=True,
+        )
+        self.restart_at = now + self.delay
+        self.delay = min(self.delay * 2, RESTART_MAX_DELAY)
+
+
 def run_stack(environ: Mapping[str, str]) -> int:
     env = dict(environ)
     gateway_port = env.get("PORT", "") or "3000"
@@ -134,17 +184,22 @@ def run_stack(environ: Mapping[str, str]) -> int:
             f"was started. Stop it first, or run on another port: PORT=3001 make run"
         )
         return 1
-    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+    children: list[Child] = []
     if not env.get("REDIS_URL"):
         port = 6379 if port_is_free(6379) else free_port()
-        children.append(("redis-server", start_redis(port)))
+        children.append(Child("redis-server", lambda: start_redis(port)))
+        children[-1].launch()
         if not wait_for_port(port):
             print("error: local redis-server did not start; see var/redis/redis-server.log")
+            _stop_all(children)
             return 1
         env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
     if not env.get("LEGACY_URL"):
         legacy_port = 8080 if port_is_free(8080) else free_port()
-        children.append(("legacy PHP stand-in", start_legacy_php(legacy_port, environ)))
+        children.append(
+            Child("legacy PHP stand-in", lambda: start_legacy_php(legacy_port, environ))
+        )
+        children[-1].launch()
         if not wait_for_port(legacy_port):
             print("error: the PHP stand-in did not start; see var/legacy/php-server.log")
             _stop_all(children)
@@ -156,8 +211,9 @@ def run_stack(environ: Mapping[str, str]) -> int:
     env.setdefault("GATEWAY_URL", f"http://127.0.0.1:{env['PORT']}")
     write_env_file(STACK_ENV_FILE, {name: env[name] for name in SHARED_SETTINGS if name in env})
     chatctl = str(Path(sys.executable).with_name("chatctl"))
-    children.append(("gateway", subprocess.Popen([chatctl, "serve"], env=env)))
-    children.append(("lead worker", subprocess.Popen([chatctl, "worker"], env=env)))
+    for name, command in (("gateway", "serve"), ("lead worker", "worker")):
+        children.append(Child(name, _chatctl_starter(chatctl, command, env)))
+        children[-1].launch()
     api_port = env["PORT"]
     print(
         f"\nchat stack running (Ctrl-C stops it)\n"
@@ -178,34 +234,46 @@ def run_stack(environ: Mapping[str, str]) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    exit_code = 0
     while not stopping:
-        for name, child in children:
-            if child.poll() is not None:
-                print(f"{name} exited with {child.returncode}; stopping the stack")
-                exit_code = 1
-                stopping = True
+        now = time.monotonic()
+        for child in children:
+            child.check(now)
         time.sleep(0.2)
     _stop_all(children)
     STACK_ENV_FILE.unlink(missing_ok=True)
-    return exit_code
+    return 0
 
 
-def _stop_all(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
-    for _, child in reversed(children):
-        if child.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                if os.getpgid(child.pid) == child.pid:
-                    os.killpg(child.pid, signal.SIGTERM)
-                else:
-                    child.send_signal(signal.SIGTERM)
-    for _, child in reversed(children):
+def _chatctl_starter(
+    chatctl: str, command: str, env: Mapping[str, str]
+) -> Callable[[], subprocess.Popen[bytes]]:
+    def start() -> subprocess.Popen[bytes]:
+        # its own session: Ctrl-C in the terminal reaches the supervisor alone
+        return subprocess.Popen([chatctl, command], env=env, start_new_session=True)
+
+    return start
+
+
+def _stop_all(children: list[Child]) -> None:
+    """Stops the children in reverse start order, each before the next, so the gateway and the
+    worker leave while Redis and legacy still answer."""
+    for child in reversed(children):
+        process = child.process
+        if process is None or process.poll() is not None:
+            continue
+        with contextlib.suppress(ProcessLookupError):
+            if os.getpgid(process.pid) == process.pid:
+                os.killpg(process.pid, signal.SIGTERM)
+            else:
+                process.send_signal(signal.SIGTERM)
         try:
-            child.wait(timeout=25)
+            process.wait(timeout=25)
         except subprocess.TimeoutExpired:
-            child.kill()
+            process.kill()
+            process.wait()
 
 
 def stack() -> None:
-    """Run the whole stack in the foreground (what `make run` does); Ctrl-C stops it all."""
+    """Run the whole stack in the foreground (what `make run` does): crashed children restart
+    with backoff; Ctrl-C stops it all."""
     raise typer.Exit(run_stack(os.environ))  # the process's own environment, not var/stack.env

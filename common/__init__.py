@@ -19,6 +19,7 @@ from common._http import (
 from common._ids import is_session_id, new_session_id, session_hash
 from common._json import decode_json
 from common._logs import LogPipeline, configure_logging, flush_logs, get_logger
+from common._outage import OutageLog
 from common._redaction import PERSONAL_FIELDS, redact, scrub
 from common._redis import (
     REDIS_FAILURES,
@@ -26,6 +27,7 @@ from common._redis import (
     as_bytes,
     as_text,
     open_redis,
+    probe_redis,
     redacted_url,
     redis_errors,
     redis_store,
@@ -55,6 +57,7 @@ __all__ = [
     "LogPipeline",
     "LogSettings",
     "NewEngineStats",
+    "OutageLog",
     "RawHeaders",
     "RedisSettings",
     "SettingsError",
@@ -86,6 +89,7 @@ __all__ = [
     "p95",
     "parse_duration",
     "percentile",
+    "probe_redis",
     "read_cookies",
     "redact",
     "redacted_url",

@@ -4,6 +4,10 @@ Each lead runs under a timeout; retryable failures wait out an exponential backo
 too many attempts or a permanent failure move the lead to `lead_failed` with the reason. A
 heartbeat key with a TTL tells health checks the worker is alive. On SIGTERM the worker stops
 claiming, lets in-flight leads finish until the grace deadline, then hands the rest back.
+
+A Redis outage pauses the worker, it does not end it: the loop waits (a quarter second doubling
+to one second, so it resumes within a second of Redis's return), logs the outage once and its end
+once, and a lead already submitted keeps trying to settle, so LeadProsper is not asked twice.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import time
 import msgspec
 from redis.asyncio import Redis
 
-from common import StoreUnavailable, get_logger, keys, redis_errors
+from common import STORE_FAILURES, OutageLog, StoreUnavailable, get_logger, keys, redis_errors
 from newchat._metrics import Metrics
 from newchat._settings import WorkerSettings
 from newchat.leads._leadprosper import LeadProsperClient, SubmissionResult
@@ -72,6 +76,7 @@ class LeadWorker:
         self._stopping = asyncio.Event()
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self.summary = RunSummary()
+        self.redis_outage = OutageLog("newchat.worker", "Lead worker")
 
     def stop(self) -> None:
         """Stop claiming; in-flight leads finish (or are handed back at the grace deadline)."""
@@ -101,17 +106,25 @@ class LeadWorker:
                 now = time.monotonic()
                 if deadline is not None and now >= deadline:
                     break
-                if now >= next_heartbeat:
-                    await self._heartbeat()
-                    next_heartbeat = now + self._settings.heartbeat_ttl_seconds / 3
-                if now >= next_maintenance:
-                    await self._maintenance()
-                    next_maintenance = now + self._settings.maintenance_interval_seconds
-                claimed = await self._claim_more() if self._client.configured else 0
-                if burst and claimed == 0 and not self._in_flight:
-                    if await self._queue.promote_due() == 0:
-                        break
+                try:
+                    if now >= next_heartbeat:
+                        await self._heartbeat()
+                        next_heartbeat = now + self._settings.heartbeat_ttl_seconds / 3
+                    if now >= next_maintenance:
+                        await self._maintenance()
+                        next_maintenance = now + self._settings.maintenance_interval_seconds
+                    claimed = await self._claim_more() if self._client.configured else 0
+                    if burst and claimed == 0 and not self._in_flight:
+                        if await self._queue.promote_due() == 0:
+                            break
+                        continue
+                except STORE_FAILURES as exc:
+                    if burst:
+                        raise  # a cron drain reports the outage instead of waiting it out
+                    await self._pause(exc)
+                    next_heartbeat = 0.0  # the heartbeat resumes first thing after the outage
                     continue
+                self.redis_outage.recovered(worker=self.worker_id)
                 await self._wait_for_progress(claimed)
         finally:
             grace = self._settings.shutdown_grace_seconds
@@ -122,6 +135,12 @@ class LeadWorker:
             await self._forget_heartbeat()
         _log.info("Worker stopped", worker=self.worker_id, **msgspec.structs.asdict(self.summary))
         return self.summary
+
+    async def _pause(self, exc: BaseException) -> None:
+        """Waits out a Redis failure: logged once per outage; a stop ends the wait at once."""
+        delay = self.redis_outage.failed(exc, worker=self.worker_id)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=delay)
 
     async def _forget_heartbeat(self) -> None:
         """A worker that stops cleanly is no longer counted alive by `chatctl health`."""
@@ -189,10 +208,16 @@ class LeadWorker:
             _log.exception("Lead submission crashed", lead_id=lead.id)
             result = SubmissionResult("retry", f"internal error ({type(exc).__name__})")
         self._metrics.lead_submission_seconds.observe(time.perf_counter() - started)
-        await self._settle(lead, result)
+        self._metrics.lead_submissions.labels(outcome=result.outcome).inc()
+        while True:  # submitted: settling must not be lost to a Redis blip (cancelled on drain)
+            try:
+                await self._settle(lead, result)
+                return
+            except STORE_FAILURES as exc:
+                delay = self.redis_outage.failed(exc, worker=self.worker_id)
+                await asyncio.sleep(delay)
 
     async def _settle(self, lead: Lead, result: SubmissionResult) -> None:
-        self._metrics.lead_submissions.labels(outcome=result.outcome).inc()
         if result.outcome in ("accepted", "duplicated"):
             await self._queue.ack(lead.id, result.outcome)
             if result.outcome == "accepted":
@@ -228,5 +253,10 @@ class LeadWorker:
             task.cancel()
         await asyncio.gather(*still_running, return_exceptions=True)
         for lead_id, task in in_flight.items():
-            if task in still_running and await self._queue.release(lead_id):
-                self.summary.released += 1
+            if task not in still_running:
+                continue
+            try:
+                if await self._queue.release(lead_id):
+                    self.summary.released += 1
+            except STORE_FAILURES:  # still claimed: `requeue-stuck` hands it back later
+                _log.warning("Lead not handed back: Redis failed", lead_id=lead_id)

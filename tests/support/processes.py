@@ -22,33 +22,49 @@ stack that may be running in this folder (var/stack.env)."""
 
 
 class RedisServer:
-    """A throwaway redis-server: no persistence, loopback only, stopped at the end."""
+    """A throwaway redis-server, loopback only, stopped at the end. Without persistence unless
+    `persistent`, then with `make run`'s: AOF synced every second (`appendfsync everysec`)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, persistent: bool = False, port: int | None = None) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed; run `make test` (it installs it)")
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        persistence = ["--appendonly", "yes", "--appendfsync", "everysec"] if persistent else []
+        self._command = [
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            *persistence,
+            "--dir",
+            str(workdir),
+        ]
+        self._process = self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            self._command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         if not wait_for_port(self.port):
+            process.kill()
             raise RuntimeError(f"redis-server did not start on port {self.port}")
+        return process
+
+    def kill(self) -> None:
+        """`kill -9`: no shutdown save, connections reset."""
+        self._process.kill()
+        self._process.wait(timeout=10)
+
+    def restart(self) -> None:
+        """Starts it again on the same port and folder (after `kill` or `stop`)."""
+        self._process = self._start()
 
     def stop(self) -> None:
         self._process.terminate()
