@@ -3,6 +3,10 @@
 `set` and `unset` validate before writing (a bad value changes nothing, exit 2), write the change
 and its audit record atomically, then wait until every live gateway instance reports the new flag
 version: exit 0 only when all have, 1 when one has not within `--wait` seconds.
+
+When Redis holds older flags than the live gateways applied (Redis lost them: see
+`flags._watcher`), `show` says so, `set` refuses (a change on top of the lost state would drop the
+rest), and `reapply` writes the gateways' applied state back, audited.
 """
 
 from __future__ import annotations
@@ -64,18 +68,36 @@ class FlagsView(msgspec.Struct):
     sources: dict[str, str]
     instances: list[InstanceReport]
     unreadable: tuple[str, ...]
+    applied_version: int
+    """The highest version a live gateway applied: above `version` when Redis lost flags."""
+    regressed: bool
+    """Redis holds older flags than the gateways route on; `chatctl flags reapply` fixes it."""
 
 
 async def _view(redis: Redis) -> FlagsView:
     settings = loaded(load_flag_settings)
     runtime = await FlagStore(redis).load()
+    instances = await live_instances(redis)
+    applied = max((report.version for report in instances), default=0)
     return FlagsView(
         version=runtime.version,
         kill_switch=settings.kill_switch,
         effective=overlay(settings.defaults, runtime.values),
         sources={name: "runtime" if name in runtime.values else "env" for name in FLAG_NAMES},
-        instances=await live_instances(redis),
+        instances=instances,
         unreadable=runtime.unreadable,
+        applied_version=applied,
+        regressed=applied > runtime.version
+        or any(report.redis_version is not None for report in instances),
+    )
+
+
+def _regression_warning(view: FlagsView) -> str:
+    return (
+        f"FLAGS REGRESSED: Redis holds flag version {view.version}, but gateways route on "
+        f"version {view.applied_version} (Redis lost flags: a crash without persistence, a "
+        "restore, a flush). Gateways keep routing on their applied flags. Run `chatctl flags "
+        "reapply --reason ...` to write them back to Redis."
     )
 
 
@@ -87,6 +109,11 @@ def show(as_json: JsonOpt = False) -> None:
         typer.echo(msgspec.json.encode(view).decode())
         return
     typer.echo(f"flag version {view.version}")
+    if view.regressed:
+        typer.echo(_regression_warning(view))
+        typer.echo("  values below are Redis's, not what routes now; per gateway:")
+        for report in view.instances:
+            typer.echo(f"  gateway {report.instance}: v{report.version} {report.runtime or '{}'}")
     if view.kill_switch:
         typer.echo("KILL SWITCH: ENABLE_NEW_CHAT=false in this environment: all traffic to legacy")
     for name, value in msgspec.structs.asdict(view.effective).items():
@@ -100,7 +127,13 @@ def _print_instances(instances: list[InstanceReport], version: int) -> None:
     if not instances:
         typer.echo("no live gateway instance reports in Redis")
     for report in instances:
-        state = "current" if report.version >= version else f"BEHIND (v{report.version})"
+        state = (
+            "current"
+            if report.version == version
+            else f"AHEAD of Redis (v{report.version})"
+            if report.version > version
+            else f"BEHIND (v{report.version})"
+        )
         typer.echo(f"  gateway {report.instance} pid {report.pid}: {state}")
 
 
@@ -152,6 +185,10 @@ def _apply(
     async def run(redis: Redis) -> int:
         view = await _view(redis)
         current = encode_value(msgspec.structs.asdict(view.effective)[flag])
+        if view.regressed:
+            typer.echo(_regression_warning(view), err=True)
+            typer.echo(f"error: {flag} not changed: re-apply first, then change it", err=True)
+            return 1
         if dry_run:
             typer.echo(f"dry run: {flag}: {current} -> {shown} (version {view.version}); no change")
             return 0
@@ -181,6 +218,50 @@ async def _verify(redis: Redis, change: Change, wait: float) -> int:
         return 1
     typer.echo(f"verified: {len(instances)} instance(s) on version {change.version}")
     return 0
+
+
+@flags_app.command("reapply")
+def reapply(
+    reason: ReasonOpt = "",
+    actor: ActorOpt = None,
+    dry_run: DryRunOpt = False,
+    wait: WaitOpt = 3.0,
+) -> None:
+    """Write the flags the gateways route on back to Redis, after Redis lost them (audited)."""
+    changes = Changes()
+
+    async def run(redis: Redis) -> int:
+        view = await _view(redis)
+        if not view.instances:
+            typer.echo("error: no live gateway reports its flags; nothing to re-apply", err=True)
+            return 1
+        if not view.regressed:
+            typer.echo(f"Redis holds the flags the gateways apply (version {view.version}); "
+                       "nothing to re-apply")  # fmt: skip
+            return 0
+        source = max(view.instances, key=lambda report: report.version)
+        values = ", ".join(f"{k}={v}" for k, v in sorted(source.runtime.items())) or "(none)"
+        typer.echo(f"applied by gateway {source.instance}: version {source.version}: {values}")
+        if dry_run:
+            typer.echo(f"dry run: would write them to Redis (now version {view.version})")
+            return 0
+        try:
+            change = await FlagStore(redis).reapply(
+                source.runtime,
+                applied_version=source.version,
+                actor=actor or default_actor(),
+                reason=reason,
+            )
+        except FlagError as exc:
+            typer.echo(f"error: {exc}; nothing was written", err=True)
+            return 1
+        changes.record(
+            f"flags re-applied from gateway {source.instance} (version {change.version})"
+        )
+        typer.echo(f"re-applied to Redis as version {change.version}")
+        return await _verify(redis, change, wait)
+
+    raise typer.Exit(with_redis(run, changes=changes))
 
 
 @flags_app.command("history")

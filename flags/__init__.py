@@ -26,6 +26,7 @@ from flags._model import (
 from flags._store import AuditEntry, Change, FlagStore, RuntimeFlags
 from flags._unleash import UnleashRollout, UnleashSettings, UnleashStatus, bootstrap_features
 from flags._watcher import (
+    REAPPLY_ACTION,
     FlagWatcher,
     InstanceReport,
     WatcherStatus,
@@ -37,6 +38,7 @@ __all__ = [
     "BACKENDS",
     "ENV_FLAGS",
     "FLAG_NAMES",
+    "REAPPLY_ACTION",
     "AuditEntry",
     "Backend",
     "Change",

@@ -35,11 +35,30 @@ else
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 end
 local version = redis.call('INCR', KEYS[2])
+if version <= tonumber(ARGV[8]) then
+  version = tonumber(ARGV[8]) + 1
+  redis.call('SET', KEYS[2], version)
+end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*',
   'flag', ARGV[1], 'old', old or '', 'new', ARGV[2], 'actor', ARGV[3], 'reason', ARGV[4],
   'at', ARGV[5], 'version', version, 'source', ARGV[6])
 redis.call('PUBLISH', KEYS[4], version)
 return {old or '', version}
+"""
+
+_REAPPLY = """
+local old = tonumber(redis.call('GET', KEYS[2]) or '0')
+redis.call('DEL', KEYS[1])
+for i = 7, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+local version = math.max(old, tonumber(ARGV[6])) + 1
+redis.call('SET', KEYS[2], version)
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*',
+  'flag', 'reapply', 'old', 'v' .. old, 'new', ARGV[1], 'actor', ARGV[2], 'reason', ARGV[3],
+  'at', ARGV[4], 'version', version, 'source', 'chatctl')
+redis.call('PUBLISH', KEYS[4], version)
+return version
 """
 
 
@@ -76,6 +95,7 @@ class FlagStore:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._change = redis.register_script(_CHANGE)
+        self._reapply = redis.register_script(_REAPPLY)
 
     async def load(self) -> RuntimeFlags:
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -99,15 +119,60 @@ class FlagStore:
         return int(await self._redis.get(keys.FLAGS_VERSION) or 0)
 
     async def set(
-        self, name: FlagName, value: FlagValue | None, *, actor: str, reason: str, source: str
+        self,
+        name: FlagName,
+        value: FlagValue | None,
+        *,
+        actor: str,
+        reason: str,
+        source: str,
+        above: int = 0,
     ) -> Change:
-        """Sets a flag (None removes the run-time value, so the environment default applies)."""
+        """Sets a flag (None removes the run-time value, so the environment default applies).
+        The new version is above `above` (the highest a live gateway applied), so gateways that
+        kept newer flags than Redis (see `flags._watcher`) still take this change."""
         encoded = "" if value is None else encode_value(value)
         old, version = await self._change(
             keys=[keys.FLAGS_RUNTIME, keys.FLAGS_VERSION, keys.FLAGS_AUDIT, keys.FLAGS_CHANNEL],
-            args=[name, encoded, actor, reason, f"{time.time():.3f}", source, AUDIT_MAX_ENTRIES],
+            args=[
+                name,
+                encoded,
+                actor,
+                reason,
+                f"{time.time():.3f}",
+                source,
+                AUDIT_MAX_ENTRIES,
+                above,
+            ],
         )
         return Change(name, as_text(old), encoded, int(version))
+
+    async def reapply(
+        self, runtime: Mapping[str, str], *, applied_version: int, actor: str, reason: str
+    ) -> Change:
+        """Writes a gateway's applied run-time values (encoded, as in `InstanceReport.runtime`)
+        back as the whole run-time state, under a version above both Redis's and
+        `applied_version`, audited as one `reapply` entry. Raises FlagError for a value that
+        does not parse (nothing is written then)."""
+        for name, raw in runtime.items():
+            if name not in FLAG_NAMES:
+                raise FlagError(f"unknown flag {name!r} in the applied state")
+            decode_value(name, raw)
+        summary = ", ".join(f"{name}={raw}" for name, raw in sorted(runtime.items())) or "(none)"
+        pairs = [item for pair in sorted(runtime.items()) for item in pair]
+        version = await self._reapply(
+            keys=[keys.FLAGS_RUNTIME, keys.FLAGS_VERSION, keys.FLAGS_AUDIT, keys.FLAGS_CHANNEL],
+            args=[
+                f"v{applied_version}: {summary}",
+                actor,
+                reason,
+                f"{time.time():.3f}",
+                AUDIT_MAX_ENTRIES,
+                applied_version,
+                *pairs,
+            ],
+        )
+        return Change("reapply", "", summary, int(version))
 
     async def record(
         self, event: str, old: str, new: str, *, actor: str, reason: str, source: str

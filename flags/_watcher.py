@@ -5,8 +5,17 @@ the stored version with its own; a change (or a missed announcement) is applied 
 second. The snapshot is swapped in one assignment, so readers never see half a change. When Redis
 is unreachable the last good snapshot stays in force and the outage is reported, not raised.
 
-Each instance also keeps a short-lived key saying which flag version it runs, so an operator (or
-`chatctl rollback flags`) can verify that every live gateway has picked a change up.
+Each instance also keeps a short-lived key saying which flag version it runs, and the run-time
+values it applied, so an operator (or `chatctl rollback flags`) can verify that every live gateway
+has picked a change up.
+
+Flags never silently go back. Versions only grow, so a stored version lower than the one applied
+(or the same version with other values) means Redis lost them: a crash without persistence, a
+restore of an old dump, a FLUSHALL. Applying that would undo a rollback, so the watcher keeps the
+last state it applied, logs an ERROR once with the action (`chatctl flags reapply`, which writes
+the applied state back under a higher version), and reports `regressed` in `/readyz` and in its
+instance key. A gateway that starts while Redis holds older flags than its live peers report
+starts from the peers' state, for the same reason.
 """
 
 from __future__ import annotations
@@ -25,14 +34,16 @@ from common import (
     REDIS_FAILURES,
     STORE_FAILURES,
     BackgroundTask,
+    OutageLog,
     Stopping,
     StoreUnavailable,
     get_logger,
     keys,
     redis_errors,
 )
-from flags._model import FlagSnapshot, FlagValues, overlay
-from flags._store import FlagStore
+from flags._errors import FlagError
+from flags._model import FLAG_NAMES, FlagSnapshot, FlagValue, FlagValues, decode_value, overlay
+from flags._store import FlagStore, RuntimeFlags
 
 _log = get_logger("flags.watcher")
 INSTANCE_TTL_SECONDS = 5
@@ -48,6 +59,10 @@ class InstanceReport(msgspec.Struct, frozen=True):
     started_at: float
     seen_at: float
     redis_ok: bool
+    runtime: dict[str, str] = {}
+    """The run-time values it applied, encoded as stored: what `chatctl flags reapply` restores."""
+    redis_version: int | None = None
+    """The version Redis held at its last refresh, when lower than `version` (flags regressed)."""
 
 
 class WatcherStatus(msgspec.Struct, frozen=True):
@@ -56,6 +71,24 @@ class WatcherStatus(msgspec.Struct, frozen=True):
     last_refresh_at: float | None
     last_error: str | None
     unreadable_flags: tuple[str, ...]
+    redis_version: int | None = None
+    """Set while Redis holds older flags than the ones applied (see the module docstring)."""
+
+    @property
+    def regressed(self) -> bool:
+        return self.redis_version is not None
+
+
+REAPPLY_ACTION = (
+    "run `chatctl flags reapply --reason ...` to write the applied flags back to Redis "
+    "(audited); then check Redis persistence (appendonly yes)"
+)
+
+
+def applied_runtime(snapshot: FlagSnapshot) -> dict[str, str]:
+    """The run-time values of a snapshot, encoded as `FlagStore` stores them."""
+    values = msgspec.structs.asdict(snapshot.values)
+    return {name: msgspec.json.encode(values[name]).decode() for name in sorted(snapshot.runtime)}
 
 
 class FlagWatcher:
@@ -82,6 +115,8 @@ class FlagWatcher:
         self._last_refresh_at: float | None = None
         self._last_error: str | None = None
         self._unreadable: tuple[str, ...] = ()
+        self._redis_version: int | None = None
+        self.outage = OutageLog("flags.watcher", "Flag refresh", max_delay=poll_interval)
 
     @property
     def instance_id(self) -> str:
@@ -94,12 +129,41 @@ class FlagWatcher:
             self._last_refresh_at,
             self._last_error,
             self._unreadable,
+            self._redis_version,
         )
 
     async def start(self) -> None:
-        """Loads flags once (a Redis outage leaves the environment defaults), then keeps watching."""
+        """Loads flags once (a Redis outage leaves the environment defaults; Redis older than the
+        live peers leaves the peers' state), then keeps watching."""
+        with contextlib.suppress(StoreUnavailable):
+            await self._adopt_newer_peer()
         await self.refresh()
         self._task.start()
+
+    async def _adopt_newer_peer(self) -> None:
+        stored = await self._store.version()
+        newest = max(await live_instances(self._redis), key=lambda r: r.version, default=None)
+        if newest is None or newest.version <= stored:
+            return
+        values: dict[str, FlagValue] = {}
+        for name, raw in newest.runtime.items():
+            if name in FLAG_NAMES:
+                with contextlib.suppress(FlagError):
+                    values[name] = decode_value(name, raw)
+        self.snapshot = FlagSnapshot(
+            overlay(self._defaults, values),
+            newest.version,
+            self.snapshot.kill_switch,
+            frozenset(values),
+        )
+        _log.info(
+            "Flags taken from a live peer: Redis holds an older version",
+            version=newest.version,
+            peer=newest.instance,
+            redis_version=stored,
+        )
+        if self._on_change is not None:
+            self._on_change(self.snapshot)
 
     async def stop(self) -> None:
         await self._task.stop()
@@ -116,6 +180,7 @@ class FlagWatcher:
         self._redis_ok = True
         self._last_error = None
         self._last_refresh_at = time.time()
+        self.outage.recovered(version=self.snapshot.version)
         if runtime.unreadable != self._unreadable and runtime.unreadable:
             _log.error(
                 "Flag values unreadable; defaults apply",
@@ -130,7 +195,12 @@ class FlagWatcher:
             frozenset(runtime.values),
         )
         if snapshot == self.snapshot:
+            self._regression_over()
             return False
+        if self._is_older(runtime, snapshot):
+            self._regressed(runtime.version)
+            return False
+        self._regression_over()
         previous, self.snapshot = self.snapshot, snapshot
         _log.info(
             "Flags applied",
@@ -143,6 +213,31 @@ class FlagWatcher:
         await self._report()
         return True
 
+    def _is_older(self, runtime: RuntimeFlags, snapshot: FlagSnapshot) -> bool:
+        """Redis lost flags: a lower version than the applied one, or the applied version with
+        other values (`snapshot`, built from `runtime`, differs from the applied one)."""
+        applied = self.snapshot.version
+        return runtime.version < applied or (
+            runtime.version == applied > 0 and snapshot != self.snapshot
+        )
+
+    def _regressed(self, redis_version: int) -> None:
+        if self._redis_version is None:
+            _log.error(
+                "Flags in Redis are older than the flags applied; keeping the applied flags",
+                version=self.snapshot.version,
+                redis_version=redis_version,
+                action=REAPPLY_ACTION,
+            )
+        self._redis_version = redis_version
+
+    def _regression_over(self) -> None:
+        if self._redis_version is not None:
+            _log.info(
+                "Flags in Redis caught up with the applied flags", version=self.snapshot.version
+            )
+        self._redis_version = None
+
     async def _watch(self, stopping: Stopping) -> None:
         while not stopping.is_set():
             try:
@@ -150,8 +245,7 @@ class FlagWatcher:
             except STORE_FAILURES as exc:
                 if stopping.is_set():
                     return  # redis-py may turn the stop's cancel into a connection error
-                self._mark_down(exc)
-                if await stopping.sleep(self._poll_interval):
+                if await stopping.sleep(self._mark_down(exc)):
                     return
                 await self.refresh()
 
@@ -183,6 +277,8 @@ class FlagWatcher:
             started_at=self._started_at,
             seen_at=time.time(),
             redis_ok=self._redis_ok,
+            runtime=applied_runtime(self.snapshot),
+            redis_version=self._redis_version,
         )
         with contextlib.suppress(*REDIS_FAILURES):  # reported by the next refresh instead
             await self._redis.set(
@@ -191,16 +287,12 @@ class FlagWatcher:
                 ex=INSTANCE_TTL_SECONDS,
             )
 
-    def _mark_down(self, exc: BaseException) -> None:
-        if self._redis_ok or self._last_error is None:
-            _log.error(
-                "Flag refresh failed: Redis unreachable; keeping the last good flags",
-                error=exc.kind if isinstance(exc, StoreUnavailable) else type(exc).__name__,
-                version=self.snapshot.version,
-                action="start redis-server or fix REDIS_URL; routing continues on the last flags",
-            )
+    def _mark_down(self, exc: BaseException) -> float:
+        """Records a failed refresh (logged once per outage); returns the delay before the next
+        attempt, at most `poll_interval`, so the watcher is back within it of Redis's return."""
         self._redis_ok = False
         self._last_error = f"{type(exc).__name__}: {exc}"[:200]
+        return self.outage.failed(exc, version=self.snapshot.version, keeping="the last good flags")
 
 
 async def live_instances(redis: Redis) -> list[InstanceReport]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import httpx
 from redis.asyncio import Redis
 
-from flags import FlagStore, wait_for_version
+from flags import FlagStore, live_instances, wait_for_version
 from rollback._full import Say
 from rollback._settings import UnleashAdminSettings
 
@@ -36,9 +36,12 @@ async def roll_back_flags(
     """True only when every live gateway applied the change (and Unleash, when used, too).
     Raises `common.StoreUnavailable` when Redis fails."""
     store = FlagStore(redis)
-    await store.set("drain", drain, actor=actor, reason=reason, source="rollback")
+    # above every live gateway's version: one that kept newer flags than a Redis that lost them
+    # (flags._watcher) must still take the rollback
+    above = max((report.version for report in await live_instances(redis)), default=0)
+    await store.set("drain", drain, actor=actor, reason=reason, source="rollback", above=above)
     change = await store.set(
-        "enable_new_chat", False, actor=actor, reason=reason, source="rollback"
+        "enable_new_chat", False, actor=actor, reason=reason, source="rollback", above=above
     )
     say(f"flag version {change.version}: new chat off (drain {str(drain).lower()})")
     instances, behind = await wait_for_version(redis, change.version, deadline)
