@@ -156,7 +156,7 @@ def cookie_probe(services: Services, session_cookie: str | None) -> EngineReply:
     cookie, or shows the settings on a fresh id that no session uses yet."""
     current = services.cookies.unsign(session_cookie)
     return EngineReply(
-        200, b"", set_cookie=services.cookies.set_cookie(current or new_session_id())
+        200, b"", set_cookie=services.cookies.set_cookie(current or services.cookies.mint_id())
     )
 
 

@@ -102,7 +102,8 @@ def provide_services(
     metrics = metrics or Metrics()
     remote = provide_remote_detector(settings, http)
     detector = CategoryDetector(OfflineClassifier(), metrics, remote)
-    sessions = SessionStore(redis, settings.session.ttl_seconds)
+    cookies = SessionCookies(settings.session)
+    sessions = SessionStore(redis, settings.session.ttl_seconds, mint_id=cookies.mint_id)
     queue = LeadQueue(redis, settings.worker.visibility_timeout_seconds)
     shadow_sessions = SessionStore(redis, settings.session.ttl_seconds, key_for=keys.shadow_session)
     replies, languages = provide_replies(), provide_language_detector()
@@ -111,7 +112,7 @@ def provide_services(
         redis=redis,
         http=http,
         metrics=metrics,
-        cookies=SessionCookies(settings.session),
+        cookies=cookies,
         detector=detector,
         openai=remote,
         conversation=Conversation(

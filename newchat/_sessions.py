@@ -1,7 +1,10 @@
 """Chat sessions in Redis (`sess:<id>`, msgpack-encoded Structs, TTL refreshed on every save)
 and the signed session cookie.
 
-Session ids are 144-bit random tokens (`common.new_session_id`); the cookie carries the id with
+Session ids the engine mints are 96 random bits followed by a 48-bit HMAC of them (24 URL-safe
+characters, `SessionCookies.mint_id`): the gateway can tell an id this engine issued from any
+other without Redis, so a conversation that started here stays here when its pin cannot be read,
+and a visitor cannot pick the new engine by inventing an id. The cookie carries the id with
 an HMAC-SHA256 (`common.Signer`, 192 bits over the bare id), checked in constant time. A
 tampered, unknown or unreadable session starts a fresh one. Redis failures surface as
 `common.StoreUnavailable`.
@@ -9,6 +12,7 @@ tampered, unknown or unreadable session starts a fresh one. Redis failures surfa
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from typing import Literal
@@ -39,15 +43,32 @@ is queued."""
 
 STEPS: tuple[Step, ...] = ("describe", "name", "phone", "email", "zip", "confirm", "done")
 _MAC_BYTES = 24
+_ID_RANDOM_BYTES = 12
+_ID_RANDOM_CHARS = 16
+_ID_MAC_BYTES = 6
+_ID_PURPOSE = "session-id"
 _log = get_logger("newchat.sessions")
 
 
 class SessionCookies:
-    """The `chat_sid` cookie: `<session id>.<MAC>`, written with `common.set_cookie`."""
+    """The `chat_sid` cookie (`<session id>.<MAC>`, written with `common.set_cookie`) and the
+    session ids the engine mints, both under `SESSION_SECRET`."""
 
     def __init__(self, settings: SessionSettings) -> None:
         self._signer = Signer(settings.secret)
         self._settings = settings
+
+    def mint_id(self) -> str:
+        """A new session id: 16 random characters and 8 of their MAC (see the module docstring)."""
+        random_part = secrets.token_urlsafe(_ID_RANDOM_BYTES)
+        return random_part + self._signer.mac(random_part, purpose=_ID_PURPOSE, size=_ID_MAC_BYTES)
+
+    def minted(self, session_id: str) -> bool:
+        """Whether this engine (this SESSION_SECRET) minted `session_id`; constant time."""
+        if len(session_id) != _ID_RANDOM_CHARS + 8 or not is_session_id(session_id):
+            return False
+        random_part, mac = session_id[:_ID_RANDOM_CHARS], session_id[_ID_RANDOM_CHARS:]
+        return self._signer.verify(random_part, mac, purpose=_ID_PURPOSE, size=_ID_MAC_BYTES)
 
     def sign(self, session_id: str) -> str:
         return f"{session_id}.{self._signer.mac(session_id, size=_MAC_BYTES)}"
@@ -116,10 +137,11 @@ class SessionState(msgspec.Struct, kw_only=True):
         return self.step == "done"
 
 
-def new_session_state() -> SessionState:
-    """A conversation's first state, under a new random id, last updated when it began."""
+def new_session_state(session_id: str | None = None) -> SessionState:
+    """A conversation's first state, under `session_id` (a new random one by default), last
+    updated when it began."""
     now = time.time()
-    return SessionState(id=new_session_id(), created_at=now, updated_at=now)
+    return SessionState(id=session_id or new_session_id(), created_at=now, updated_at=now)
 
 
 class SessionStore:
@@ -130,15 +152,17 @@ class SessionStore:
         redis: Redis,
         ttl_seconds: int = keys.SESSION_TTL_SECONDS,
         key_for: Callable[[str], str] = keys.session,
+        mint_id: Callable[[], str] = new_session_id,
     ) -> None:
         self._redis = redis
         self._ttl = ttl_seconds
         self._key_for = key_for
+        self._mint_id = mint_id
         self._encoder = msgspec.msgpack.Encoder()
         self._decoder = msgspec.msgpack.Decoder(SessionState)
 
     def new(self) -> SessionState:
-        return new_session_state()
+        return new_session_state(self._mint_id())
 
     def key(self, session_id: str) -> str:
         return self._key_for(session_id)

@@ -183,10 +183,12 @@ class ChatGateway:
             return
         routed = await self._route(scope, body)
         answer = routed.answer
+        if routed.new_pin is not None:
+            # before the reply: a cookieless visitor's next turn, sent the moment this reply
+            # arrives, must find it (one Redis write, on a conversation's first turn only)
+            await self._store_pin(*routed.new_pin)
         await send_reply(send, scope, answer.reply, answer.backend, routed.cookies)
         elapsed = time.perf_counter() - started
-        if routed.new_pin is not None:
-            await self._store_pin(*routed.new_pin)  # after the reply: off the visitor's latency
         self._record(scope, answer, routed.decision, elapsed)
         if self._shadow is not None:
             # the visitor has the reply by now
@@ -261,8 +263,10 @@ class ChatGateway:
         """(backend, whether it was inferred) for a turn naming `session_id`: its pin; else the
         evidence, never the rollout bucket, so nobody picks a backend by picking an id (50 ids
         chosen offline all landed on the new engine at 10 % rollout) and no conversation moves
-        when a pin cannot be read. The new engine when it holds the session or signed the
-        visitor's session cookie for it; legacy otherwise."""
+        when a pin cannot be read. The new engine when it holds the session, signed the
+        visitor's session cookie for it, or minted the id itself (`SessionCookies.minted`, no
+        Redis needed); legacy otherwise."""
+        minted = self._session_cookies is not None and self._session_cookies.minted(session_id)
         try:
             pin, held = await self._pins.get_with_evidence(session_id)
         except StoreUnavailable:
@@ -271,7 +275,7 @@ class ChatGateway:
             pin = None
         if pin is not None:
             return pin, False
-        return ("new" if held or engine_issued else "legacy"), True
+        return ("new" if held or engine_issued or minted else "legacy"), True
 
     async def _rate_limited(self, request: ForwardRequest) -> UpstreamReply | None:
         """The 429 for a legacy-bound turn over the visitor's limit (the same counter and
