@@ -150,7 +150,7 @@ def translate_redis_error(exc: BaseException, url: str = "") -> StoreUnavailable
             f"Redis{where} is a read-only replica ({name})",
             "point REDIS_URL at the primary (or at Sentinel); writes are refused",
         )
-    if isinstance(exc, exceptions.ResponseError) and str(exc).startswith("OOM"):
+    if isinstance(exc, exceptions.OutOfMemoryError) or str(exc).startswith("OOM"):
         return StoreUnavailable(
             "out_of_memory",
             f"Redis{where} is out of memory (maxmemory reached)",

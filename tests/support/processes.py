@@ -29,6 +29,7 @@ class RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed; run `make test` (it installs it)")
+        workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         persistence = ["--appendonly", "yes", "--appendfsync", "everysec"] if persistent else []

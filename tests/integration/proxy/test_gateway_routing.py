@@ -3,6 +3,8 @@ switch, rollout percentages, stickiness, drain mode and testers' overrides."""
 
 from __future__ import annotations
 
+import asyncio
+import http.cookiejar
 import secrets
 import time
 
@@ -323,3 +325,33 @@ async def test_a_turn_pinned_by_its_cookie_writes_no_pin(
         turn = await gw.post("/api/chat", json={"message": "Ann Lee"})
         assert backend(turn) == "new"
     assert 0 < await redis.ttl(key) <= 100
+
+
+PIN_RACE_CONVERSATIONS = 10_000
+
+
+@pytest.mark.slow
+async def test_an_immediate_second_turn_never_moves_a_cookieless_conversation(
+    open_gateway: GatewayOpener,
+) -> None:
+    """At 50 % rollout, each visitor sends turn 2 (its `sessionId` in the body, no cookies) the
+    moment turn 1's reply arrives: 11 of 13,000 conversations were re-bucketed when the pin was
+    written after the reply (issue 16). Now 0 of `PIN_RACE_CONVERSATIONS` may move."""
+    jar = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    async with open_gateway(NEW_CHAT_PERCENT="50") as gw:
+        gw.cookies = jar  # keeps no cookie: every turn is as cookieless as the app's
+        limit = asyncio.Semaphore(16)
+
+        async def conversation() -> tuple[str, str]:
+            async with limit:
+                first = await gw.post("/api/chat", json={"message": FIRST})
+                second = await gw.post(
+                    "/api/chat", json={"message": "Ann Lee", "sessionId": first.json()["sessionId"]}
+                )
+                return backend(first), backend(second)
+
+        results = await asyncio.gather(*(conversation() for _ in range(PIN_RACE_CONVERSATIONS)))
+    moved = [pair for pair in results if pair[0] != pair[1]]
+    assert moved == []
+    started_new = sum(1 for pair in results if pair[0] == "new")
+    assert 0.4 < started_new / PIN_RACE_CONVERSATIONS < 0.6
