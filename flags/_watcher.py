@@ -199,6 +199,7 @@ class FlagWatcher:
             return False
         if self._is_older(runtime, snapshot):
             self._regressed(runtime.version)
+            await self._report()  # at once: `flags show` and `flags reapply` read it
             return False
         self._regression_over()
         previous, self.snapshot = self.snapshot, snapshot

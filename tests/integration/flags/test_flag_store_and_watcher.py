@@ -7,6 +7,7 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
+from common import keys
 from flags import FlagStore, FlagValues, FlagWatcher, live_instances
 from tests.support.processes import RedisServer
 
@@ -82,3 +83,59 @@ async def test_watcher_follows_changes_and_keeps_the_last_flags_when_redis_dies(
     finally:
         await watcher.stop()
         await client.aclose()
+
+
+def _watcher(redis: Redis, instance: str) -> FlagWatcher:
+    return FlagWatcher(
+        redis, FlagValues(), kill_switch=False, instance_id=instance, poll_interval=0.1
+    )
+
+
+async def test_flags_that_went_back_are_not_applied_and_a_new_gateway_takes_its_peers(
+    redis: Redis,
+) -> None:
+    """Redis lost flags: a lower version, or the same version with other values (issue 16)."""
+    store = FlagStore(redis)
+    await store.set("enable_new_chat", False, actor="t", reason="rollback", source="t")
+    await store.set("new_chat_percent", 40, actor="t", reason="t", source="t")
+    running = _watcher(redis, "running")
+    await running.start()
+    try:
+        assert running.snapshot.version == 2
+        await redis.hdel(keys.FLAGS_RUNTIME, "enable_new_chat")  # same version, other values
+        assert await running.refresh() is False
+        assert running.status().redis_version == 2
+        assert running.snapshot.values.enable_new_chat is False
+        await redis.flushall()  # version 0: everything gone
+        await running.refresh()
+        assert running.status().redis_version == 0
+        assert running.snapshot.values == FlagValues(enable_new_chat=False, new_chat_percent=40)
+        report = (await live_instances(redis))[0]
+        assert report.runtime == {"enable_new_chat": "false", "new_chat_percent": "40"}
+        assert report.redis_version == 0
+
+        started_later = _watcher(redis, "started-later")
+        await started_later.start()
+        try:
+            assert started_later.snapshot.version == 2
+            assert started_later.snapshot.values.enable_new_chat is False
+            assert started_later.status().redis_version == 0
+        finally:
+            await started_later.stop()
+
+        change = await store.reapply(
+            report.runtime, applied_version=report.version, actor="t", reason="restore"
+        )
+        assert change.version == 3
+        await running.refresh()  # the same values under a newer version: applied
+        assert running.snapshot.version == 3
+        assert running.snapshot.values == FlagValues(enable_new_chat=False, new_chat_percent=40)
+        assert running.status().redis_version is None
+        # a change after the loss goes above every gateway's version, so it is taken
+        rolled = await store.set("drain", True, actor="t", reason="t", source="rollback", above=10)
+        assert rolled.version == 11
+        await running.refresh()
+        assert running.snapshot.version == 11
+        assert running.snapshot.values.drain is True
+    finally:
+        await running.stop()

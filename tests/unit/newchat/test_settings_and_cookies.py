@@ -57,3 +57,19 @@ def test_backoff_grows_exponentially_within_jitter_and_is_capped() -> None:
     for attempt, ceiling in [(0, 2), (1, 4), (3, 16), (10, 60)]:
         delays = [backoff_delay(attempt, settings) for _ in range(200)]
         assert all(ceiling / 2 <= d <= ceiling for d in delays)
+
+
+def test_engine_minted_ids_are_recognised_without_redis_and_cannot_be_guessed() -> None:
+    """The gateway keeps a conversation the engine started on the engine when its pin cannot
+    be read, by the id alone (issue 16); nobody else can make such an id."""
+    cookies = SessionCookies(SessionSettings(secret="secret"))
+    minted = [cookies.mint_id() for _ in range(200)]
+    assert len(set(minted)) == 200
+    assert all(len(i) == 24 and cookies.minted(i) for i in minted)
+    other_site = SessionCookies(SessionSettings(secret="another secret"))
+    assert not any(other_site.minted(i) for i in minted)
+    sample = minted[0]
+    flipped = sample[:-1] + ("A" if sample[-1] != "A" else "B")
+    legacy_like = "a1b2c3d4e5f6a1b2c3d4e5f6"  # 24 characters, no MAC
+    for forged in (flipped, legacy_like, new_session_id(), sample[:23], sample + "x", "", "../x"):
+        assert not cookies.minted(forged)
