@@ -168,8 +168,8 @@ def configure_logging(
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            structlog.processors.format_exc_info,  # before _finish: tracebacks are redacted too
             _finish,
-            structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(serializer=_serialize),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),

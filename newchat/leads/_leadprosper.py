@@ -126,7 +126,7 @@ class LeadProsperClient:
                 "retry", "LeadProsper answered something other than JSON", status
             )
         lp_id = None if reply.lead_id is None else str(reply.lead_id)
-        said = scrub(reply.message, (lead.first_name, lead.last_name, lead.email))[:200]
+        said = scrub(reply.message, _personal(lead))[:200]
         verdict = reply.status.upper()
         if verdict == "ACCEPTED":
             return SubmissionResult("accepted", "", status, lp_id)
@@ -134,7 +134,13 @@ class LeadProsperClient:
             return SubmissionResult("duplicated", said, status, lp_id)
         if verdict == "ERROR" or status >= 400:
             return SubmissionResult("permanent", said or f"HTTP {status}", status)
-        return SubmissionResult("retry", f"unexpected status {reply.status[:40]!r}", status)
+        odd = scrub(reply.status, _personal(lead))[:40]
+        return SubmissionResult("retry", f"unexpected status {odd!r}", status)
+
+
+def _personal(lead: Lead) -> tuple[str, ...]:
+    """The lead's own values, for `scrub`: a partner's message may echo any of them."""
+    return (lead.first_name, lead.last_name, lead.email, lead.phone, lead.zip, lead.description)
 
 
 _LEVELS = {"accepted": 20, "duplicated": 20, "retry": 30, "permanent": 40}

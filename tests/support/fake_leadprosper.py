@@ -20,6 +20,8 @@ class FakeLeadProsper:
         self.hold = threading.Event()
         self.release = threading.Event()
         self.got_request = threading.Event()
+        self.echo = False
+        """Refuse every lead, echoing it back in the ways partners do (message, status)."""
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -34,7 +36,14 @@ class FakeLeadProsper:
                     fake.release.wait(timeout=30)
                     return  # the client is gone by now; answer nothing
                 lead_id = payload.get("external_lead_id", "")
-                if lead_id in fake.accepted:
+                if fake.echo:
+                    shapes = [
+                        {"status": "ERROR", "message": f"invalid lead: {json.dumps(payload)}"},
+                        {"status": payload.get("email", ""), "message": "?"},
+                        {"status": "DUPLICATED", "message": f"seen {payload.get('phone')}"},
+                    ]
+                    body = shapes[len(fake.received) % len(shapes)]
+                elif lead_id in fake.accepted:
                     body = {"status": "DUPLICATED", "message": "duplicate lead"}
                 else:
                     fake.accepted[lead_id] = payload

@@ -97,3 +97,49 @@ def test_the_log_file_and_its_folder_are_owner_only_from_creation(tmp_path: Path
         os.umask(previous)
     assert ((tmp_path / "logs").stat().st_mode & 0o777) == 0o700
     assert ((tmp_path / "logs" / "app.log").stat().st_mode & 0o777) == 0o600
+
+
+def test_emails_and_phones_are_redacted_by_value_in_every_field(tmp_path: Path) -> None:
+    """Under any key, nested, in the event text or a traceback: a partner's message or an
+    exception can echo contact details anywhere (issue 18)."""
+    log_file = tmp_path / "application.log"
+    configure_logging(LogSettings(file=str(log_file), stdout=False, flush_interval_seconds=0))
+    log = get_logger("test")
+    phones = ["(555) 201-7788", "555-201-7788", "555.201.7788", "5552017788", "+1 555 201 7788",
+              "1-555-201-7788", "+44 20 7946 0958", "+525512345678"]  # fmt: skip
+    emails = ["zelda.q@example.com", "a+b@mail.example.co.uk"]
+    log.warning(
+        "Partner said zelda.q@example.com is bad",
+        detail=f"rejected {phones[0]} and {emails[1]}",
+        nested={"said": [f"call {phones[1]}", {"deep": phones[2]}], "email": "x"},
+        listed=[phones[3], phones[4], phones[5]],
+        foreign=f"{phones[6]} / {phones[7]}",
+    )
+    try:
+        int(f"bad contact {emails[0]} {phones[3]}")
+    except ValueError:
+        log.exception("Lead submission crashed", lead_id="L1")
+    kept = {
+        "address": "127.0.0.1:58803",
+        "url": "http://10.0.12.7:8080/api/chat",
+        "at": "2026-12-02T05:28:21.123806Z",
+        "version": "v1.22.3",
+        "instance": "vm-9855-46ea",
+        "lead": "550e8400-e29b-41d4-a716-446655440000",
+        "zip_count": "12345 leads",
+    }
+    log.info("Performance: request served", **kept)
+    written = log_file.read_text()
+    for value in phones + emails:
+        assert value not in written, value
+    assert "5552017788" not in written.replace("-", "").replace(".", "").replace(" ", "")
+    lines = [json.loads(line) for line in written.splitlines()]
+    assert lines[0]["event"] == "Partner said [redacted] is bad"
+    assert lines[0]["nested"] == {"said": ["call [redacted]", {"deep": "[redacted]"}],
+                                  "email": "[redacted]"}  # fmt: skip
+    assert lines[0]["foreign"] == "[redacted] / [redacted]"
+    assert (
+        "invalid literal for int() with base 10: 'bad contact [redacted] [redacted]'"
+        in (lines[1]["exception"])
+    )
+    assert all(lines[2][key] == value for key, value in kept.items())  # operators keep these
