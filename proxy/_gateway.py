@@ -81,6 +81,9 @@ def error_reply(status: int, code: str, detail: str) -> UpstreamReply:
 
 
 _UPSTREAM_STATUS = {"timeout": 504}
+RATE_LIMITED_CODE = "rate_limited"
+RATE_LIMITED_DETAIL = "too many messages; please wait a moment"
+"""The 429's JSON (`error_reply`); nginx's own 429s (split and legacy modes) say the same."""
 _LEGACY_DOWN_DETAIL = "the chat service is temporarily unavailable; please try again shortly"
 
 
@@ -280,20 +283,31 @@ class ChatGateway:
     async def _rate_limited(self, request: ForwardRequest) -> UpstreamReply | None:
         """The 429 for a legacy-bound turn over the visitor's limit (the same counter and
         emergency switch the new engine applies to its own turns, so the runbook's
-        `emergency_rate_limit` holds at 0 % rollout too); None to go on. Redis failing lets the
-        turn through: legacy does not need it."""
-        if self._limiter is None or request.method != "POST":
+        `emergency_rate_limit` holds at 0 % rollout too); None to go on."""
+        if request.method != "POST":
+            return None
+        retry_after = await self.legacy_turn_limited(request.visitor.address)
+        if retry_after is None:
+            return None
+        reply = error_reply(429, RATE_LIMITED_CODE, RATE_LIMITED_DETAIL)
+        reply.headers.append((b"retry-after", str(retry_after).encode()))
+        return reply
+
+    async def legacy_turn_limited(self, address: str) -> int | None:
+        """Counts one legacy-bound turn of the visitor at `address`: the seconds to wait when it
+        is over the limit, else None. Also asked by the split-mode route hint for the turns
+        nginx carries to legacy itself. Redis failing lets the turn through: legacy does not
+        need it (the outage is reported by /readyz and the engine's own turns)."""
+        if self._limiter is None:
             return None
         try:
-            decision = await self._limiter.hit(request.visitor.address)
+            decision = await self._limiter.hit(address)
         except StoreUnavailable:
-            return None  # Redis's outage is reported by /readyz and the engine's own turns
+            return None
         if decision.allowed:
             return None
         self._metrics.rejected.labels(reason="rate_limited").inc()
-        reply = error_reply(429, "rate_limited", "too many messages; please wait a moment")
-        reply.headers.append((b"retry-after", str(decision.retry_after).encode()))
-        return reply
+        return decision.retry_after
 
     async def _dispatch(
         self, decision: Decision, request: ForwardRequest, *, started_on_new: bool

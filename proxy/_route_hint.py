@@ -8,14 +8,20 @@ else goes `chat_gateway`, which decides with the whole request as in gateway mod
 (they get their pin there), clients without cookies (`sessionId` in the body), conversations on
 the new engine, testers, shadowed conversations.
 
-No I/O: the cookie is checked by its HMAC and the flags are the watcher's in-memory snapshot.
+The rate limit holds for the turns nginx carries itself: a legacy-bound `POST` (nginx passes the
+method in `X-Original-Method`, an `auth_request` subrequest being a GET) is counted like a
+gateway turn (`ChatGateway.legacy_turn_limited`, one Redis script, the only I/O here); over the
+limit the answer is `403` with `X-Chat-Retry-After`, which nginx turns into the contract's JSON
+429 (`auth_request` passes only 2xx, 401 and 403). Everything else: no I/O, the cookie is
+checked by its HMAC and the flags are the watcher's in-memory snapshot.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from common import header_value, request_cookies
+from common import client_address, header_value, request_cookies
 from flags import Flags
 from proxy._headers import OVERRIDE_HEADER
 from proxy._metrics import GatewayMetrics
@@ -28,10 +34,24 @@ GATEWAY_UPSTREAM = "chat_gateway"
 """Names of the upstream blocks in `nginx/chat-system.conf.template`."""
 
 
+ORIGINAL_METHOD = b"x-original-method"
+RETRY_AFTER = b"x-chat-retry-after"
+
+
 class RouteHint:
-    def __init__(self, *, flags: Flags, signer: TokenSigner, metrics: GatewayMetrics) -> None:
+    def __init__(
+        self,
+        *,
+        flags: Flags,
+        signer: TokenSigner,
+        metrics: GatewayMetrics,
+        limited: Callable[[str], Awaitable[int | None]] | None = None,
+        trusted_proxies: tuple[str, ...] = (),
+    ) -> None:
         self._flags = flags
         self._signer = signer
+        self._limited = limited
+        self._trusted = trusted_proxies
         self._counted = {
             name: metrics.route_hints.labels(upstream=name)
             for name in (LEGACY_UPSTREAM, GATEWAY_UPSTREAM)
@@ -49,13 +69,19 @@ class RouteHint:
         return LEGACY_UPSTREAM
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        upstream = self.upstream_for(scope["headers"])
+        headers = scope["headers"]
+        upstream = self.upstream_for(headers)
         self._counted[upstream].inc()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 204,
-                "headers": [(b"x-chat-upstream", upstream.encode())],
-            }
-        )
+        status, reply_headers = 204, [(b"x-chat-upstream", upstream.encode())]
+        if (
+            upstream == LEGACY_UPSTREAM
+            and self._limited is not None
+            and header_value(headers, ORIGINAL_METHOD) == b"POST"
+        ):
+            client = scope.get("client")
+            address = client_address(client[0] if client else None, headers, self._trusted)
+            retry_after = await self._limited(address)
+            if retry_after is not None:
+                status, reply_headers = 403, [(RETRY_AFTER, str(retry_after).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": reply_headers})
         await send({"type": "http.response.body", "body": b""})

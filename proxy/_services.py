@@ -236,5 +236,11 @@ async def provide_gateway_services(
         flags=flags,
         shadow=shadow,
         chat=chat,
-        route_hint=RouteHint(flags=flags, signer=signer, metrics=gateway_metrics),
+        route_hint=RouteHint(
+            flags=flags,
+            signer=signer,
+            metrics=gateway_metrics,
+            limited=chat.legacy_turn_limited,
+            trusted_proxies=settings.server.trusted_proxies,
+        ),
     )

@@ -28,10 +28,19 @@ _CHAT = {
         "        proxy_intercept_errors on;\n"
         "        error_page 502 503 504 = @legacy_chat;"
     ),
-    "legacy": "        proxy_pass http://chat_legacy;",
+    "legacy": (
+        "        # the gateway's rate limit is not on this path: nginx's own, from the same setting\n"
+        "        limit_req zone=chat_turns burst=@@BURST@@ nodelay;\n"
+        "        limit_req_status 429;\n"
+        "        set $chat_retry_after @@RETRY_AFTER@@;\n"
+        "        error_page 429 = @chat_rate_limited;\n"
+        "        proxy_pass http://chat_legacy;"
+    ),
     "split": (
         "        auth_request /_chat_route;\n"
         "        auth_request_set $chat_upstream $upstream_http_x_chat_upstream;\n"
+        "        auth_request_set $chat_retry_after $upstream_http_x_chat_retry_after;\n"
+        "        error_page 403 = @chat_rate_limited;  # over the rate limit (the hint counts)\n"
         "        proxy_pass http://$chat_upstream;\n"
         "        add_header X-Chat-Backend $chat_direct_backend always;\n"
         "        access_log @@ACCESS_LOG@@;  # a location's own access_log replaces the inherited\n"
@@ -39,12 +48,30 @@ _CHAT = {
         "        error_page 500 502 504 = @legacy_chat;"
     ),
 }
+_RATE_LIMITED = (
+    "    # the contract's 429, as the gateway writes it (proxy._gateway.RATE_LIMITED_*)\n"
+    "    location @chat_rate_limited {\n"
+    "        default_type application/json;\n"
+    "        add_header Retry-After $chat_retry_after always;\n"
+    "        add_header X-Chat-Backend legacy always;\n"
+    "        return 429 '{\"error\":\"rate_limited\","
+    "\"detail\":\"too many messages; please wait a moment\"}';\n"
+    "    }\n"
+)
 _CRON = {
     "gateway": "        proxy_pass http://chat_gateway;",
     "legacy": "        proxy_pass http://chat_gateway;  # the lead queue belongs to the new engine",
     "split": "        proxy_pass http://chat_gateway;",
 }
 _MAP = {
+    "legacy": (
+        "\n# Chat turns (POSTs) per visitor address: RATE_LIMIT_PER_MINUTE, as the gateway counts.\n"
+        "map $request_method $chat_turn_client {\n"
+        "    POST $binary_remote_addr;\n"
+        '    default "";\n'
+        "}\n"
+        "limit_req_zone $chat_turn_client zone=chat_turns:10m rate=@@RATE@@r/m;\n"
+    ),
     "split": (
         "\n# Replies nginx carried from legacy itself are labelled like the gateway's.\n"
         "map $chat_upstream $chat_direct_backend {\n"
@@ -69,6 +96,10 @@ class SiteConfig(msgspec.Struct, frozen=True):
     """Split mode: where nginx logs the chat turns it carries itself."""
     access_log: str = "/var/log/nginx/access.log"
     """Split mode: the site's usual access log, kept for /api/chat (`off`: none)."""
+    turns_per_minute: int = 30
+    """Legacy mode: chat turns per visitor address a minute (`RATE_LIMIT_PER_MINUTE`), enforced
+    by nginx's `limit_req` (a leaky bucket: this many at once, then one per 60/N s), since
+    no gateway counts them then."""
 
 
 def render(mode: Mode, site: SiteConfig) -> str:
@@ -92,8 +123,12 @@ def render(mode: Mode, site: SiteConfig) -> str:
         ("@@CHAT@@", _CHAT[mode]),
         ("@@CRON@@", _CRON[mode]),
         ("@@MAP@@", _MAP.get(mode, "")),
+        ("@@RATE_LIMITED@@", _RATE_LIMITED if mode != "gateway" else ""),
         ("@@CHAT_LOG@@", site.chat_log),
         ("@@ACCESS_LOG@@", site.access_log),
+        ("@@RATE@@", str(site.turns_per_minute)),
+        ("@@BURST@@", str(max(site.turns_per_minute - 1, 0))),
+        ("@@RETRY_AFTER@@", str(max(1, round(60 / site.turns_per_minute)))),
     ):
         text = text.replace(token, value)
     return text

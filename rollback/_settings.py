@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import msgspec
 
-from common import derive_secret
+from common import derive_secret, env_number
 from flags import UnleashSettings, load_unleash_settings
 from rollback._full import NginxTarget
 from rollback._nginx_config import SiteConfig
@@ -52,6 +52,7 @@ def load_rollback_settings(environ: Mapping[str, str]) -> RollbackSettings:
                 server_name=get("NGINX_SERVER_NAME", "") or "_",
                 chat_log=get("NGINX_CHAT_LOG", "") or "/var/log/nginx/chat-split.log",
                 access_log=get("NGINX_ACCESS_LOG", "") or "/var/log/nginx/access.log",
+                turns_per_minute=env_number(environ, "RATE_LIMIT_PER_MINUTE", 30, int, 1),
             ),
         ),
         unleash=None

@@ -292,3 +292,63 @@ async def test_a_visitors_internal_headers_never_reach_legacy_on_any_path(
             assert internal_headers_seen(fallback) == set()
         home = await client.get(f"http://127.0.0.1:{nginx.port}/?debug=echo", headers=INTERNAL)
         assert internal_headers_seen(home) == set()
+
+
+RATE_LIMITED_BODY = {"error": "rate_limited", "detail": "too many messages; please wait a moment"}
+
+
+@pytest.mark.parametrize("site", ["split"], indirect=True)
+async def test_split_mode_holds_the_emergency_rate_limit_on_turns_nginx_carries(
+    site: tuple[Nginx, ChatctlProcess], redis: Redis
+) -> None:
+    """At 0 % rollout in split mode nginx carries pinned legacy turns itself: the runbook's
+    emergency limit did nothing for them (issue 18). The route hint counts them now."""
+    nginx, gateway = site
+    url = f"http://127.0.0.1:{nginx.port}/api/chat"
+    await redis.set("emergency_rate_limit", "1")  # EMERGENCY_RATE_LIMIT_PER_MINUTE: 5
+    async with httpx.AsyncClient(timeout=10) as client:
+        first = await client.post(url, json={"message": FIRST})  # the gateway counts it: 1
+        session = first.json()["sessionId"]
+        turns = [
+            await client.post(url, json={"message": "Ann Lee", "sessionId": session})
+            for _ in range(7)
+        ]
+    assert [turn.status_code for turn in turns] == [200] * 4 + [429] * 3
+    limited = turns[-1]
+    assert limited.json() == RATE_LIMITED_BODY
+    assert limited.headers["content-type"] == "application/json"
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    assert limited.headers["x-chat-backend"] == "legacy"
+    async with httpx.AsyncClient(timeout=10) as client:  # the gateway's own 429 is the same
+        direct = await client.post(
+            f"http://127.0.0.1:{gateway.port}/api/chat", json={"message": FIRST}
+        )
+    assert direct.status_code == 429
+    assert direct.json() == limited.json()
+    assert direct.headers["content-type"] == limited.headers["content-type"]
+
+
+async def test_legacy_mode_limits_chat_turns_in_nginx(
+    gateway_env: dict[str, str], legacy: PhpLegacy, tmp_path: Path
+) -> None:
+    """Full rollback: no gateway on the chat path, so nginx's `limit_req` holds the limit,
+    rendered from RATE_LIMIT_PER_MINUTE; other requests are not counted."""
+    env = gateway_env | {
+        "GATEWAY_UPSTREAM": f"127.0.0.1:{free_port()}",
+        "LEGACY_UPSTREAM": f"127.0.0.1:{legacy.port}",
+        "RATE_LIMIT_PER_MINUTE": "3",
+    }
+    nginx = Nginx(tmp_path, env, "legacy")
+    url = f"http://127.0.0.1:{nginx.port}"
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            turns = [
+                await client.post(f"{url}/api/chat", json={"message": FIRST}) for _ in range(5)
+            ]
+            probes = [await client.get(f"{url}/api/chat") for _ in range(5)]
+    finally:
+        nginx.stop()
+    assert [turn.status_code for turn in turns] == [200] * 3 + [429] * 2
+    assert turns[-1].json() == RATE_LIMITED_BODY
+    assert turns[-1].headers["retry-after"] == "20"
+    assert {probe.status_code for probe in probes} == {200}  # health checks are not turns
