@@ -352,3 +352,26 @@ async def test_legacy_mode_limits_chat_turns_in_nginx(
     assert turns[-1].json() == RATE_LIMITED_BODY
     assert turns[-1].headers["retry-after"] == "20"
     assert {probe.status_code for probe in probes} == {200}  # health checks are not turns
+
+
+@pytest.mark.parametrize("site", ["legacy", "gateway", "split"], indirect=True)
+async def test_nothing_internal_reaches_a_visitor_in_any_mode(
+    site: tuple[Nginx, ChatctlProcess],
+) -> None:
+    """Legacy's `Host: 127.0.0.1:<port>` and `X-Powered-By: PHP/...` reached visitors, and the
+    cron status showed queue counts and worker hosts without a secret (issue 18)."""
+    nginx, _ = site
+    url = f"http://127.0.0.1:{nginx.port}"
+    async with httpx.AsyncClient(timeout=10) as client:
+        first = await client.post(f"{url}/api/chat", json={"message": FIRST})
+        second = await client.post(f"{url}/api/chat", json={"message": "Ann Lee"})
+        home = await client.get(f"{url}/")
+        remote = {"X-Forwarded-For": "203.0.113.9"}  # a visitor that is not on this host
+        status = await client.get(f"{url}/api/cron/process-leads", headers=remote)
+    for reply in (first, second, home):
+        assert reply.status_code == 200
+        assert "x-powered-by" not in reply.headers
+        assert "host" not in reply.headers
+    assert second.json()["step"] == "phone"
+    assert status.status_code == 401
+    assert status.json()["error"] == "unauthorized"  # no counts, no worker hosts
