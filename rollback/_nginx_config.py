@@ -24,11 +24,17 @@ _LOG_PATH_OR_OFF = re.compile(r"off|/[\w./-]+")
 
 _CHAT = {
     "gateway": (
-        "        proxy_pass http://chat_gateway;\n"
-        "        proxy_intercept_errors on;\n"
-        "        error_page 502 503 504 = @legacy_chat;"
+        "        # legacy answers only when the gateway cannot be reached: nginx tries the backup\n"
+        "        # server only for a request it could not send (it never re-sends a POST), and the\n"
+        "        # gateway's own 502/503/504 replies (JSON, with X-Chat-Backend) pass through\n"
+        "        proxy_pass http://chat_gateway_or_legacy;\n"
+        "        proxy_next_upstream error timeout;\n"
+        "        proxy_next_upstream_tries 2;\n"
+        "        add_header X-Chat-Backend $chat_fallback_backend always;\n"
+        "        error_page 502 504 = @chat_unavailable;  # nginx's own: neither answered"
     ),
     "legacy": (
+        "        error_page 502 504 = @chat_unavailable;  # legacy down: JSON, not nginx's page\n"
         "        # the gateway's rate limit is not on this path: nginx's own, from the same setting\n"
         "        limit_req zone=chat_turns burst=@@BURST@@ nodelay;\n"
         "        limit_req_status 429;\n"
@@ -41,11 +47,14 @@ _CHAT = {
         "        auth_request_set $chat_upstream $upstream_http_x_chat_upstream;\n"
         "        auth_request_set $chat_retry_after $upstream_http_x_chat_retry_after;\n"
         "        error_page 403 = @chat_rate_limited;  # over the rate limit (the hint counts)\n"
-        "        proxy_pass http://$chat_upstream;\n"
+        "        proxy_pass http://$chat_pass;\n"
+        "        proxy_next_upstream error timeout;  # never re-sends a POST the gateway received\n"
+        "        proxy_next_upstream_tries 2;\n"
         "        add_header X-Chat-Backend $chat_direct_backend always;\n"
         "        access_log @@ACCESS_LOG@@;  # a location's own access_log replaces the inherited\n"
         "        access_log @@CHAT_LOG@@ chat_split if=$chat_direct_backend;\n"
-        "        error_page 500 502 504 = @legacy_chat;"
+        "        error_page 500 = @legacy_chat;  # the hint failed: the gateway is down\n"
+        "        error_page 502 504 = @chat_unavailable;  # nginx's own: neither answered"
     ),
 }
 _RATE_LIMITED = (
@@ -58,12 +67,42 @@ _RATE_LIMITED = (
     "\"detail\":\"too many messages; please wait a moment\"}';\n"
     "    }\n"
 )
+_UNAVAILABLE = (
+    "    # neither the gateway nor legacy answered: the contract's JSON, not nginx's HTML page\n"
+    "    location @chat_unavailable {\n"
+    "        default_type application/json;\n"
+    "        return 502 '{\"error\":\"chat_unavailable\","
+    "\"detail\":\"the chat service is temporarily unavailable; please try again shortly\"}';\n"
+    "    }\n"
+)
+_LOCATIONS = {
+    "gateway": _UNAVAILABLE,
+    "split": _RATE_LIMITED + _UNAVAILABLE,
+    "legacy": _RATE_LIMITED + _UNAVAILABLE,
+}
 _CRON = {
     "gateway": "        proxy_pass http://chat_gateway;",
     "legacy": "        proxy_pass http://chat_gateway;  # the lead queue belongs to the new engine",
     "split": "        proxy_pass http://chat_gateway;",
 }
+_FALLBACK = (
+    "\n# The gateway, and legacy for requests nginx could not send to it (gateway down). Idle\n"
+    "# connections are dropped before the gateway's own keep-alive timeout (5 s) closes them, so\n"
+    "# a stale one never sends a turn to the backup.\n"
+    "upstream chat_gateway_or_legacy {\n"
+    "    server @@GATEWAY@@ max_fails=0;\n"
+    "    server @@LEGACY@@ backup;\n"
+    "    keepalive 64;\n"
+    "    keepalive_timeout 4s;\n"
+    "}\n"
+    "\n# A reply legacy gave in the gateway's place is labelled as the gateway labels its own.\n"
+    "map $upstream_addr $chat_fallback_backend {\n"
+    '    "~@@LEGACY_RE@@$" legacy;\n'
+    '    default "";\n'
+    "}\n"
+)
 _MAP = {
+    "gateway": _FALLBACK,
     "legacy": (
         "\n# Chat turns (POSTs) per visitor address: RATE_LIMIT_PER_MINUTE, as the gateway counts.\n"
         "map $request_method $chat_turn_client {\n"
@@ -72,11 +111,18 @@ _MAP = {
         "}\n"
         "limit_req_zone $chat_turn_client zone=chat_turns:10m rate=@@RATE@@r/m;\n"
     ),
-    "split": (
-        "\n# Replies nginx carried from legacy itself are labelled like the gateway's.\n"
+    "split": _FALLBACK
+    + (
+        "\n# Where the hint sends a request: legacy itself, or the gateway (legacy as its backup).\n"
+        "map $chat_upstream $chat_pass {\n"
+        "    chat_legacy chat_legacy;\n"
+        "    default chat_gateway_or_legacy;\n"
+        "}\n"
+        "\n# Replies nginx carried from legacy itself (or in the gateway's place) are labelled\n"
+        "# like the gateway's.\n"
         "map $chat_upstream $chat_direct_backend {\n"
         "    chat_legacy legacy;\n"
-        '    default "";\n'
+        "    default $chat_fallback_backend;\n"
         "}\n"
         "\n# ...and logged like the gateway's, for `chatctl report performance --log`.\n"
         'log_format chat_split escape=json \'{"timestamp":"$time_iso8601",'
@@ -114,16 +160,21 @@ def render(mode: Mode, site: SiteConfig) -> str:
         if not pattern.fullmatch(value):
             raise ConfigError(f"{name}={value!r} is not a valid nginx value")
     text = TEMPLATE.read_text()
-    for token, value in (
+    for token, value in (  # the mode's blocks first: they hold the value tokens below
+        ("@@CHAT@@", _CHAT[mode]),
+        ("@@CRON@@", _CRON[mode]),
+        ("@@MAP@@", _MAP.get(mode, "")),
+        ("@@RATE_LIMITED@@", _LOCATIONS[mode]),
+        (
+            "@@LEGACY_CHAT_ERRORS@@",
+            "        error_page 502 504 = @chat_unavailable;",
+        ),
         ("@@MODE@@", mode),
+        ("@@LEGACY_RE@@", re.escape(site.legacy)),
         ("@@GATEWAY@@", site.gateway),
         ("@@LEGACY@@", site.legacy),
         ("@@LISTEN@@", site.listen),
         ("@@SERVER_NAME@@", site.server_name),
-        ("@@CHAT@@", _CHAT[mode]),
-        ("@@CRON@@", _CRON[mode]),
-        ("@@MAP@@", _MAP.get(mode, "")),
-        ("@@RATE_LIMITED@@", _RATE_LIMITED if mode != "gateway" else ""),
         ("@@CHAT_LOG@@", site.chat_log),
         ("@@ACCESS_LOG@@", site.access_log),
         ("@@RATE@@", str(site.turns_per_minute)),

@@ -109,8 +109,52 @@ async def test_nginx_routes_chat_through_the_gateway_and_falls_back_when_it_is_d
         client.cookies.clear()  # a new visitor
         fallback = await client.post(f"{url}/api/chat", json={"message": FIRST})
         assert fallback.status_code == 200  # a gateway outage is not a chat outage
-        assert "x-chat-backend" not in fallback.headers
+        assert fallback.headers["x-chat-backend"] == "legacy"  # labelled by nginx
         assert fallback.json()["step"] == "name"
+
+
+@pytest.mark.parametrize("site", ["gateway", "split"], indirect=True)
+async def test_a_turn_the_gateway_received_is_never_sent_to_legacy_again(
+    site: tuple[Nginx, ChatctlProcess], legacy: PhpLegacy
+) -> None:
+    """nginx's fallback re-sent a POST the gateway had already forwarded: with legacy slow, one
+    visitor turn reached legacy twice and took 21 s (issue 17). Now the gateway's own timeout
+    reply (JSON, labelled) reaches the visitor and legacy saw the turn once."""
+    nginx, _ = site
+    url = f"http://127.0.0.1:{nginx.port}/api/chat"
+    async with httpx.AsyncClient(timeout=20) as client:
+        slow = await client.post(f"{url}?sleep_ms=4000", json={"message": FIRST})  # > 3 s
+    assert slow.status_code == 504
+    assert slow.json()["error"] == "legacy_timeout"
+    assert slow.headers["x-chat-backend"] == "legacy"
+    # the 504 itself says nginx did not send the turn again (a second try would have ended in
+    # legacy's 200, 4 s later); legacy finishes the one turn it got once its sleep is over
+    for _ in range(100):
+        if list((legacy.data_dir / "sessions").glob("*.json")):
+            break
+        await asyncio.sleep(0.05)
+    assert len(list((legacy.data_dir / "sessions").glob("*.json"))) == 1
+
+
+@pytest.mark.parametrize("mode", ["gateway", "split"])
+async def test_when_neither_answers_the_visitor_gets_the_json_contract(
+    mode: str, gateway_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = gateway_env | {
+        "GATEWAY_UPSTREAM": f"127.0.0.1:{free_port()}",  # nothing listens on either
+        "LEGACY_UPSTREAM": f"127.0.0.1:{free_port()}",
+    }
+    nginx = Nginx(tmp_path, env, mode)
+    try:
+        async with httpx.AsyncClient(timeout=20) as client:
+            neither = await client.post(
+                f"http://127.0.0.1:{nginx.port}/api/chat", json={"message": FIRST}
+            )
+    finally:
+        nginx.stop()
+    assert neither.status_code == 502
+    assert neither.headers["content-type"] == "application/json"
+    assert neither.json()["error"] == "chat_unavailable"
 
 
 async def test_rollback_full_and_undo_under_traffic_without_failed_requests(
