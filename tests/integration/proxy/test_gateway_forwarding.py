@@ -349,3 +349,27 @@ async def test_the_emergency_rate_limit_holds_for_turns_routed_to_legacy(
     assert reply.json()["error"] == "rate_limited"
     assert int(reply.headers["retry-after"]) >= 1
     assert 'gateway_rejected_total{reason="rate_limited"} 3.0' in metrics
+
+
+async def test_one_cookie_rule_on_every_path_the_first_of_two_wins(
+    open_gateway: GatewayOpener,
+) -> None:
+    """`Cookie: chat_sid=A; chat_sid=B`, both valid: POST continued A while HEAD and GET
+    set-cookie'd B (issue 17). Every path takes the first (RFC 6265 §5.4 lists the
+    more specific cookie first)."""
+    async with open_gateway(NEW_CHAT_PERCENT="100") as gw:
+        signed = []
+        for _ in range(2):
+            gw.cookies.clear()
+            first = await gw.post("/api/chat", json={"message": "I slipped at a store"})
+            signed.append(first.cookies["chat_sid"])
+        gw.cookies.clear()
+        both = {"cookie": f"chat_sid={signed[0]}; chat_sid={signed[1]}"}
+        turn = await gw.post("/api/chat", json={"message": "Ann Lee"}, headers=both)
+        probe = await gw.head("/api/chat", headers=both)
+        health = await gw.get("/api/chat", headers=both)
+    a = signed[0].split(".")[0]
+    assert turn.json()["sessionId"] == a
+    assert turn.json()["step"] == "phone"  # A's conversation went on
+    for reply in (probe, health):
+        assert reply.headers["set-cookie"].startswith(f"chat_sid={a}."), reply.headers
