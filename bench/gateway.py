@@ -189,6 +189,7 @@ def gateway(
         "SHADOW_PERCENT": str(shadow),
         "SESSION_SECRET": "bench-secret",
         "LOG_FILE": str(workdir / f"gateway-{port}.log"),
+        "FLAG_STATE_FILE": str(workdir / f"gateway-{port}-flags.json"),
         "RATE_LIMIT_PER_MINUTE": "100000000",
     }
     env.pop("UNLEASH_URL", None)

@@ -68,6 +68,15 @@ def _gateway_check(gateway: str, status: int | None, error: str, ms: float, body
     if status is not None and status < 500:
         degraded = readiness.failing if readiness and readiness.status == "degraded" else []
         shown = f"ready in {ms} ms" + (f" (degraded: {', '.join(degraded)})" if degraded else "")
+        if readiness is not None and "flags" in degraded:
+            # routing on flags Redis no longer holds: serving, but an operator must act
+            flags = readiness.checks.get("flags")
+            return Check(
+                ok=False,
+                detail=f"{gateway}: {flags.detail if flags else 'flags regressed'}",
+                action=flags.action if flags else "see the gateway's /readyz",
+                latency_ms=ms,
+            )
         return Check(ok=True, detail=shown, latency_ms=ms)
     if readiness is not None and readiness.failing:
         actions = [readiness.checks[n].action for n in readiness.failing if n in readiness.checks]

@@ -25,7 +25,7 @@ from chatctl._support import (
     say,
     with_redis,
 )
-from common import keys
+from common import keys, probe_redis
 from flags import FlagStore, load_flag_settings
 from rollback import (
     MODES,
@@ -73,6 +73,13 @@ def _audit(event: str, old: str, new: str, reason: str) -> None:
         typer.echo(f"warning: could not write the audit record for {event}", err=True)
 
 
+KILL_SWITCH_ADVICE = (
+    "if Redis cannot take writes again at once, use the kill switch, which needs no Redis: "
+    "ENABLE_NEW_CHAT=false in every gateway's environment, then `systemctl restart "
+    "chat-gateway` (or `chatctl rollback full` to send /api/chat straight to legacy)"
+)
+
+
 @rollback_app.command("flags")
 def rollback_flags(
     reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")],
@@ -87,12 +94,20 @@ def rollback_flags(
     settings = loaded(load_rollback_settings)
     typer.echo(flag_rollback_plan(drain=drain, actor=actor, deadline=deadline))
     if dry_run:
+
+        async def probe(redis: Redis) -> bool:
+            check = await probe_redis(redis, "", "the rollback would fail", critical=True)
+            if not check.ok:
+                say(f"dry run: the rollback would FAIL now: {check.detail}; {check.action}; "
+                    f"{KILL_SWITCH_ADVICE}", error=True)  # fmt: skip
+            return check.ok
+
+        ok = with_redis(probe, advice=KILL_SWITCH_ADVICE)
         typer.echo("dry run: nothing changed")
-        raise typer.Exit(0)
+        raise typer.Exit(0 if ok else 1)
     changes = Changes()
 
     async def run(redis: Redis) -> bool:
-        changes.record("the flag rollback was started (check `chatctl flags show`)")
         return await roll_back_flags(
             redis,
             drain=drain,
@@ -101,9 +116,10 @@ def rollback_flags(
             deadline=deadline,
             unleash=settings.unleash,
             say=say,
+            done=changes.record,
         )
 
-    raise typer.Exit(0 if with_redis(run, changes=changes) else 1)
+    raise typer.Exit(0 if with_redis(run, changes=changes, advice=KILL_SWITCH_ADVICE) else 1)
 
 
 SiteFile = Annotated[str | None, typer.Option(help="Default: $NGINX_SITE_FILE.")]

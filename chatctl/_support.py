@@ -128,7 +128,12 @@ class Changes:
         return f"Already done: {'; '.join(self.made)} (see `chatctl flags history`)."
 
 
-def _run(settings: Settings, work: Coroutine[Any, Any, T], changes: Changes | None) -> T:
+def _run(
+    settings: Settings,
+    work: Coroutine[Any, Any, T],
+    changes: Changes | None,
+    advice: str = "",
+) -> T:
     """Runs `work`; a Redis failure becomes a clean message and exit 1. Output errors (a closed
     stdout in `chatctl ... | head -1`) are not Redis failures: they propagate to Click."""
     try:
@@ -137,7 +142,8 @@ def _run(settings: Settings, work: Coroutine[Any, Any, T], changes: Changes | No
         failure = exc if isinstance(exc, StoreUnavailable) else translate_redis_error(exc)
         where = redacted_url(settings.redis.url)
         summary = (changes or Changes()).summary()
-        raise fail(f"{failure.detail} at {where}; {failure.action}. {summary}") from None
+        more = f" Then: {advice}." if advice else ""
+        raise fail(f"{failure.detail} at {where}; {failure.action}. {summary}{more}") from None
 
 
 def with_redis(
@@ -145,9 +151,10 @@ def with_redis(
     *,
     changes: Changes | None = None,
     settings: Settings | None = None,
+    advice: str = "",
 ) -> T:
     """Runs `action` with one Redis client for the command; exit 2 on bad settings, 1 when Redis
-    fails (saying what `changes` recorded as done before the failure)."""
+    fails (saying what `changes` recorded as done before the failure, and `advice`)."""
     settings = settings or settings_or_exit()
 
     async def work() -> T:
@@ -157,7 +164,7 @@ def with_redis(
         finally:
             await redis.aclose()
 
-    return _run(settings, work(), changes)
+    return _run(settings, work(), changes, advice)
 
 
 def with_services(

@@ -75,9 +75,7 @@ def _redact_value(value: Any) -> Any:
             value = _EMAIL.sub(REDACTED, value)
         return _PHONE.sub(REDACTED, value) if len(value) >= _SHORTEST_PHONE else value
     if isinstance(value, dict):
-        return {
-            k: REDACTED if k in PERSONAL_FIELDS else _redact_value(v) for k, v in value.items()
-        }
+        return {k: REDACTED if k in PERSONAL_FIELDS else _redact_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_redact_value(item) for item in value]
     return value

@@ -35,6 +35,9 @@ class FlagSettings(msgspec.Struct, frozen=True):
     unleash: UnleashSettings | None = None
     poll_interval_seconds: float = 1.0
     """Longest a gateway runs on old flags when a change announcement was missed."""
+    state_file: str = "var/gateway-flags.json"
+    """`FLAG_STATE_FILE`: the last flags this gateway applied, kept on disk, so a gateway that
+    restarts after Redis lost its flags (a host reboot) still routes on them; empty: none."""
 
 
 def env_flag_defaults(environ: Mapping[str, str]) -> FlagValues:
@@ -77,4 +80,5 @@ def load_flag_settings(environ: Mapping[str, str]) -> FlagSettings:
         group_id=environ.get("FLAG_GROUP_ID", "")
         or (unleash.rollout_toggle if unleash else "new-chat"),
         unleash=unleash,
+        state_file=environ.get("FLAG_STATE_FILE", "var/gateway-flags.json").strip(),
     )

@@ -26,6 +26,9 @@ from flags._model import (
 )
 
 AUDIT_MAX_ENTRIES = 10_000
+_LOAD_ATTEMPTS = 5
+"""Reads raced by a change in between are repeated; five in a row would take five changes
+within a few milliseconds (the last read is used then, at worst one change old)."""
 
 _CHANGE = """
 local old = redis.call('HGET', KEYS[1], ARGV[1])
@@ -98,10 +101,17 @@ class FlagStore:
         self._reapply = redis.register_script(_REAPPLY)
 
     async def load(self) -> RuntimeFlags:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hgetall(keys.FLAGS_RUNTIME)
-            pipe.get(keys.FLAGS_VERSION)
-            stored, version = await pipe.execute()
+        """A consistent read: the version before and after the values must agree (a change
+        writes both in one script). Not MULTI/EXEC: Redis out of memory refuses every command
+        queued in a transaction, reads included, and flags must stay readable then."""
+        for _ in range(_LOAD_ATTEMPTS):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.get(keys.FLAGS_VERSION)
+                pipe.hgetall(keys.FLAGS_RUNTIME)
+                pipe.get(keys.FLAGS_VERSION)
+                before, stored, version = await pipe.execute()
+            if before == version:
+                break
         values: dict[str, FlagValue] = {}
         unreadable: list[str] = []
         for raw_name, raw_value in stored.items():

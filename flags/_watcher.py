@@ -14,8 +14,9 @@ Flags never silently go back. Versions only grow, so a stored version lower than
 restore of an old dump, a FLUSHALL. Applying that would undo a rollback, so the watcher keeps the
 last state it applied, logs an ERROR once with the action (`chatctl flags reapply`, which writes
 the applied state back under a higher version), and reports `regressed` in `/readyz` and in its
-instance key. A gateway that starts while Redis holds older flags than its live peers report
-starts from the peers' state, for the same reason.
+instance key. A gateway that starts while Redis holds older flags than its live peers report,
+or than its own state file (the last flags it applied, written on every change, so a restart
+after a host reboot that also emptied Redis keeps them), starts from the newest of those.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import msgspec
 from redis.asyncio import Redis
@@ -65,6 +67,15 @@ class InstanceReport(msgspec.Struct, frozen=True):
     """The version Redis held at its last refresh, when lower than `version` (flags regressed)."""
 
 
+class AppliedState(msgspec.Struct, frozen=True):
+    """What the state file holds: the last flags applied, and the Redis they came from (a file
+    written against another Redis is ignored)."""
+
+    version: int
+    runtime: dict[str, str]
+    redis: str
+
+
 class WatcherStatus(msgspec.Struct, frozen=True):
     version: int
     redis_ok: bool
@@ -101,6 +112,8 @@ class FlagWatcher:
         instance_id: str,
         poll_interval: float = 1.0,
         on_change: Callable[[FlagSnapshot], None] | None = None,
+        state_file: Path | None = None,
+        redis_identity: str = "",
     ) -> None:
         self.snapshot = FlagSnapshot(defaults, 0, kill_switch)
         self._redis = redis
@@ -116,6 +129,9 @@ class FlagWatcher:
         self._last_error: str | None = None
         self._unreadable: tuple[str, ...] = ()
         self._redis_version: int | None = None
+        self._state_file = state_file
+        self._redis_identity = redis_identity
+        """Which Redis the state file's flags came from (its URL without password)."""
         self.outage = OutageLog("flags.watcher", "Flag refresh", max_delay=poll_interval)
 
     @property
@@ -135,33 +151,67 @@ class FlagWatcher:
     async def start(self) -> None:
         """Loads flags once (a Redis outage leaves the environment defaults; Redis older than the
         live peers leaves the peers' state), then keeps watching."""
+        self._adopt(self._read_state_file(), "this gateway's state file")
         with contextlib.suppress(StoreUnavailable):
             await self._adopt_newer_peer()
         await self.refresh()
         self._task.start()
 
+    def _read_state_file(self) -> AppliedState | None:
+        if self._state_file is None:
+            return None
+        try:
+            state = msgspec.json.decode(self._state_file.read_bytes(), type=AppliedState)
+        except FileNotFoundError:
+            return None
+        except (OSError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+            _log.warning("Flag state file unreadable; ignored", file=str(self._state_file),
+                         error=type(exc).__name__)  # fmt: skip
+            return None
+        return state if state.redis == self._redis_identity else None
+
+    def _write_state_file(self) -> None:
+        """Atomically (a temporary file renamed over it), 0600, on every applied change."""
+        if self._state_file is None or self.snapshot.version == 0:
+            return
+        state = AppliedState(self.snapshot.version, applied_runtime(self.snapshot),
+                             self._redis_identity)  # fmt: skip
+        try:
+            self._state_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            temporary = self._state_file.with_name(f".{self._state_file.name}.{os.getpid()}")
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(msgspec.json.encode(state))
+            temporary.replace(self._state_file)
+        except OSError as exc:
+            _log.warning("Flag state file not written", file=str(self._state_file),
+                         error=type(exc).__name__,
+                         action="make its folder writable (FLAG_STATE_FILE)")  # fmt: skip
+
     async def _adopt_newer_peer(self) -> None:
-        stored = await self._store.version()
         newest = max(await live_instances(self._redis), key=lambda r: r.version, default=None)
-        if newest is None or newest.version <= stored:
+        if newest is not None:
+            self._adopt(
+                AppliedState(newest.version, newest.runtime, self._redis_identity),
+                f"live gateway {newest.instance}",
+            )
+
+    def _adopt(self, state: AppliedState | None, source: str) -> None:
+        """Starts from `state` when it is newer than what this watcher has."""
+        if state is None or state.version <= self.snapshot.version:
             return
         values: dict[str, FlagValue] = {}
-        for name, raw in newest.runtime.items():
+        for name, raw in state.runtime.items():
             if name in FLAG_NAMES:
                 with contextlib.suppress(FlagError):
                     values[name] = decode_value(name, raw)
         self.snapshot = FlagSnapshot(
             overlay(self._defaults, values),
-            newest.version,
+            state.version,
             self.snapshot.kill_switch,
             frozenset(values),
         )
-        _log.info(
-            "Flags taken from a live peer: Redis holds an older version",
-            version=newest.version,
-            peer=newest.instance,
-            redis_version=stored,
-        )
+        _log.info("Flags taken over at start", version=state.version, source=source)
         if self._on_change is not None:
             self._on_change(self.snapshot)
 
@@ -209,6 +259,7 @@ class FlagWatcher:
             previous_version=previous.version,
             values=msgspec.structs.asdict(snapshot.values),
         )
+        self._write_state_file()
         if self._on_change is not None:
             self._on_change(snapshot)
         await self._report()

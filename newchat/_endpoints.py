@@ -244,10 +244,8 @@ def error_reply(exc: Exception, path: str) -> EngineReply:
             action=exc.action,
         )
         state = "unreachable" if exc.kind in ("unreachable", "timeout") else "unavailable"
-        body = ErrorBody(
-            DependencyDown.code,
-            f"the chat's session store (Redis) is {state}",
-            f"retry shortly; operators: {exc.action}",
+        body = ErrorBody(  # the operators' action goes to the log line above, not to visitors
+            DependencyDown.code, f"the chat's session store (Redis) is {state}", "retry shortly"
         )
         return EngineReply(503, _json.encode(body))
     if isinstance(exc, RateLimited):
@@ -258,7 +256,7 @@ def error_reply(exc: Exception, path: str) -> EngineReply:
         _log.error(
             "Dependency unavailable", dependency=exc.dependency, path=path, action=exc.action
         )
-        return EngineReply(503, _json.encode(ErrorBody(exc.code, exc.detail, exc.action)))
+        return EngineReply(503, _json.encode(ErrorBody(exc.code, exc.detail, "retry shortly")))
     if isinstance(exc, ChatError):
         status = (
             422 if isinstance(exc, InvalidField) else 403 if isinstance(exc, Forbidden) else 400

@@ -11,11 +11,12 @@ import secrets
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 from redis.asyncio import Redis
 
-from common import NewEngineStats
+from common import NewEngineStats, redacted_url
 from flags import Backend, Flags, FlagSnapshot, FlagWatcher, UnleashRollout
 from newchat import (
     Metrics,
@@ -108,6 +109,7 @@ async def provide_new_engine(
 
 async def provide_flags(
     redis: Redis,
+    redis_url: str,
     gateway: GatewaySettings,
     instance: str,
     metrics: GatewayMetrics,
@@ -126,6 +128,8 @@ async def provide_flags(
         instance_id=instance,
         poll_interval=settings.poll_interval_seconds,
         on_change=on_change,
+        state_file=Path(settings.state_file) if settings.state_file else None,
+        redis_identity=redacted_url(redis_url),
     )
     await watcher.start()
     stack.push_async_callback(watcher.stop)
@@ -200,7 +204,9 @@ async def provide_gateway_services(
     legacy = await provide_legacy(gateway, stack)
     new, engine = await provide_new_engine(settings, gateway, redis, metrics, http_factory, stack)
     instance = instance_id(gateway.instance_id)
-    flags = await provide_flags(redis, gateway, instance, gateway_metrics, stack)
+    flags = await provide_flags(
+        redis, settings.redis.url, gateway, instance, gateway_metrics, stack
+    )
     shadow = await provide_shadow(
         gateway, flags, {"new": new, "legacy": legacy}, redis, gateway_metrics, stack
     )

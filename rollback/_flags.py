@@ -8,6 +8,8 @@ start does not read it as on; the gateways' Redis master switch wins either way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 from redis.asyncio import Redis
 
@@ -32,17 +34,34 @@ async def roll_back_flags(
     deadline: float,
     unleash: UnleashAdminSettings | None,
     say: Say,
+    done: Callable[[str], None] = lambda _: None,
 ) -> bool:
     """True only when every live gateway applied the change (and Unleash, when used, too).
+    `done` hears of each write as it is made (for the message when a later step fails).
     Raises `common.StoreUnavailable` when Redis fails."""
     store = FlagStore(redis)
-    # above every live gateway's version: one that kept newer flags than a Redis that lost them
-    # (flags._watcher) must still take the rollback
-    above = max((report.version for report in await live_instances(redis)), default=0)
-    await store.set("drain", drain, actor=actor, reason=reason, source="rollback", above=above)
+    instances = await live_instances(redis)
+    newest = max(instances, key=lambda report: report.version, default=None)
+    stored = await store.version()
+    if newest is not None and newest.version > stored:
+        # Redis lost flags the gateways still route on (flags._watcher): put them back first,
+        # so the rollback changes the master switch and drain, and nothing else
+        back = await store.reapply(
+            newest.runtime, applied_version=newest.version, actor=actor, reason=reason
+        )
+        say(f"Redis had lost flags (v{stored} < v{newest.version}): re-applied the gateways' "
+            f"flags first (version {back.version})")  # fmt: skip
+        done(f"the gateways' flags re-applied to Redis (version {back.version})")
+    # above every live gateway's version, so each of them takes the rollback
+    above = max((report.version for report in instances), default=0)
+    first = await store.set(
+        "drain", drain, actor=actor, reason=reason, source="rollback", above=above
+    )
+    done(f"drain set to {str(drain).lower()} (version {first.version})")
     change = await store.set(
         "enable_new_chat", False, actor=actor, reason=reason, source="rollback", above=above
     )
+    done(f"new chat switched off (version {change.version})")
     say(f"flag version {change.version}: new chat off (drain {str(drain).lower()})")
     instances, behind = await wait_for_version(redis, change.version, deadline)
     for report in instances:

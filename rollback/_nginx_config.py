@@ -63,16 +63,16 @@ _RATE_LIMITED = (
     "        default_type application/json;\n"
     "        add_header Retry-After $chat_retry_after always;\n"
     "        add_header X-Chat-Backend legacy always;\n"
-    "        return 429 '{\"error\":\"rate_limited\","
-    "\"detail\":\"too many messages; please wait a moment\"}';\n"
+    '        return 429 \'{"error":"rate_limited",'
+    '"detail":"too many messages; please wait a moment"}\';\n'
     "    }\n"
 )
 _UNAVAILABLE = (
     "    # neither the gateway nor legacy answered: the contract's JSON, not nginx's HTML page\n"
     "    location @chat_unavailable {\n"
     "        default_type application/json;\n"
-    "        return 502 '{\"error\":\"chat_unavailable\","
-    "\"detail\":\"the chat service is temporarily unavailable; please try again shortly\"}';\n"
+    '        return 502 \'{"error":"chat_unavailable",'
+    '"detail":"the chat service is temporarily unavailable; please try again shortly"}\';\n'
     "    }\n"
 )
 _LOCATIONS = {

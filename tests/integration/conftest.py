@@ -53,6 +53,7 @@ def gateway_env(base_env: dict[str, str], legacy: PhpLegacy, tmp_path: Path) -> 
     return base_env | {
         "LEGACY_URL": legacy.url,
         "UNLEASH_CACHE_DIR": str(tmp_path / "unleash"),
+        "FLAG_STATE_FILE": str(tmp_path / "gateway-flags.json"),
         "RATE_LIMIT_PER_MINUTE": "100000",  # many visitors share the test client address
         # Short timeouts: a hop that hangs (a broken backend, a mutant) fails its test in
         # seconds, not the 10 s a visitor is given.

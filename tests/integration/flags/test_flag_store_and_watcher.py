@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 
 from common import keys
 from flags import FlagStore, FlagValues, FlagWatcher, live_instances
+from rollback import roll_back_flags
 from tests.support.processes import RedisServer
 
 
@@ -137,5 +138,85 @@ async def test_flags_that_went_back_are_not_applied_and_a_new_gateway_takes_its_
         await running.refresh()
         assert running.snapshot.version == 11
         assert running.snapshot.values.drain is True
+    finally:
+        await running.stop()
+
+
+async def test_the_state_file_restores_the_applied_flags_only_for_its_own_redis(
+    redis: Redis, tmp_path: Path
+) -> None:
+    state = tmp_path / "state" / "flags.json"
+    store = FlagStore(redis)
+    await store.set("enable_new_chat", False, actor="t", reason="rollback", source="t")
+    first = FlagWatcher(redis, FlagValues(), kill_switch=False, instance_id="a",
+                        state_file=state, redis_identity="redis://one")  # fmt: skip
+    await first.start()
+    await first.stop()
+    assert (state.parent.stat().st_mode & 0o777, state.stat().st_mode & 0o777) == (0o700, 0o600)
+    await redis.flushall()  # Redis lost everything, and no gateway is running
+
+    again = FlagWatcher(redis, FlagValues(), kill_switch=False, instance_id="b",
+                        state_file=state, redis_identity="redis://one")  # fmt: skip
+    await again.start()
+    try:
+        assert again.snapshot.version == 1
+        assert again.snapshot.values.enable_new_chat is False
+        assert again.status().redis_version == 0
+    finally:
+        await again.stop()
+    elsewhere = FlagWatcher(redis, FlagValues(), kill_switch=False, instance_id="c",
+                            state_file=state, redis_identity="redis://two")  # fmt: skip
+    await elsewhere.start()
+    try:
+        assert elsewhere.snapshot.version == 0  # a file about another Redis is not used
+        assert elsewhere.status().redis_version is None
+    finally:
+        await elsewhere.stop()
+    state.write_text("{not json")
+    broken = FlagWatcher(redis, FlagValues(), kill_switch=False, instance_id="d",
+                         state_file=state, redis_identity="redis://one")  # fmt: skip
+    await broken.start()  # an unreadable file is ignored, never fatal
+    await broken.stop()
+    assert broken.snapshot.version == 0
+
+
+async def test_a_rollback_while_redis_lost_flags_keeps_every_other_flag(redis: Redis) -> None:
+    """A rollback on top of a Redis that lost its flags reset `new_chat_percent` to the
+    environment's value without a word (a fresh helper, issue 16): it re-applies first."""
+    store = FlagStore(redis)
+    await store.set("new_chat_percent", 50, actor="t", reason="t", source="t")
+    await store.set("testers", ("ann",), actor="t", reason="t", source="t")
+    running = _watcher(redis, "running")
+    await running.start()
+    said: list[str] = []
+    try:
+        await redis.flushall()
+        await running.refresh()
+        assert running.status().redis_version == 0
+        done: list[str] = []
+        ok = await roll_back_flags(
+            redis,
+            drain=True,
+            reason="incident",
+            actor="t",
+            deadline=3,
+            unleash=None,
+            say=lambda text, error=False: said.append(text),
+            done=done.append,
+        )
+        assert ok
+        stored = await store.load()
+        assert stored.values == {
+            "new_chat_percent": 50,
+            "testers": ("ann",),
+            "drain": True,
+            "enable_new_chat": False,
+        }
+        assert running.snapshot.values.enable_new_chat is False
+        assert running.snapshot.values.new_chat_percent == 50
+        assert running.status().redis_version is None
+        assert [e.flag for e in await store.history()] == ["enable_new_chat", "drain", "reapply"]
+        assert len(done) == 3
+        assert any("re-applied" in line for line in said)
     finally:
         await running.stop()

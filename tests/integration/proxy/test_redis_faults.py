@@ -132,6 +132,9 @@ async def test_a_crash_that_loses_the_rollback_does_not_undo_it_and_reapply_rest
 
         shown = chatctl(env, "flags", "show")
         assert "FLAGS REGRESSED" in shown.stdout
+        health = chatctl(env | {"GATEWAY_URL": url}, "health")
+        assert health.returncode == 1
+        assert "chatctl flags reapply" in health.stdout, health.stdout  # serving, not "ok"
         refused = chatctl(env, "flags", "set", "shadow_percent", "5", "--reason", "x")
         assert refused.returncode == 1
         assert "re-apply first" in refused.stderr
@@ -264,6 +267,14 @@ async def test_a_redis_out_of_memory_is_named_as_such_everywhere(
         rollback = chatctl(env, "rollback", "flags", "--reason", "oom")
         assert rollback.returncode == 1
         assert "out of memory" in rollback.stderr + rollback.stdout
+        assert "Nothing was changed" in rollback.stderr  # never "already done" when it was not
+        assert "ENABLE_NEW_CHAT=false" in rollback.stderr
+        dry = chatctl(env, "rollback", "flags", "--reason", "oom", "--dry-run")
+        assert dry.returncode == 1  # a dry run says the real one would fail
+        assert "would FAIL" in dry.stderr
+        shown = chatctl(env, "flags", "show")  # reading flags needs no write
+        assert shown.returncode == 0, shown.stderr
+        assert "flag version" in shown.stdout
     finally:
         await admin.config_set("maxmemory", "0")
         await admin.aclose()
@@ -350,3 +361,38 @@ async def test_a_three_second_outage_moves_no_conversation_and_everything_recove
     assert len(turns) >= 60
     paused = error_lines(env["LOG_FILE"], "Lead worker paused")
     assert len(paused) == 1  # once per outage, not per retry
+
+
+async def test_a_gateway_restarted_after_redis_lost_its_flags_keeps_the_rollback(
+    gateway_env: dict[str, str], volatile_redis: RedisServer
+) -> None:
+    """A host reboot empties a Redis without persistence and restarts every gateway: with no
+    live peer to learn from, the restarted gateway went back to the environment's 100 % and
+    /readyz said ok (a fresh helper, issue 16). Its state file keeps what it applied."""
+    env = gateway_env | {"REDIS_URL": volatile_redis.url, "NEW_CHAT_PERCENT": "100"}
+    served = gateway(env)
+    url = f"http://127.0.0.1:{served.port}"
+    try:
+        rolled = chatctl(env, "rollback", "flags", "--reason", "incident 44")
+        assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    finally:
+        served.stop()
+    state = Path(env["FLAG_STATE_FILE"])
+    assert oct(state.stat().st_mode & 0o777) == "0o600"
+    volatile_redis.kill()
+    volatile_redis.restart()  # the reboot: Redis empty, no gateway running
+
+    restarted = gateway(env)
+    url = f"http://127.0.0.1:{restarted.port}"
+    try:
+        assert backends(await first_turns(f"{url}/api/chat", 10)) == {"200 legacy": 10}
+        report = await ready(url)
+        assert report["status"] == "degraded"
+        assert "flags" in report["checks"]  # type: ignore[operator]
+        shown = chatctl(env, "flags", "show")
+        assert "FLAGS REGRESSED" in shown.stdout
+        reapplied = chatctl(env, "flags", "reapply", "--reason", "after the reboot")
+        assert reapplied.returncode == 0, reapplied.stdout + reapplied.stderr
+        assert backends(await first_turns(f"{url}/api/chat", 5)) == {"200 legacy": 5}
+    finally:
+        restarted.stop()
