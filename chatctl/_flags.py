@@ -274,12 +274,19 @@ def history(
     async def run(redis: Redis) -> list[AuditEntry]:
         return await FlagStore(redis).history(limit)
 
+    async def applied(redis: Redis) -> int:
+        return max((report.version for report in await live_instances(redis)), default=0)
+
     entries = with_redis(run)
     if as_json:
         typer.echo(msgspec.json.encode(entries).decode())
         return
     if not entries:
         typer.echo("no flag changes recorded")
+        version = with_redis(applied)
+        if version:
+            typer.echo(f"warning: gateways route on flag version {version}: Redis lost the audit "
+                       "log with the flags (see `chatctl flags show`)")  # fmt: skip
     for entry in entries:
         at = datetime.fromtimestamp(entry.at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         new = entry.new or "(unset)"

@@ -83,29 +83,25 @@ def persistent_secret(name: str) -> str:
     return path.read_text().strip()
 
 
-def start_redis(port: int) -> subprocess.Popen[bytes]:
+def start_redis(port: int, password: str) -> subprocess.Popen[bytes]:
+    """The stack's redis-server: loopback, a password (anyone on the host could otherwise flip
+    flags unaudited, or the stack could quietly end up on another Redis that took the port), an
+    append-only file. Its settings are in a 0600 file, so the password is not on a command line
+    `ps` shows."""
     data = STATE_DIR / "redis"
-    data.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen(
-        [
-            shutil.which("redis-server") or "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(data.resolve()),
-            "--save",
-            "60 1",
+    data.mkdir(mode=0o700, parents=True, exist_ok=True)
+    config = data / "redis.conf"
+    fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(
+            f"port {port}\nbind 127.0.0.1\ndir {data.resolve()}\nrequirepass {password}\n"
+            f"logfile {(data / 'redis-server.log').resolve()}\n"
             # every write logged and synced each second: a crash loses at most a second of
             # flags, sessions, pins and leads (a kill -9 with RDB alone undid a rollback)
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "everysec",
-            "--logfile",
-            str((data / "redis-server.log").resolve()),
-        ],
+            'save "60 1"\nappendonly yes\nappendfsync everysec\n'
+        )
+    return subprocess.Popen(
+        [shutil.which("redis-server") or "redis-server", str(config.resolve())],
         start_new_session=True,  # Ctrl-C reaches the supervisor, which stops Redis last
         umask=0o077,  # its files hold contact details: 0600 from creation
     )
@@ -149,6 +145,8 @@ class Child:
     delay: float = RESTART_FIRST_DELAY
     restart_at: float | None = None
     restarts: int = field(default=0)
+    log: Path | None = None
+    """Where the child writes why it stopped (its last line is shown with the restart)."""
 
     def launch(self) -> None:
         self.process = self.start()
@@ -167,12 +165,25 @@ class Child:
             return
         if now - self.started_at >= STABLE_AFTER:
             self.delay = RESTART_FIRST_DELAY
+        reason = f" ({last_line(self.log)})" if self.log is not None else ""
         print(
-            f"{self.name} exited with {self.process.returncode}; restarting in {self.delay:g} s",
+            f"{self.name} exited with {self.process.returncode}{reason}; "
+            f"restarting in {self.delay:g} s",
             flush=True,
         )
         self.restart_at = now + self.delay
         self.delay = min(self.delay * 2, RESTART_MAX_DELAY)
+
+
+def last_line(path: Path) -> str:
+    """The last non-empty line of a log (at most 200 characters), or "" when there is none."""
+    try:
+        with path.open("rb") as log:
+            log.seek(max(0, log.seek(0, os.SEEK_END) - 4096))
+            lines = [line for line in log.read().decode(errors="replace").splitlines() if line]
+    except OSError:
+        return ""
+    return lines[-1][-200:] if lines else ""
 
 
 def run_stack(environ: Mapping[str, str]) -> int:
@@ -187,13 +198,15 @@ def run_stack(environ: Mapping[str, str]) -> int:
     children: list[Child] = []
     if not env.get("REDIS_URL"):
         port = 6379 if port_is_free(6379) else free_port()
-        children.append(Child("redis-server", lambda: start_redis(port)))
+        password = persistent_secret("redis_password")
+        redis_log = STATE_DIR / "redis" / "redis-server.log"
+        children.append(Child("redis-server", lambda: start_redis(port, password), log=redis_log))
         children[-1].launch()
         if not wait_for_port(port):
             print("error: local redis-server did not start; see var/redis/redis-server.log")
             _stop_all(children)
             return 1
-        env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+        env["REDIS_URL"] = f"redis://:{password}@127.0.0.1:{port}/0"
     if not env.get("LEGACY_URL"):
         legacy_port = 8080 if port_is_free(8080) else free_port()
         children.append(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from redis import exceptions as redis_exceptions
 from redis.asyncio import Redis
 
 from chatctl import _stack, read_env_file, write_env_file
@@ -124,8 +125,8 @@ async def test_the_local_stacks_redis_keeps_an_append_only_file_owner_only(
     """A kill -9 of `make run`'s Redis, saving every 60 s, undid a rollback (issue 16)."""
     monkeypatch.setattr(_stack, "STATE_DIR", tmp_path / "var")
     port = free_port()
-    server = _stack.start_redis(port)
-    client = Redis(port=port)
+    server = _stack.start_redis(port, "local-password")
+    client = Redis(port=port, password="local-password")
     try:
         for _ in range(200):
             try:
@@ -142,9 +143,10 @@ async def test_the_local_stacks_redis_keeps_an_append_only_file_owner_only(
             if aof.exists() and any(aof.iterdir()):
                 break
             await asyncio.sleep(0.02)
-        files = list(aof.iterdir())
-        assert files
+        files = [*aof.iterdir(), tmp_path / "var" / "redis" / "redis.conf"]
         assert all((f.stat().st_mode & 0o077) == 0 for f in files), files
+        with pytest.raises(redis_exceptions.AuthenticationError):  # no password, no access
+            await Redis(port=port).ping()
     finally:
         await client.aclose()
         server.terminate()
