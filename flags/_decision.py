@@ -15,7 +15,8 @@ from flags._model import FlagSnapshot
 
 Backend = Literal["new", "legacy"]
 BACKENDS: tuple[Backend, ...] = ("new", "legacy")
-Reason = Literal["kill_switch", "master_off", "drain", "pinned", "override", "rollout"]
+Reason = Literal["kill_switch", "master_off", "drain", "pinned", "evidence", "override", "rollout"]
+"""`evidence`: no pin, so the backend that holds the conversation (the gateway's rule)."""
 RolloutCheck = Callable[[str], bool]
 """Is this bucketing id inside the new engine's rollout? Must not raise or do I/O."""
 

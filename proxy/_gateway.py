@@ -228,6 +228,8 @@ class ChatGateway:
         decision = self._flags.decide(
             pin=pin, override=override, bucket_id=session_id or self._bucket_for(scope)
         )
+        if inferred and decision.reason == "pinned":
+            decision = decision._replace(reason="evidence")  # no pin: where the evidence says
         request = ForwardRequest(method, scope["query_string"], scope["headers"], body, visitor)
         answer = await self._dispatch(decision, request, started_on_new=pin == "new")
         status = answer.reply.status

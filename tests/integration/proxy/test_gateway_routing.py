@@ -54,7 +54,11 @@ async def test_ids_picked_offline_land_where_the_evidence_says(
             chosen.append(candidate)
     async with open_gateway(NEW_CHAT_PERCENT="10") as gw:
         replies = [await start_conversation(gw, sessionId=i) for i in chosen]
+        metrics = (await gw.get("/metrics")).text
     assert [backend(reply) for reply in replies] == ["legacy"] * len(chosen)
+    # counted as what they are: routed by evidence, not "pinned" (no pin existed)
+    assert decision_count(metrics, "legacy", "evidence") == len(chosen)
+    assert decision_count(metrics, "legacy", "pinned") == 0
     answered = [reply.json()["sessionId"] for reply in replies[:5]]
     assert [await redis.get(keys.route_pin(i)) for i in answered] == [b"legacy"] * 5
 
