@@ -341,12 +341,14 @@ async def test_a_visitors_internal_headers_never_reach_legacy_on_any_path(
 RATE_LIMITED_BODY = {"error": "rate_limited", "detail": "too many messages; please wait a moment"}
 
 
-@pytest.mark.parametrize("site", ["split"], indirect=True)
-async def test_split_mode_holds_the_emergency_rate_limit_on_turns_nginx_carries(
+@pytest.mark.parametrize("site", ["gateway", "split"], indirect=True)
+async def test_the_emergency_rate_limit_holds_on_legacy_turns_in_gateway_and_split_modes(
     site: tuple[Nginx, ChatctlProcess], redis: Redis
 ) -> None:
-    """At 0 % rollout in split mode nginx carries pinned legacy turns itself: the runbook's
-    emergency limit did nothing for them (issue 18). The route hint counts them now."""
+    """At 0 % rollout the runbook's emergency limit did nothing for legacy turns (issue 18):
+    in gateway mode the gateway counts them now, and in split mode, where nginx carries pinned
+    legacy turns itself, the route hint does. Either way the visitor's address is the one nginx
+    forwarded, and the 429 is the gateway's JSON."""
     nginx, gateway = site
     url = f"http://127.0.0.1:{nginx.port}/api/chat"
     await redis.set("emergency_rate_limit", "1")  # EMERGENCY_RATE_LIMIT_PER_MINUTE: 5
