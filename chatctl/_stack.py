@@ -75,7 +75,7 @@ def persistent_secret(name: str) -> str:
     """A random secret kept under var/ so restarts of the local stack keep cookies valid."""
     path = STATE_DIR / name
     if not path.exists():
-        STATE_DIR.mkdir(exist_ok=True)
+        STATE_DIR.mkdir(mode=0o700, exist_ok=True)
         # 0600 from creation: never readable by others, not even between write and chmod
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as out:
@@ -110,7 +110,7 @@ def start_redis(port: int, password: str) -> subprocess.Popen[bytes]:
 def start_legacy_php(port: int, environ: Mapping[str, str]) -> subprocess.Popen[bytes]:
     """The demo legacy backend: the tests' PHP stand-in under `php -S` with four workers."""
     data = STATE_DIR / "legacy"
-    data.mkdir(parents=True, exist_ok=True)
+    data.mkdir(mode=0o700, parents=True, exist_ok=True)
     env = dict(environ) | {
         "LEGACY_DATA_DIR": str(data.resolve()),
         "PHP_CLI_SERVER_WORKERS": "4",

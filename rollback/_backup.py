@@ -150,7 +150,7 @@ async def create(redis: Redis, path: Path, key: str) -> Header:
     header = Header(FORMAT, VERSION, time.time(), len(lines), list(PATTERNS))
     mac = _mac(key.encode(), msgspec.json.encode(header), body)  # `mac` is empty here
     header = msgspec.structs.replace(header, mac=mac)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # backups hold contact details
     # a new file of its own (O_EXCL, 0600, a random name): never one that was there already,
     # nor where a symlink planted under a guessable name points
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -115,6 +115,7 @@ def test_the_local_stacks_secrets_are_owner_only_from_creation(
     finally:
         os.umask(previous)
     assert ((tmp_path / "var" / "session_secret").stat().st_mode & 0o777) == 0o600
+    assert ((tmp_path / "var").stat().st_mode & 0o777) == 0o700
     assert len(first) >= 32
     assert _stack.persistent_secret("session_secret") == first  # kept across restarts
 

@@ -64,6 +64,8 @@ async def test_the_header_names_format_version_time_count_namespaces_and_mac(
     header = await create(redis, tmp_path / "b", KEY)
     raw = (tmp_path / "b").read_bytes()
     assert ((tmp_path / "b").stat().st_mode & 0o777) == 0o600  # sessions hold contact details
+    await create(redis, tmp_path / "backups" / "c", KEY)  # a folder it makes is the owner's only
+    assert ((tmp_path / "backups").stat().st_mode & 0o777) == 0o700
     first, _, body = raw.partition(b"\n")
     assert msgspec.json.decode(first, type=Header) == header
     assert (header.format, header.version, header.keys) == (FORMAT, VERSION, 2)
