@@ -19,7 +19,7 @@ from common._http import (
 from common._ids import is_session_id, new_session_id, session_hash
 from common._json import decode_json
 from common._logs import LogPipeline, configure_logging, flush_logs, get_logger
-from common._outage import OutageLog
+from common._outage import OutageLog, OutageState
 from common._redaction import PERSONAL_FIELDS, redact, scrub
 from common._redis import (
     REDIS_FAILURES,
@@ -58,6 +58,7 @@ __all__ = [
     "LogSettings",
     "NewEngineStats",
     "OutageLog",
+    "OutageState",
     "RawHeaders",
     "RedisSettings",
     "SettingsError",

@@ -65,3 +65,21 @@ class OutageLog:
         seconds = round(time.monotonic() - self._since, 2)
         self._since = None
         self._log.info(f"{self._what} resumed: Redis is back", outage_seconds=seconds, **context)
+
+
+class OutageState:
+    """Whether a dependency is down, for code that logs every failure itself (a request path):
+    the first failure of an outage is the ERROR, the rest are warnings until a success ends it,
+    so a 3 s Redis outage is one ERROR line, not one per visitor turn (33 were counted)."""
+
+    def __init__(self) -> None:
+        self._down = False
+
+    def begin(self) -> bool:
+        """Marks a failure; True when it starts an outage."""
+        first = not self._down
+        self._down = True
+        return first
+
+    def end(self) -> None:
+        self._down = False

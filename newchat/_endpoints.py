@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import msgspec
 
-from common import StoreUnavailable, decode_json, get_logger, new_session_id
+from common import OutageState, StoreUnavailable, decode_json, get_logger, new_session_id
 from newchat._errors import (
     ChatError,
     DependencyDown,
@@ -111,9 +111,11 @@ def is_shadow_request(shadow_header: str | None, shadow_auth: str | None, key: s
 async def chat_turn(services: Services, request: TurnRequest) -> EngineReply:
     """POST /api/chat."""
     try:
-        return await _turn(services, request)
+        reply = await _turn(services, request)
     except Exception as exc:
-        return error_reply(exc, CHAT_PATH)
+        return error_reply(exc, CHAT_PATH, services.redis_outage)
+    services.redis_outage.end()
+    return reply
 
 
 async def _turn(services: Services, request: TurnRequest) -> EngineReply:
@@ -180,7 +182,7 @@ async def cron_status(
     try:
         status = await services.queue.status()
     except Exception as exc:
-        return error_reply(exc, CRON_PATH)
+        return error_reply(exc, CRON_PATH, services.redis_outage)
     body = msgspec.structs.asdict(status) | {
         "leadprosper_configured": services.leadprosper.configured
     }
@@ -202,7 +204,7 @@ async def cron_process(
         try:  # wrong secrets are counted per client: 2,000 guesses took 0.7 s
             decision = await services.limiter.hit(f"cron-auth:{client}")
         except StoreUnavailable as exc:
-            return error_reply(exc, CRON_PATH)
+            return error_reply(exc, CRON_PATH, services.redis_outage)
         if not decision.allowed:
             services.metrics.rate_limited.labels(mode="cron_secret").inc()
             wait = RateLimited("too many wrong cron secrets; wait a moment", decision.retry_after)
@@ -217,7 +219,7 @@ async def cron_process(
         summary = await worker.run(burst=True, deadline=deadline)
         status = await services.queue.status()
     except Exception as exc:
-        return error_reply(exc, CRON_PATH)
+        return error_reply(exc, CRON_PATH, services.redis_outage)
     body = {
         "requeued_stuck": requeued,
         "promoted_retries": promoted,
@@ -233,10 +235,12 @@ def not_allowed(allowed: str) -> EngineReply:
     return EngineReply(405, body, allow=allowed)
 
 
-def error_reply(exc: Exception, path: str) -> EngineReply:
-    """The engine's errors as JSON replies: the one place they become HTTP."""
+def error_reply(exc: Exception, path: str, outage: OutageState | None = None) -> EngineReply:
+    """The engine's errors as JSON replies: the one place they become HTTP. A Redis failure is
+    logged as an ERROR when it starts an `outage` (or without one), else as a warning."""
     if isinstance(exc, StoreUnavailable):
-        _log.error(
+        log = _log.error if outage is None or outage.begin() else _log.warning
+        log(
             "Dependency unavailable",
             dependency="redis",
             path=path,

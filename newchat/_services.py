@@ -10,13 +10,13 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 import httpx
 from redis.asyncio import Redis
 
-from common import keys, open_redis
+from common import OutageState, keys, open_redis
 from newchat._conversation import Conversation
 from newchat._language import LanguageDetector
 from newchat._metrics import Metrics
@@ -49,6 +49,8 @@ class Services:
     queue: LeadQueue
     leadprosper: LeadProsperClient
     limiter: RateLimiter
+    redis_outage: OutageState = field(default_factory=OutageState)
+    """Redis failures on the request path: the first of an outage is logged as an ERROR."""
 
     def worker(self, worker_id: str | None = None) -> LeadWorker:
         return LeadWorker(

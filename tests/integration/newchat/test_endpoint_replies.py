@@ -182,6 +182,16 @@ async def test_redis_down_is_a_503_naming_the_store_and_logged_with_its_path(
         assert body["error"] == "dependency_unavailable"
         assert body["detail"] == "the chat's session store (Redis) is unreachable"
         assert body["action"] == "retry shortly"  # what operators do is in the log, not here
-    logged = [line["path"] for line in log_lines() if line["event"] == "Dependency unavailable"]
-    assert logged == [CHAT_PATH, CRON_PATH, CRON_PATH]
+    logged = [
+        (line["path"], line["level"])
+        for line in log_lines()
+        if line["event"] == "Dependency unavailable"
+    ]
+    # one outage, one ERROR: the rest are warnings (the runbook counts ERROR lines)
+    assert logged == [(CHAT_PATH, "ERROR"), (CRON_PATH, "WARNING"), (CRON_PATH, "WARNING")]
+    engine.redis_outage.end()  # a success ends it: the next failure is an ERROR again
+    await chat_turn(engine, turn(FIRST))
+    assert [line["level"] for line in log_lines() if line["event"] == "Dependency unavailable"][
+        -1
+    ] == "ERROR"
     await down.aclose()

@@ -361,6 +361,7 @@ async def test_a_three_second_outage_moves_no_conversation_and_everything_recove
     assert len(turns) >= 60
     paused = error_lines(env["LOG_FILE"], "Lead worker paused")
     assert len(paused) == 1  # once per outage, not per retry
+    assert len(error_lines(env["LOG_FILE"], "Dependency unavailable")) <= 1  # not one per turn
 
 
 async def test_a_gateway_restarted_after_redis_lost_its_flags_keeps_the_rollback(
