@@ -281,6 +281,29 @@ async def test_a_redis_out_of_memory_is_named_as_such_everywhere(
         served.stop()
 
 
+async def two_turn_visitor(
+    url: str, turns: list[tuple[str, int, str]], stop: asyncio.Event
+) -> None:
+    """New conversations until `stop`: turn 1, then at once turn 2 with only the `sessionId`;
+    each adds (turn 1's backend, turn 2's status, turn 2's backend) to `turns`."""
+    async with cookieless(timeout=10) as client:
+        while not stop.is_set():
+            first = await client.post(f"{url}/api/chat", json={"message": FIRST})
+            if first.status_code != 200:
+                continue
+            second = await client.post(
+                f"{url}/api/chat",
+                json={"message": "Jane Roe", "sessionId": first.json()["sessionId"]},
+            )
+            turns.append(
+                (
+                    first.headers["x-chat-backend"],
+                    second.status_code,
+                    second.headers.get("x-chat-backend", "none"),
+                )
+            )
+
+
 async def test_a_three_second_outage_moves_no_conversation_and_everything_recovers(
     gateway_env: dict[str, str], durable_redis: RedisServer
 ) -> None:
@@ -297,28 +320,10 @@ async def test_a_three_second_outage_moves_no_conversation_and_everything_recove
     turns: list[tuple[str, int, str]] = []  # (first turn's backend, 2nd status, 2nd backend)
     stop = asyncio.Event()
 
-    async def visitor() -> None:
-        async with cookieless(timeout=10) as client:
-            while not stop.is_set():
-                first = await client.post(f"{url}/api/chat", json={"message": FIRST})
-                if first.status_code != 200:
-                    continue
-                second = await client.post(
-                    f"{url}/api/chat",
-                    json={"message": "Jane Roe", "sessionId": first.json()["sessionId"]},
-                )
-                turns.append(
-                    (
-                        first.headers["x-chat-backend"],
-                        second.status_code,
-                        second.headers.get("x-chat-backend", "none"),
-                    )
-                )
-
     async def conversations_at_least(count: int) -> bool:
         return len(turns) >= count
 
-    visitors = [asyncio.create_task(visitor()) for _ in range(6)]
+    visitors = [asyncio.create_task(two_turn_visitor(url, turns, stop)) for _ in range(6)]
     redis = open_redis(RedisSettings(url=durable_redis.url))
     try:
         await until(lambda: conversations_at_least(30), 20, "traffic before the outage")
