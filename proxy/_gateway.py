@@ -123,6 +123,20 @@ def read_visitor(scope: Scope, trusted: tuple[str, ...], cookie_names: tuple[str
     )
 
 
+def content_length(reply: UpstreamReply, method: str) -> bytes | None:
+    """The `Content-Length` the visitor gets, as nginx `proxy_pass` gives it (RFC 9110 §8.6):
+    none on 1xx and 204; on a HEAD reply or a 304 the backend's own, if it sent one (the length
+    of what a GET would carry; the body here is empty); otherwise the length of the body."""
+    if reply.status < 200 or reply.status == 204:
+        return None
+    if method == "HEAD" or reply.status == 304:
+        declared = [v for k, v in reply.headers if k == b"content-length"]
+        if declared:
+            return declared[0]
+        return None if reply.status == 304 else str(len(reply.body)).encode()
+    return str(len(reply.body)).encode()
+
+
 async def send_reply(
     send: Any,
     scope: Scope,
@@ -131,10 +145,12 @@ async def send_reply(
     extra: Sequence[tuple[bytes, bytes]] = (),
 ) -> None:
     """Writes a backend's (or the gateway's own) reply, labelled with the backend that answered."""
-    headers = [*reply.headers, *extra]
+    headers = [(k, v) for k, v in (*reply.headers, *extra) if k != b"content-length"]
     if backend is not None:
         headers.append((b"x-chat-backend", backend.encode()))
-    headers.append((b"content-length", str(len(reply.body)).encode()))
+    length = content_length(reply, scope["method"])
+    if length is not None:
+        headers.append((b"content-length", length))
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     body = b"" if scope["method"] == "HEAD" else reply.body
     await send({"type": "http.response.body", "body": body})

@@ -47,7 +47,8 @@ _GATEWAY_OWNED = frozenset(
         SHADOW_HEADER,
     }
 )
-_NOT_RETURNED = HOP_BY_HOP | {b"content-length", b"host"}
+_NOT_RETURNED = HOP_BY_HOP | {b"host"}
+"""`Content-Length` is kept: `send_reply` decides the framing (it matters for HEAD and 304)."""
 
 
 def _connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[bytes]:

@@ -129,7 +129,8 @@ class _Connection(asyncio.Protocol):
     # httptools callbacks
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name, value))
+        if not self._headers_done:  # after the headers: chunked trailer fields, dropped as
+            self._headers.append((name, value))  # nginx drops them (no Set-Cookie by a trailer)
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()

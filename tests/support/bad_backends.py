@@ -12,17 +12,19 @@ from typing import Literal
 
 from chatctl import free_port
 
-Behaviour = Literal["garbage", "hang", "close", "crash"]
+Behaviour = Literal["garbage", "hang", "close", "crash", "scripted"]
 
 CRASH_SESSION = "c" * 32
 """The session id the `crash` backend's 500 reply names."""
 
 
 class BadBackend:
-    def __init__(self, behaviour: Behaviour, status: int = 500) -> None:
+    def __init__(self, behaviour: Behaviour, status: int = 500, raw: bytes = b"") -> None:
         self.behaviour = behaviour
         self.status = status
         """What `crash` answers with."""
+        self.raw = raw
+        """What `scripted` answers, byte for byte, to every request."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/api/chat"
         self.connections = 0
@@ -61,6 +63,9 @@ class BadBackend:
                 body = b'{"error":"internal","sessionId":"' + CRASH_SESSION.encode() + b'"}'
                 head = b"HTTP/1.1 %d Error\r\ncontent-type: application/json\r\n" % self.status
                 writer.write(head + b"content-length: %d\r\n\r\n" % len(body) + body)
+                await writer.drain()
+            elif self.behaviour == "scripted":
+                writer.write(self.raw)
                 await writer.drain()
             elif self.behaviour == "hang":
                 await asyncio.sleep(3600)

@@ -373,3 +373,47 @@ async def test_one_cookie_rule_on_every_path_the_first_of_two_wins(
     assert turn.json()["step"] == "phone"  # A's conversation went on
     for reply in (probe, health):
         assert reply.headers["set-cookie"].startswith(f"chat_sid={a}."), reply.headers
+
+
+FRAMINGS = {
+    # (method, what legacy sends) -> what the visitor must get: status, content-length, body
+    "head_keeps_the_backends_length": (
+        "HEAD",
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 123\r\n\r\n",
+        (200, "123", b""),
+    ),
+    "204_has_no_length": ("GET", b"HTTP/1.1 204 No Content\r\n\r\n", (204, None, b"")),
+    "304_keeps_its_length": (
+        "GET",
+        b'HTTP/1.1 304 Not Modified\r\netag: "x"\r\ncontent-length: 25\r\n\r\n',
+        (304, "25", b""),
+    ),
+    "trailers_are_dropped": (
+        "GET",
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: set-cookie, x-trail\r\n\r\n"
+        b"5\r\nhello\r\n0\r\nset-cookie: planted=1\r\nx-trail: 1\r\n\r\n",
+        (200, "5", b"hello"),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(FRAMINGS))
+async def test_reply_framing_is_forwarded_as_nginx_does(
+    open_gateway: GatewayOpener, case: str
+) -> None:
+    """HEAD said `Content-Length: 0` where GET said 34, a 204 got `Content-Length: 0`, a 304's
+    length became 0, and chunked trailer fields (a Set-Cookie among them) reached the visitor
+    as headers (issue 17). RFC 9110 §8.6, and nginx `proxy_pass`, which drops trailers."""
+    method, raw, (status, length, body) = FRAMINGS[case]
+    backend = BadBackend("scripted", raw=raw)
+    try:
+        async with open_gateway(LEGACY_URL=backend.url) as gw:
+            reply = await gw.request(method, "/api/chat")
+    finally:
+        backend.stop()
+    assert reply.status_code == status
+    assert reply.headers.get("content-length") == length
+    assert reply.content == body
+    assert "set-cookie" not in reply.headers
+    assert "x-trail" not in reply.headers
+    assert reply.headers["x-chat-backend"] == "legacy"
