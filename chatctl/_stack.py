@@ -206,7 +206,8 @@ def run_stack(environ: Mapping[str, str]) -> int:
             print("error: local redis-server did not start; see var/redis/redis-server.log")
             _stop_all(children)
             return 1
-        env["REDIS_URL"] = f"redis://:{password}@127.0.0.1:{port}/0"
+        # "default" named: redis-cli 7.0 reads an empty user name as a user called ""
+        env["REDIS_URL"] = f"redis://default:{password}@127.0.0.1:{port}/0"
     if not env.get("LEGACY_URL"):
         legacy_port = 8080 if port_is_free(8080) else free_port()
         children.append(

@@ -53,7 +53,9 @@ _CHAT = {
         "        add_header X-Chat-Backend $chat_direct_backend always;\n"
         "        access_log @@ACCESS_LOG@@;  # a location's own access_log replaces the inherited\n"
         "        access_log @@CHAT_LOG@@ chat_split if=$chat_direct_backend;\n"
-        "        error_page 500 = @legacy_chat;  # the hint failed: the gateway is down\n"
+        "        # the hint did not answer 2xx/401/403 (the gateway is down, or refused the request's\n"
+        "        # headers): the gateway decides with the whole request, legacy only if it is down\n"
+        "        error_page 500 = @chat_via_gateway;\n"
         "        error_page 502 504 = @chat_unavailable;  # nginx's own: neither answered"
     ),
 }
@@ -75,9 +77,18 @@ _UNAVAILABLE = (
     '"detail":"the chat service is temporarily unavailable; please try again shortly"}\';\n'
     "    }\n"
 )
+_VIA_GATEWAY = (
+    "    location @chat_via_gateway {\n"
+    "        proxy_pass http://chat_gateway_or_legacy;\n"
+    "        proxy_next_upstream error timeout;\n"
+    "        proxy_next_upstream_tries 2;\n"
+    "        add_header X-Chat-Backend $chat_fallback_backend always;\n"
+    "        error_page 502 504 = @chat_unavailable;\n"
+    "    }\n"
+)
 _LOCATIONS = {
     "gateway": _UNAVAILABLE,
-    "split": _RATE_LIMITED + _UNAVAILABLE,
+    "split": _RATE_LIMITED + _UNAVAILABLE + _VIA_GATEWAY,
     "legacy": _RATE_LIMITED + _UNAVAILABLE,
 }
 _CRON = {
@@ -165,10 +176,6 @@ def render(mode: Mode, site: SiteConfig) -> str:
         ("@@CRON@@", _CRON[mode]),
         ("@@MAP@@", _MAP.get(mode, "")),
         ("@@RATE_LIMITED@@", _LOCATIONS[mode]),
-        (
-            "@@LEGACY_CHAT_ERRORS@@",
-            "        error_page 502 504 = @chat_unavailable;",
-        ),
         ("@@MODE@@", mode),
         ("@@LEGACY_RE@@", re.escape(site.legacy)),
         ("@@GATEWAY@@", site.gateway),

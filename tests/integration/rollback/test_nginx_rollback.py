@@ -421,3 +421,47 @@ async def test_nothing_internal_reaches_a_visitor_in_any_mode(
     assert second.json()["step"] == "phone"
     assert status.status_code == 401
     assert status.json()["error"] == "unauthorized"  # no counts, no worker hosts
+
+
+async def _raw_post(port: int, extra_header: bytes, body: bytes) -> tuple[int, bytes]:
+    """A request no HTTP library would send (a control byte in a header value)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        b"POST /api/chat HTTP/1.1\r\nHost: chat.test\r\nContent-Type: application/json\r\n"
+        + extra_header
+        + b"\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+        + body
+    )
+    await writer.drain()
+    raw = await reader.read()
+    writer.close()
+    head, _, _ = raw.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), head.lower()
+
+
+@pytest.mark.parametrize("site", ["split"], indirect=True)
+async def test_a_request_the_route_hint_refuses_does_not_go_around_the_gateway(
+    site: tuple[Nginx, ChatctlProcess], redis: Redis
+) -> None:
+    """A control byte in any header made the route hint's server answer 400, which nginx took
+    for "gateway down" and sent the turn to legacy itself: no rate limit (40 of 40 at the
+    emergency limit of 5), no pin, no label (a fresh helper, issue 18)."""
+    nginx, _ = site
+    await redis.set("emergency_rate_limit", "1")
+    body = json.dumps({"message": FIRST}).encode()
+    replies = [await _raw_post(nginx.port, b"X-Junk: \x01", body) for _ in range(8)]
+    served = [head for status, head in replies if status == 200]
+    assert len(served) <= 5
+    assert all(b"x-chat-backend:" in head for head in served)
+
+
+@pytest.mark.parametrize("site", ["legacy", "gateway", "split"], indirect=True)
+async def test_a_body_over_nginx_limit_gets_the_json_contract(
+    site: tuple[Nginx, ChatctlProcess],
+) -> None:
+    nginx, _ = site
+    async with httpx.AsyncClient(timeout=10) as client:
+        reply = await client.post(f"http://127.0.0.1:{nginx.port}/api/chat", content=b"x" * 70_000)
+    assert reply.status_code == 413
+    assert reply.headers["content-type"] == "application/json"
+    assert reply.json()["error"] == "payload_too_large"
