@@ -219,13 +219,23 @@ class ChatGateway:
         cookies = visitor.cookies
         route = self._signer.read_route_cookie(cookies.get(ROUTE_COOKIE))
         body_sid = session_id_in(body) if method == "POST" else None
-        session_id = body_sid or (route.session_id if route else None)
         engine_sid: str | None = None  # the engine's signed cookie, checked once at most
+        if route is not None and route.backend == "new" and body_sid is None and method == "POST":
+            # A new-engine pin holds only for the conversation it names: the engine continues
+            # the one its own cookie names, so without that cookie this turn starts a new
+            # conversation, bucketed as any other (a replayed old cookie reached the new
+            # engine at 0 % rollout, 10 of 10: a fresh helper, issue 18)
+            engine_sid = self._engine_cookie_id(cookies)
+            if engine_sid != route.session_id:
+                route = None
+        session_id = body_sid or (route.session_id if route else None)
         if session_id is None and method == "POST":
             # The engine's own cookie outlives a routing cookie the browser lost or let
             # expire (it is renewed every turn): its id finds the pin in Redis. Turns only: a
             # health probe's cookie names no conversation (the probe buckets by its client).
-            session_id = engine_sid = self._engine_cookie_id(cookies)
+            if engine_sid is None:
+                engine_sid = self._engine_cookie_id(cookies)
+            session_id = engine_sid
         pin: Backend | None = None
         inferred = False  # a pin read off the evidence, to be stored after this turn
         if route is not None and body_sid in (None, route.session_id):

@@ -76,7 +76,9 @@ class Visitor(NamedTuple):
 def forwarding_headers(headers: RawHeaders, visitor: Visitor) -> RawHeaders:
     """The headers a backend receives for this visitor request (ASGI's lower-case names)."""
     dropped = HOP_BY_HOP | _GATEWAY_OWNED | _connection_tokens(headers)
-    out = [(k, v) for k, v in headers if k not in dropped]
+    # names with an underscore are dropped, as nginx does (`underscores_in_headers off`): PHP
+    # reads `X_Shadow_Request` as `X-Shadow-Request`, so one would pass as the gateway's own
+    out = [(k, v) for k, v in headers if k not in dropped and b"_" not in k]
     forwarded_for = (
         b", ".join(header_values(headers, b"x-forwarded-for")) if visitor.peer_trusted else None
     )

@@ -359,3 +359,29 @@ async def test_an_immediate_second_turn_never_moves_a_cookieless_conversation(
     assert moved == []
     started_new = sum(1 for pair in results if pair[0] == "new")
     assert 0.4 < started_new / PIN_RACE_CONVERSATIONS < 0.6
+
+
+async def test_a_replayed_new_engine_route_cookie_starts_no_new_engine_conversation(
+    open_gateway: GatewayOpener, redis: Redis
+) -> None:
+    """A signed `chat_route=n.<id>` cookie from any earlier conversation, replayed without the
+    engine's cookie or a `sessionId`, started new-engine conversations at 0 % (10 of 10: a
+    fresh helper, issue 18). It pins only the conversation it names."""
+    async with open_gateway(NEW_CHAT_PERCENT="100") as gw:
+        first = await start_conversation(gw)
+        assert backend(first) == "new"
+        route_cookie = gw.cookies["chat_route"]
+        engine_cookie = gw.cookies["chat_sid"]
+        version = await set_flag(redis, "new_chat_percent", "0")
+        await wait_for_version(gw, version)
+        replayed = []
+        for _ in range(10):
+            gw.cookies.clear()
+            gw.cookies.set("chat_route", route_cookie)
+            replayed.append(await gw.post("/api/chat", json={"message": FIRST}))
+        gw.cookies.clear()
+        gw.cookies.update({"chat_route": route_cookie, "chat_sid": engine_cookie})
+        going_on = await gw.post("/api/chat", json={"message": "Ann Lee"})
+    assert [backend(reply) for reply in replayed] == ["legacy"] * 10
+    assert backend(going_on) == "new"  # the conversation it names still continues there
+    assert going_on.json()["sessionId"] == first.json()["sessionId"]

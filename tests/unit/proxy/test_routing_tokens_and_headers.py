@@ -73,6 +73,8 @@ def test_forwarding_drops_hop_by_hop_and_gateway_owned_headers() -> None:
         (b"cookie", b"a=1"),
         (b"cookie", b"b=2"),
         (b"accept-language", b"es"),
+        (b"x_shadow_request", b"1"),  # PHP reads it as X-Shadow-Request (a fresh helper)
+        (b"x_forwarded_for", b"6.6.6.6"),
     ]
     visitor = _visitor(incoming, "198.51.100.7", "https", ())
     out = _header_map(forwarding_headers(incoming, visitor))
@@ -85,6 +87,8 @@ def test_forwarding_drops_hop_by_hop_and_gateway_owned_headers() -> None:
         "x-shadow-request",
         "x-chat-override",
         "host",
+        "x_shadow_request",
+        "x_forwarded_for",
     ):
         assert gone not in out, gone
     assert out["cookie"] == ["a=1", "b=2"]
