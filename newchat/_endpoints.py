@@ -165,6 +165,30 @@ def cookie_probe(services: Services, session_cookie: str | None) -> EngineReply:
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
+async def _cron_secret_refusal(
+    services: Services, secret: str | None, client: str
+) -> EngineReply | None:
+    """None when `secret` is the cron secret (constant-time compare); else the reply: 401, or
+    429 once the client made too many attempts. Every attempt counts, right or wrong, and a
+    limited client gets 429 whatever it sends, so the answer never tells a right guess from a
+    wrong one (it did: 200 for the right secret while wrong ones got 429)."""
+    expected = services.settings.cron.secret
+    if not expected:
+        return EngineReply(401, _json.encode(ErrorBody("unauthorized", "CRON_SECRET is not set")))
+    try:
+        decision = await services.limiter.hit(f"cron-auth:{client}")
+    except StoreUnavailable as exc:
+        return error_reply(exc, CRON_PATH, services.redis_outage)
+    if not decision.allowed:
+        services.metrics.rate_limited.labels(mode="cron_secret").inc()
+        wait = RateLimited("too many cron requests; wait a moment", decision.retry_after)
+        return error_reply(wait, CRON_PATH)
+    if secret is None or not hmac.compare_digest(secret.encode(), expected.encode()):
+        detail = "missing or wrong x-cron-secret"
+        return EngineReply(401, _json.encode(ErrorBody("unauthorized", detail)))
+    return None
+
+
 async def cron_status(
     services: Services, secret: str | None = None, client: str = "127.0.0.1"
 ) -> EngineReply:
@@ -172,13 +196,10 @@ async def cron_status(
     client on this host (the runbook's `curl localhost:3000/...`; its address as read through
     `TRUSTED_PROXIES`) or with the cron secret: it names workers' hosts and pids, nothing a
     visitor through nginx should read."""
-    expected = services.settings.cron.secret
-    has_secret = bool(
-        expected and secret and hmac.compare_digest(secret.encode(), expected.encode())
-    )
-    if client not in LOOPBACK and not has_secret:
-        detail = "queue status is for this host or the x-cron-secret holder"
-        return EngineReply(401, _json.encode(ErrorBody("unauthorized", detail)))
+    if client not in LOOPBACK:
+        refused = await _cron_secret_refusal(services, secret, client)
+        if refused is not None:
+            return refused
     try:
         status = await services.queue.status()
     except Exception as exc:
@@ -193,24 +214,13 @@ async def cron_process(
     services: Services, secret: str | None, client: str = "unknown"
 ) -> EngineReply:
     """POST /api/cron/process-leads (runbook: "Process stuck jobs manually"): with the right
-    `x-cron-secret` (constant-time compare; none configured refuses everyone; wrong ones count
-    against the client's rate limit, then 429), re-queues stuck
+    `x-cron-secret` (`_cron_secret_refusal`: none configured refuses everyone; every attempt
+    counts against the client's rate limit, then 429), re-queues stuck
     leads, promotes due retries, then drains the queue until its time budget
     (`CRON_BUDGET`, shorter than the gateway's hop timeout) runs out."""
-    expected = services.settings.cron.secret
-    if not expected:
-        return EngineReply(401, _json.encode(ErrorBody("unauthorized", "CRON_SECRET is not set")))
-    if secret is None or not hmac.compare_digest(secret.encode(), expected.encode()):
-        try:  # wrong secrets are counted per client: 2,000 guesses took 0.7 s
-            decision = await services.limiter.hit(f"cron-auth:{client}")
-        except StoreUnavailable as exc:
-            return error_reply(exc, CRON_PATH, services.redis_outage)
-        if not decision.allowed:
-            services.metrics.rate_limited.labels(mode="cron_secret").inc()
-            wait = RateLimited("too many wrong cron secrets; wait a moment", decision.retry_after)
-            return error_reply(wait, CRON_PATH)
-        detail = "missing or wrong x-cron-secret"
-        return EngineReply(401, _json.encode(ErrorBody("unauthorized", detail)))
+    refused = await _cron_secret_refusal(services, secret, client)
+    if refused is not None:
+        return refused
     deadline = time.monotonic() + services.settings.cron.budget_seconds
     try:
         requeued = await services.queue.requeue_stuck()

@@ -238,7 +238,9 @@ async def test_processing_leads_stops_within_its_budget_and_loses_nothing(
 
 async def test_wrong_cron_secrets_are_rate_limited_per_client(engine: Services) -> None:
     """2,000 wrong secrets took 0.7 s (issue 18): each counts against the client's limit, then
-    429 with Retry-After; another client, and the right secret, are not held up."""
+    429 with Retry-After; another client is not held up. A limited client gets 429 even with
+    the right secret, so the answer never tells a right guess from a wrong one (a fresh
+    helper), and secrets sent to the status (GET) count too."""
     limit = engine.settings.rate_limit.normal_limit
     replies = [await cron_process(engine, f"guess-{n}", "203.0.113.7") for n in range(limit + 5)]
     assert [r.status for r in replies[:limit]] == [401] * limit
@@ -247,7 +249,11 @@ async def test_wrong_cron_secrets_are_rate_limited_per_client(engine: Services) 
     assert replies[-1].retry_after is not None
     assert replies[-1].retry_after >= 1
     assert (await cron_process(engine, "guess", "203.0.113.8")).status == 401
-    assert (await cron_process(engine, "test-cron-secret", "203.0.113.7")).status == 200
+    assert (await cron_process(engine, "test-cron-secret", "203.0.113.7")).status == 429
+    assert (await cron_status(engine, "test-cron-secret", "203.0.113.7")).status == 429
+    guesses = [await cron_status(engine, f"g{n}", "203.0.113.9") for n in range(limit + 1)]
+    assert guesses[-1].status == 429
+    assert (await cron_status(engine, None, "127.0.0.1")).status == 200  # this host: no secret
 
 
 @pytest.mark.parametrize(
