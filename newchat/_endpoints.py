@@ -144,13 +144,27 @@ async def _turn(services: Services, request: TurnRequest) -> EngineReply:
     return EngineReply(200, _json.encode(reply), reply.sessionId, cookie)
 
 
-async def chat_health(services: Services, session_cookie: str | None) -> EngineReply:
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+"""Clients on this host: the runbook's `curl localhost:3000/...` sees operators' detail."""
+
+
+class PublicHealth(msgspec.Struct):
+    status: str
+
+
+async def chat_health(
+    services: Services, session_cookie: str | None, client: str = "127.0.0.1"
+) -> EngineReply:
     """GET /api/chat: the engine's dependencies; 503 when one it cannot serve without is down.
+    The whole report (queue counts, live workers, what is configured, each failure's detail
+    and action) only for a client on this host (its address as read through
+    `TRUSTED_PROXIES`, as for the cron status); anyone else gets `{"status": ...}` alone.
     Sets the session cookie as `cookie_probe` does."""
     report = await health_report(services)  # each check reports its own failure
     status = 503 if report.status == "down" else 200
     cookie = cookie_probe(services, session_cookie).set_cookie
-    return EngineReply(status, _json.encode(report), set_cookie=cookie)
+    shown = report if client in LOOPBACK else PublicHealth(report.status)
+    return EngineReply(status, _json.encode(shown), set_cookie=cookie)
 
 
 def cookie_probe(services: Services, session_cookie: str | None) -> EngineReply:
@@ -160,9 +174,6 @@ def cookie_probe(services: Services, session_cookie: str | None) -> EngineReply:
     return EngineReply(
         200, b"", set_cookie=services.cookies.set_cookie(current or services.cookies.mint_id())
     )
-
-
-LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 async def _cron_secret_refusal(

@@ -96,7 +96,9 @@ async def chat(request: AnyRequest, services: ServicesDep) -> Response[bytes]:
 
 @get(CHAT_PATH, dependencies=SERVICES)
 async def chat_health_route(request: AnyRequest, services: ServicesDep) -> Response[bytes]:
-    return as_response(await chat_health(services, _session_cookie(request, services)))
+    peer = request.client.host if request.client else None
+    client = client_address(peer, _headers(request), services.settings.server.trusted_proxies)
+    return as_response(await chat_health(services, _session_cookie(request, services), client))
 
 
 @head(CHAT_PATH, dependencies=SERVICES)

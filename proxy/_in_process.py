@@ -69,7 +69,7 @@ class EngineUpstream:
                 turn = TurnRequest(request.body, cookie, request.visitor.address, request.shadow)
                 return await chat_turn(services, turn)
             if method == "GET":
-                return await chat_health(services, cookie)
+                return await chat_health(services, cookie, request.visitor.address)
             if method == "HEAD":
                 return cookie_probe(services, cookie)
             return not_allowed("GET, HEAD, POST")

@@ -75,8 +75,20 @@ async def test_forwarded_for_is_trusted_only_from_trusted_proxies(
         assert codes == [200, 429]  # spoofed header ignored: same peer, same bucket
 
 
-async def test_health_is_ok_with_redis_and_names_what_is_missing(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
-    response = await client.get("/api/chat")
+ON_THIS_HOST = {"x-forwarded-for": "127.0.0.1"}
+"""With TRUSTED_PROXIES naming the test client (its address is `testclient`), a visitor on
+this host: operators' detail is for them alone."""
+
+
+async def test_health_is_ok_with_redis_and_names_what_is_missing(
+    base_env: dict[str, str], outside: respx.MockRouter, redis: Redis
+) -> None:
+    env = base_env | {"TRUSTED_PROXIES": "testclient"}
+    async with AsyncTestClient(app=make_app(env, outside)) as client:
+        response = await client.get("/api/chat", headers=ON_THIS_HOST)
+        public = await client.get("/api/chat", headers={"x-forwarded-for": "203.0.113.9"})
+    assert public.json() == {"status": response.json()["status"]}  # nothing else, to visitors
+    assert public.status_code == response.status_code
     assert response.status_code == 200
     body = response.json()
     assert body["checks"]["redis"]["ok"] is True
@@ -88,9 +100,12 @@ async def test_health_is_ok_with_redis_and_names_what_is_missing(client: AsyncTe
 async def test_health_is_503_naming_redis_when_it_is_down(
     base_env: dict[str, str], outside: respx.MockRouter
 ) -> None:
-    env = base_env | {"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    env = base_env | {
+        "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "TRUSTED_PROXIES": "testclient",
+    }
     async with AsyncTestClient(app=make_app(env, outside)) as client:
-        health = await client.get("/api/chat")
+        health = await client.get("/api/chat", headers=ON_THIS_HOST)
         assert health.status_code == 503
         assert health.json()["failing"] == ["redis"]
         assert "redis-server" in health.json()["checks"]["redis"]["action"]
