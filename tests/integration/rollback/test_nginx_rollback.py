@@ -465,3 +465,24 @@ async def test_a_body_over_nginx_limit_gets_the_json_contract(
     assert reply.status_code == 413
     assert reply.headers["content-type"] == "application/json"
     assert reply.json()["error"] == "payload_too_large"
+
+
+@pytest.mark.parametrize("site", ["gateway"], indirect=True)
+async def test_oversized_headers_end_at_nginx(site: tuple[Nginx, ChatctlProcess]) -> None:
+    """The gateway alone took 50 MB of request headers (issue 17): nginx refuses a header line
+    over 8 KB before any backend sees it."""
+    nginx, _ = site
+    async with httpx.AsyncClient(timeout=10) as client:
+        big = await client.post(
+            f"http://127.0.0.1:{nginx.port}/api/chat",
+            json={"message": FIRST},
+            headers={"x-padding": "a" * 9000},
+        )
+        fine = await client.post(
+            f"http://127.0.0.1:{nginx.port}/api/chat",
+            json={"message": FIRST},
+            headers={"x-padding": "a" * 4000},
+        )
+    assert big.status_code == 400
+    assert "x-chat-backend" not in big.headers  # no backend saw it
+    assert fine.status_code == 200
