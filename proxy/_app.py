@@ -16,7 +16,8 @@ import msgspec
 from litestar import Litestar, Request, Response, get
 from litestar.exceptions import HTTPException
 from litestar.handlers import asgi
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from common import StoreUnavailable, configure_logging, flush_logs, get_logger
 from newchat import CRON_PATH, Metrics, Settings
@@ -143,7 +144,12 @@ class GatewayApp:
         async def prometheus_metrics() -> Response[bytes]:
             if app.services is not None:
                 await _scrape_time_gauges(app.services)
-            body = generate_latest(app.metrics.registry)
+            if app._gateway.metrics_dir:  # every worker's, summed (multiprocess mode)
+                registry = CollectorRegistry()
+                MultiProcessCollector(registry, path=app._gateway.metrics_dir)  # type: ignore[no-untyped-call]
+                body = generate_latest(registry)
+            else:
+                body = generate_latest(app.metrics.registry)
             return Response(body, media_type=CONTENT_TYPE_LATEST)
 
         return Litestar(

@@ -54,6 +54,10 @@ class GatewaySettings(msgspec.Struct, frozen=True):
     session_ttl_seconds: int = 604_800
     instance_id: str = ""
     shadow: ShadowSettings = msgspec.field(default_factory=ShadowSettings)
+    metrics_dir: str = ""
+    """`PROMETHEUS_MULTIPROC_DIR` (set by `chatctl serve --workers N`): every worker process
+    writes its metrics there and `/metrics` sums them all (prometheus_client's multiprocess
+    mode), so one scrape sees the whole gateway, not whichever worker answered."""
 
 
 def load_routing_secret(environ: Mapping[str, str]) -> str:
@@ -102,4 +106,5 @@ def load_gateway_settings(environ: Mapping[str, str], base: Settings) -> Gateway
             max_loop_lag_seconds=env_number(environ, "SHADOW_MAX_LOOP_LAG_MS", 3.0, float, 0.1)
             / 1000,
         ),
+        metrics_dir=environ.get("PROMETHEUS_MULTIPROC_DIR", ""),
     )

@@ -300,6 +300,14 @@ async def test_chatctl_health_says_legacy_when_the_gateway_is_up_but_legacy_is_d
     assert "start the gateway" not in report["checks"]["gateway"]["action"]
 
 
+def _requests_total(metrics: str) -> float:
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("gateway_requests_total{")
+    )
+
+
 async def test_serve_with_two_workers_sharing_only_redis(
     process_env: dict[str, str], redis: Redis
 ) -> None:
@@ -312,6 +320,12 @@ async def test_serve_with_two_workers_sharing_only_redis(
                 for _ in range(6)
             ]
         assert {r.status_code for r in replies} == {200}
+        # every scrape sums both workers (one scrape saw one worker: 19 or 21 of 40, issue 17)
+        async with httpx.AsyncClient(timeout=10) as client:
+            scrapes = [
+                (await client.get(f"http://127.0.0.1:{port}/metrics")).text for _ in range(6)
+            ]
+        assert [_requests_total(text) for text in scrapes] == [6.0] * 6
         for _ in range(50):
             shown = json.loads(chatctl(process_env, "flags", "show", "--json").stdout)
             if len(shown["instances"]) == 2:
