@@ -9,6 +9,7 @@ have, `/api/chat` and the cron path answer 503 `starting`.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,6 +25,7 @@ from newchat import CRON_PATH, Metrics, Settings
 from proxy._errors import ClientGone, RequestRejected, UpstreamError
 from proxy._gateway import (
     ChatGateway,
+    answered_itself,
     error_reply,
     read_body,
     read_visitor,
@@ -77,7 +79,9 @@ class GatewayApp:
         services = self.services
         if path == "/api/chat":
             if services is None:
+                started = time.perf_counter()
                 await send_reply(send, scope, _STARTING, None)
+                answered_itself(self._gateway_metrics, scope, 503, "starting", started)
             else:
                 await self._chat(services.chat, scope, receive, send)
         elif path == ROUTE_HINT_PATH and services is not None:
@@ -85,8 +89,8 @@ class GatewayApp:
         else:
             await self.litestar(scope, receive, send)
 
-    @staticmethod
-    async def _chat(gateway: ChatGateway, scope: Any, receive: Any, send: Any) -> None:
+    async def _chat(self, gateway: ChatGateway, scope: Any, receive: Any, send: Any) -> None:
+        started = time.perf_counter()
         try:
             await gateway(scope, receive, send)
         except Exception:
@@ -94,6 +98,7 @@ class GatewayApp:
             reply = error_reply(500, "internal_error", "unexpected error; it has been logged")
             with contextlib.suppress(Exception):  # fails if the reply had already started
                 await send_reply(send, scope, reply, None)
+            answered_itself(self._gateway_metrics, scope, 500, "internal_error", started)
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _: Litestar) -> AsyncIterator[None]:

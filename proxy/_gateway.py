@@ -156,6 +156,25 @@ async def send_reply(
     await send({"type": "http.response.body", "body": body})
 
 
+def answered_itself(
+    metrics: GatewayMetrics, scope: Scope, status: int, reason: str, started: float
+) -> None:
+    """Counts and logs (`Performance: request served`, backend `gateway`) a chat request the
+    gateway answered itself: `chatctl report performance` and the error-rate alert see every
+    response (a 500 of the gateway's own was in neither)."""
+    elapsed = time.perf_counter() - started
+    metrics.answered_itself(status, elapsed)
+    _log.info(
+        "Performance: request served",
+        method=scope["method"],
+        route="/api/chat",
+        backend="gateway",
+        reason=reason,
+        status=status,
+        latency_ms=round(elapsed * 1000, 2),
+    )
+
+
 class ChatGateway:
     def __init__(
         self,
@@ -199,6 +218,7 @@ class ChatGateway:
         except RequestRejected as exc:
             self._metrics.rejected.labels(reason=exc.code).inc()
             await send_reply(send, scope, error_reply(exc.status, exc.code, exc.detail), None)
+            answered_itself(self._metrics, scope, exc.status, exc.code, started)
             return
         routed = await self._route(scope, body)
         answer = routed.answer

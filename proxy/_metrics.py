@@ -99,6 +99,12 @@ class GatewayMetrics:
         )
         self._served: dict[tuple[str, str, str, int], tuple[Any, Any, Any]] = {}
 
+    def answered_itself(self, status: int, seconds: float) -> None:
+        """A chat request the gateway answered without a backend (a refusal, its own error,
+        still starting): counted as backend `gateway`, so error rates include them."""
+        self.requests.labels(backend="gateway", status=f"{status // 100}xx").inc()
+        self.latency.labels(backend="gateway").observe(seconds)
+
     def served(self, decided: str, reason: str, backend: str, status: int, seconds: float) -> None:
         """One answered chat request: its decision, status class and latency. The labelled
         children are looked up once per combination (`labels()` costs microseconds a call)."""

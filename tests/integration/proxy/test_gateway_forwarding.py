@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -271,7 +272,21 @@ async def test_an_unexpected_gateway_error_is_a_clean_json_500_and_logged(
     monkeypatch.setattr("proxy._gateway.ChatGateway._route", broken)
     async with open_gateway() as gw:
         response = await gw.post("/api/chat", json={"message": FIRST})
+        too_big = await gw.post("/api/chat", content=b"x" * 20_000)
         alive = await gw.get("/healthz")
+        metrics = (await gw.get("/metrics")).text
+    # every answer is counted and has its Performance line, the gateway's own included
+    # (its 500s were in neither: the error-rate alert could not fire, issue 17)
+    assert 'gateway_requests_total{backend="gateway",status="5xx"} 1.0' in metrics
+    assert 'gateway_requests_total{backend="gateway",status="4xx"} 1.0' in metrics
+    lines = [json.loads(line) for line in Path(base_env["LOG_FILE"]).read_text().splitlines()]
+    served = [
+        (line["status"], line["reason"])
+        for line in lines
+        if line["event"] == "Performance: request served"
+    ]
+    assert served == [(500, "internal_error"), (413, "payload_too_large")]
+    assert too_big.status_code == 413
     assert response.status_code == 500
     assert response.json()["error"] == "internal_error"
     assert "a bug" not in response.text
