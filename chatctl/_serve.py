@@ -30,6 +30,12 @@ def _server_options(host: str, port: int) -> dict[str, Any]:
         "server_header": False,  # the backend's Server and Date headers pass through unchanged
         "date_header": False,
         "proxy_headers": False,  # X-Forwarded-For is judged by TRUSTED_PROXIES, not rewritten
+        # an idle keep-alive connection closes after 5 s, after nginx's upstream keepalive_timeout
+        # (4 s), so nginx never sends a turn on a connection the gateway is closing
+        "timeout_keep_alive": 5,
+        # more connections than this get 503 at once instead of memory: header size and read
+        # time are bounded by nginx in front (llhttp, under uvicorn, bounds neither)
+        "limit_concurrency": 2048,
     }
 
 
