@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,56 +13,17 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from tests.support.nginx import Nginx
 from tests.support.processes import (
     ChatctlProcess,
     PhpLegacy,
     free_port,
-    wait_for_port,
 )
 from tests.support.processes import (
     run_chatctl as chatctl,
 )
 
 FIRST = "I was rear-ended on the freeway and hurt my neck"
-
-
-class Nginx:
-    def __init__(self, workdir: Path, site_env: dict[str, str], mode: str = "gateway") -> None:
-        self.port = free_port()
-        self.mode = mode
-        self.workdir = workdir
-        self.conf = workdir / "nginx.conf"
-        self.site = workdir / "chat-system.conf"
-        self.conf.write_text(
-            f"worker_processes 1;\npid {workdir}/nginx.pid;\nerror_log {workdir}/error.log warn;\n"
-            "events { worker_connections 256; }\n"
-            f"http {{ access_log off; client_body_temp_path {workdir}/body; "
-            f"proxy_temp_path {workdir}/proxy; include {self.site}; }}\n"
-        )
-        self.chat_log = workdir / "chat-split.log"
-        self.env = site_env | {
-            "NGINX_CHAT_LOG": str(self.chat_log),
-            "NGINX_ACCESS_LOG": str(workdir / "access.log"),
-            "NGINX_SITE_FILE": str(self.site),
-            "NGINX_CONF": str(self.conf),
-            "NGINX_LISTEN": f"127.0.0.1:{self.port}",
-            "NGINX_VERIFY_URL": f"http://127.0.0.1:{self.port}/api/chat",
-        }
-        rendered = chatctl(
-            self.env, "nginx", "render", "--mode", mode, "--out", str(self.site), "--check"
-        )
-        assert rendered.returncode == 0, rendered.stdout + rendered.stderr
-        self.process = subprocess.Popen(
-            ["nginx", "-c", str(self.conf), "-p", str(workdir), "-g", "daemon off;"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        assert wait_for_port(self.port)
-
-    def stop(self) -> None:
-        os.killpg(self.process.pid, signal.SIGQUIT)
-        self.process.wait(timeout=15)
 
 
 @pytest.fixture(params=["gateway"])
@@ -486,3 +444,28 @@ async def test_oversized_headers_end_at_nginx(site: tuple[Nginx, ChatctlProcess]
     assert big.status_code == 400
     assert "x-chat-backend" not in big.headers  # no backend saw it
     assert fine.status_code == 200
+
+
+async def test_a_dead_legacy_behind_nginx_is_the_json_contract_labelled(
+    gateway_env: dict[str, str], tmp_path: Path
+) -> None:
+    """With legacy killed, visitors got nginx's HTML 502 page (issue 17): the gateway's own
+    JSON 502 now reaches them through nginx, labelled, and no turn is retried anywhere."""
+    dead = f"127.0.0.1:{free_port()}"
+    port = free_port()
+    env = gateway_env | {"PORT": str(port), "LEGACY_URL": f"http://{dead}/api/chat"}
+    gateway = ChatctlProcess(["serve"], env | {"LOG_STDOUT": "false"}, port)
+    nginx = Nginx(tmp_path, env | {"GATEWAY_UPSTREAM": f"127.0.0.1:{port}",
+                                   "LEGACY_UPSTREAM": dead}, "gateway")  # fmt: skip
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            reply = await client.post(
+                f"http://127.0.0.1:{nginx.port}/api/chat", json={"message": FIRST}
+            )
+    finally:
+        nginx.stop()
+        gateway.stop()
+    assert reply.status_code == 502
+    assert reply.headers["content-type"] == "application/json"
+    assert reply.json()["error"] == "legacy_connect"
+    assert reply.headers["x-chat-backend"] == "legacy"
