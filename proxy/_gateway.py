@@ -125,15 +125,15 @@ def read_visitor(scope: Scope, trusted: tuple[str, ...], cookie_names: tuple[str
 
 def content_length(reply: UpstreamReply, method: str) -> bytes | None:
     """The `Content-Length` the visitor gets, as nginx `proxy_pass` gives it (RFC 9110 §8.6):
-    none on 1xx and 204; on a HEAD reply or a 304 the backend's own, if it sent one (the length
-    of what a GET would carry; the body here is empty); otherwise the length of the body."""
-    if reply.status < 200 or reply.status == 204:
+    none on 1xx, 204 and 304 (nginx passes a 304's own, but uvicorn refuses to send a length
+    with no body after it, and the RFC lets a 304 omit it); on a HEAD reply the backend's own,
+    if it sent one (the length a GET would carry); otherwise the length of the body."""
+    if reply.status < 200 or reply.status in (204, 304):
         return None
-    if method == "HEAD" or reply.status == 304:
+    if method == "HEAD":
         declared = [v for k, v in reply.headers if k == b"content-length"]
         if declared:
             return declared[0]
-        return None if reply.status == 304 else str(len(reply.body)).encode()
     return str(len(reply.body)).encode()
 
 
