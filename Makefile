@@ -12,7 +12,7 @@ test: setup
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
 	.venv/bin/lint-imports --no-cache
-	.venv/bin/pytest -q
+	.venv/bin/pytest -q -n 2 --dist loadgroup  # heavy tests share one worker (tests/conftest.py)
 	.venv/bin/python scripts/mutate.py $(MUTATE_CRITICAL)
 
 lint: setup

@@ -26,12 +26,34 @@ LEADPROSPER_URL = "https://api.leadprosper.test/direct_post"
 OPENAI_URL = "https://api.openai.test/v1"
 
 
+HEAVY_MODULES = frozenset(
+    {
+        "tests.integration.chatctl.test_logs_and_cli",
+        "tests.integration.chatctl.test_settings_and_output",
+        "tests.integration.flags.test_flag_store_and_watcher",
+        "tests.integration.proxy.test_gateway_processes",
+        "tests.integration.proxy.test_http1_client",
+        "tests.integration.proxy.test_upstream_contract",
+        "tests.integration.rollback.test_alert_rules",
+        "tests.integration.rollback.test_backup",
+        "tests.integration.rollback.test_nginx_rollback",
+    }
+)
+"""Modules whose tests start processes of their own (gateways, workers, nginx, Redis) or time
+them, besides those marked `slow`: under `pytest -n 2 --dist loadgroup` (`make test`) they all
+run on one worker, one at a time, so two of them never compete for the machine's two cores."""
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under mutation testing (`make mutate`), run the quickest tests first.
+    """Heavy tests in one xdist group (see `HEAVY_MODULES`); and under mutation testing
+    (`make mutate`), the quickest tests first.
 
     mutmut runs each mutant's tests with `-x`, so a mutant a quick test catches costs only that
     test. Durations come from mutmut's own stats run (`mutmut-stats.json`, seconds per test).
     """
+    for item in items:
+        if item.get_closest_marker("slow") or item.module.__name__ in HEAVY_MODULES:  # type: ignore[union-attr]
+            item.add_marker(pytest.mark.xdist_group("heavy"))
     mutant = os.environ.get("MUTANT_UNDER_TEST", "")
     stats = Path("mutmut-stats.json")
     if mutant in ("", "stats", "mutant_generation", "fail") or not stats.exists():
