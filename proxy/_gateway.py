@@ -127,13 +127,16 @@ def content_length(reply: UpstreamReply, method: str) -> bytes | None:
     """The `Content-Length` the visitor gets, as nginx `proxy_pass` gives it (RFC 9110 §8.6):
     none on 1xx, 204 and 304 (nginx passes a 304's own, but uvicorn refuses to send a length
     with no body after it, and the RFC lets a 304 omit it); on a HEAD reply the backend's own,
-    if it sent one (the length a GET would carry); otherwise the length of the body."""
+    if it sent one (the length a GET would carry), none if it sent none, the body's for the
+    gateway's own replies; otherwise the length of the body."""
     if reply.status < 200 or reply.status in (204, 304):
         return None
     if method == "HEAD":
         declared = [v for k, v in reply.headers if k == b"content-length"]
         if declared:
             return declared[0]
+        if not reply.body:  # a backend's HEAD without a length: none is invented
+            return None
     return str(len(reply.body)).encode()
 
 

@@ -45,10 +45,12 @@ _GATEWAY_OWNED = frozenset(
         b"x-forwarded-host",
         OVERRIDE_HEADER,
         SHADOW_HEADER,
+        b"x-shadow-auth",  # the gateway's own proof on a mirrored turn, never a visitor's
     }
 )
-_NOT_RETURNED = HOP_BY_HOP | {b"host"}
-"""`Content-Length` is kept: `send_reply` decides the framing (it matters for HEAD and 304)."""
+_NOT_RETURNED = HOP_BY_HOP | {b"host", b"x-chat-backend"}
+"""`Content-Length` is kept: `send_reply` decides the framing (it matters for HEAD and 304).
+`X-Chat-Backend` is the gateway's to set: a backend's own would make two."""
 
 
 def _connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[bytes]:

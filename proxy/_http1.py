@@ -29,9 +29,13 @@ import httptools
 from common import RawHeaders
 from proxy._errors import Http1Error, Http1ErrorKind
 
+NON_IDEMPOTENT = frozenset({"POST", "PATCH", "LOCK"})
+"""Methods never sent twice (RFC 9110 §9.2.2; nginx's `proxy_next_upstream` rule)."""
+
 
 class _StaleConnection(Exception):
-    """A reused keep-alive connection closed before a single byte of reply: safe to retry."""
+    """A reused keep-alive connection closed before a single byte of reply: an idempotent
+    request is sent again."""
 
 
 class Http1Reply(NamedTuple):
@@ -134,6 +138,9 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
+        if not 100 <= status <= 599:  # RFC 9110 §15: a server can send no other status line
+            self._fail("bad_reply", f"status {status} is not an HTTP status")
+            return
         if 100 <= status < 200:
             return  # an interim reply (100 Continue...): the real one follows
         self._headers_done = True
@@ -236,12 +243,19 @@ class Http1Pool:
         try:
             return await self._exchange(head, body, method == "HEAD")
         except _StaleConnection:
-            pass
-        # A kept-alive connection closed without a byte of reply: in practice the backend
-        # dropped an idle socket (its keep-alive timeout, a graceful reload) as it was reused.
-        # Sent once more on a fresh connection, as browsers do (a fresh connection is never
-        # stale: one that closes without a reply is a bad_reply). A backend that read a request
-        # and then died silently would see it twice: a chat turn repeated, never lost.
+            if method in NON_IDEMPOTENT:
+                raise Http1Error(
+                    "bad_reply",
+                    "the backend closed a kept-alive connection without a reply; not sent "
+                    "again (it may have run it)",
+                ) from None
+        # A kept-alive connection closed without a byte of reply: usually the backend dropped
+        # an idle socket (its keep-alive timeout, a graceful reload) as it was reused. An
+        # idempotent request is sent once more on a fresh connection, as browsers and nginx do
+        # (a fresh connection is never stale: one that closes without a reply is a bad_reply).
+        # A POST is not: the backend may have run it before dying (a chat turn sent twice made
+        # legacy read a name as a phone number); idle connections are dropped before the
+        # backend's own keep-alive timeout (`LEGACY_KEEPALIVE`), so that race stays rare.
         return await self._exchange(head, body, method == "HEAD", fresh=True)
 
     def _head_bytes(self, method: str, target: bytes, headers: RawHeaders, body: bytes) -> bytes:

@@ -89,11 +89,13 @@ class HttpUpstream:
         return self._settings.url
 
     def target_for(self, query: bytes, path: str | None = None) -> bytes:
-        """The configured path (or `path`) with the visitor's raw query string, else the
-        configured one."""
+        """The configured path (or `path`) with the configured query string (`LEGACY_URL`'s,
+        for the configured path only) and the visitor's appended after it: a legacy routed by
+        `?route=chat` keeps its route whatever the visitor adds."""
         target = (path or self._path).encode("latin-1")
-        query = query or (self._query if path is None else b"")
-        return target + b"?" + query if query else target
+        configured = self._query if path is None else b""
+        joined = b"&".join(part for part in (configured, query) if part)
+        return target + b"?" + joined if joined else target
 
     async def send(self, request: ForwardRequest) -> UpstreamReply:
         if self._pool is None:

@@ -27,7 +27,7 @@ _CHAT = {
         "        # legacy answers only when the gateway cannot be reached: nginx tries the backup\n"
         "        # server only for a request it could not send (it never re-sends a POST), and the\n"
         "        # gateway's own 502/503/504 replies (JSON, with X-Chat-Backend) pass through\n"
-        "        proxy_pass http://chat_gateway_or_legacy;\n"
+        "        proxy_pass http://chat_gateway_or_legacy/api/chat;  # the URI as matched\n"
         "        proxy_next_upstream error timeout;\n"
         "        proxy_next_upstream_tries 2;\n"
         "        add_header X-Chat-Backend $chat_fallback_backend always;\n"
@@ -40,14 +40,14 @@ _CHAT = {
         "        limit_req_status 429;\n"
         "        set $chat_retry_after @@RETRY_AFTER@@;\n"
         "        error_page 429 = @chat_rate_limited;\n"
-        "        proxy_pass http://chat_legacy;"
+        "        proxy_pass http://chat_legacy/api/chat;"
     ),
     "split": (
         "        auth_request /_chat_route;\n"
         "        auth_request_set $chat_upstream $upstream_http_x_chat_upstream;\n"
         "        auth_request_set $chat_retry_after $upstream_http_x_chat_retry_after;\n"
         "        error_page 403 = @chat_rate_limited;  # over the rate limit (the hint counts)\n"
-        "        proxy_pass http://$chat_pass;\n"
+        "        proxy_pass http://$chat_pass/api/chat$is_args$args;\n"
         "        proxy_next_upstream error timeout;  # never re-sends a POST the gateway received\n"
         "        proxy_next_upstream_tries 2;\n"
         "        add_header X-Chat-Backend $chat_direct_backend always;\n"
@@ -79,7 +79,7 @@ _UNAVAILABLE = (
 )
 _VIA_GATEWAY = (
     "    location @chat_via_gateway {\n"
-    "        proxy_pass http://chat_gateway_or_legacy;\n"
+    "        proxy_pass http://chat_gateway_or_legacy/api/chat$is_args$args;\n"
     "        proxy_next_upstream error timeout;\n"
     "        proxy_next_upstream_tries 2;\n"
     "        add_header X-Chat-Backend $chat_fallback_backend always;\n"
@@ -102,7 +102,7 @@ _FALLBACK = (
     "# a stale one never sends a turn to the backup.\n"
     "upstream chat_gateway_or_legacy {\n"
     "    server @@GATEWAY@@ max_fails=0;\n"
-    "    server @@LEGACY@@ backup;\n"
+    "    server @@LEGACY@@ backup max_fails=0;  # tried again as soon as it is back\n"
     "    keepalive 64;\n"
     "    keepalive_timeout 4s;\n"
     "}\n"

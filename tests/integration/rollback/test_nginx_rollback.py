@@ -469,3 +469,28 @@ async def test_a_dead_legacy_behind_nginx_is_the_json_contract_labelled(
     assert reply.headers["content-type"] == "application/json"
     assert reply.json()["error"] == "legacy_connect"
     assert reply.headers["x-chat-backend"] == "legacy"
+
+
+@pytest.mark.parametrize("site", ["legacy", "gateway", "split"], indirect=True)
+async def test_odd_methods_and_uri_spellings_keep_the_json_contract(
+    site: tuple[Nginx, ChatctlProcess],
+) -> None:
+    """`FOO /api/chat` got uvicorn's plain-text 400 and `//api/chat` or `/api/./chat` a 404
+    from the gateway, whose path nginx passed on raw (a fresh helper, issue 17)."""
+    nginx, _ = site
+    base = f"http://127.0.0.1:{nginx.port}"
+    async with httpx.AsyncClient(timeout=10) as client:
+        odd = await client.request("FOO", f"{base}/api/chat")
+        trace = await client.request("TRACE", f"{base}/api/chat")
+        spelled = []
+        for path in ("//api/chat", "/api/./chat", "/api/../api/chat"):
+            client.cookies.clear()  # each a new visitor
+            spelled.append(await client.post(f"{base}{path}", json={"message": FIRST}))
+    for refused in (odd,):
+        assert refused.status_code == 405
+        assert refused.headers["content-type"] == "application/json"
+        assert refused.json()["error"] == "http_error"
+    assert trace.status_code in (400, 405)  # nginx refuses TRACE itself, before any location
+    for reply in spelled:
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["step"] == "name"
