@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from common import keys
 from proxy import TokenSigner
-from tests.integration.conftest import GatewayOpener
+from tests.integration.conftest import GatewayOpener, gateway_services
 from tests.support.bad_backends import BadBackend
 from tests.support.processes import PhpLegacy, free_port
 
@@ -397,6 +397,11 @@ FRAMINGS = {
         b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 123\r\n\r\n",
         (200, "123", b""),
     ),
+    "head_without_a_length_gets_none": (
+        "HEAD",
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nx-chat-backend: new\r\n\r\n",
+        (200, None, b""),
+    ),
     "204_has_no_length": ("GET", b"HTTP/1.1 204 No Content\r\n\r\n", (204, None, b"")),
     "304_has_no_length": (  # nginx passes 25; uvicorn sends no length without a body
         "GET",
@@ -431,4 +436,24 @@ async def test_reply_framing_is_forwarded_as_nginx_does(
     assert reply.content == body
     assert "set-cookie" not in reply.headers
     assert "x-trail" not in reply.headers
-    assert reply.headers["x-chat-backend"] == "legacy"
+    assert reply.headers.get_list("x-chat-backend") == ["legacy"]  # legacy's own is dropped
+
+
+async def test_legacy_urls_own_query_is_kept_and_the_visitors_appended(
+    open_gateway: GatewayOpener,
+) -> None:
+    """With LEGACY_URL=.../index.php?route=chat a visitor's `?utm_source=ad` replaced the route
+    (a fresh helper, issue 17)."""
+    backend = BadBackend("scripted", raw=b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+    try:
+        legacy_url = f"http://127.0.0.1:{backend.port}/index.php?route=chat"
+        async with open_gateway(LEGACY_URL=legacy_url) as gw:
+            services = gateway_services(gw)
+            assert services.legacy.target_for(b"utm_source=ad") == (
+                b"/index.php?route=chat&utm_source=ad"
+            )
+            assert services.legacy.target_for(b"") == b"/index.php?route=chat"
+            reply = await gw.post("/api/chat?utm_source=ad", json={"message": FIRST})
+    finally:
+        backend.stop()
+    assert reply.status_code == 200

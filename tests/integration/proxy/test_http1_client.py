@@ -277,8 +277,10 @@ async def test_trickling_reply_is_bounded_by_the_read_timeout() -> None:
             b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n",
             "switched",
         ),
+        (b"HTTP/1.1 600 Beyond\r\ncontent-length: 0\r\n\r\n", "not an HTTP status"),
+        (b"HTTP/1.1 099 Below\r\ncontent-length: 0\r\n\r\n", "not an HTTP status"),
     ],
-    ids=["garbage", "closed", "truncated", "upgrade"],
+    ids=["garbage", "closed", "truncated", "upgrade", "status_600", "status_099"],
 )
 async def test_broken_replies_are_bad_reply(answer: bytes, detail: str) -> None:
     def make(owner: Backend) -> Handler:
