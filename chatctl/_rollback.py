@@ -40,6 +40,7 @@ from rollback import (
     Mode,
     NginxTarget,
     RestorePlan,
+    check_site_file,
     create_backup,
     flag_rollback_plan,
     load_rollback_settings,
@@ -208,7 +209,12 @@ def nginx_render(
     out: Annotated[Path | None, typer.Option(help="Write here (default: print).")] = None,
     gateway: GatewayOpt = None,
     legacy: LegacyOpt = None,
-    check: Annotated[bool, typer.Option("--check", help="Run nginx -t ($NGINX_CONF).")] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="nginx -t of the written file (and of $NGINX_CONF, when set)."
+        ),
+    ] = False,
 ) -> None:
     """Render the site config for the given ports and mode (no hand edits)."""
     if mode not in MODES:
@@ -224,8 +230,11 @@ def nginx_render(
     out.write_text(text)
     typer.echo(f"wrote {out}")
     if check:
-        ok, output = nginx_test(target.nginx_conf or None)
-        typer.echo(f"nginx -t: {'ok' if ok else 'FAILED'} {output}")
+        ok, output = check_site_file(out)
+        typer.echo(f"nginx -t of {out}: {'ok' if ok else 'FAILED'} {output}")
+        if ok and target.nginx_conf:
+            ok, output = nginx_test(target.nginx_conf)
+            typer.echo(f"nginx -t of {target.nginx_conf}: {'ok' if ok else 'FAILED'} {output}")
         raise typer.Exit(0 if ok else 1)
 
 

@@ -12,7 +12,15 @@ from rollback._flags import roll_back_flags, switch_unleash_off
 from rollback._full import NginxTarget, Say, mode_before_rollback, site_mode, switch, verify
 from rollback._guardian import Guardian, GuardSettings, Trip, WindowState, judge, window_delta
 from rollback._lead_merge import LeadCounts, LeadState
-from rollback._nginx_config import MODES, Mode, SiteConfig, mode_of, nginx_test, render
+from rollback._nginx_config import (
+    MODES,
+    Mode,
+    SiteConfig,
+    check_site_file,
+    mode_of,
+    nginx_test,
+    render,
+)
 from rollback._performance import PerformanceReport, Target
 from rollback._performance import build as build_performance_report
 from rollback._performance import from_files as performance_report_from_files
@@ -45,6 +53,7 @@ __all__ = [
     "UnleashAdminSettings",
     "WindowState",
     "build_performance_report",
+    "check_site_file",
     "create_backup",
     "flag_rollback_plan",
     "judge",

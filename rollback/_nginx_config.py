@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Literal
 
@@ -196,6 +197,20 @@ def mode_of(text: str) -> Mode | None:
     """Which mode a rendered file is in (None: not rendered by us)."""
     found = re.search(r"^# .*Mode: (gateway|legacy|split)\.", text, re.MULTILINE)
     return found.group(1) if found else None  # type: ignore[return-value]
+
+
+def check_site_file(site_file: Path, nginx_binary: str = "nginx") -> tuple[bool, str]:
+    """`nginx -t` of `site_file` on its own: a temporary main config that includes only it (its
+    own pid, log and temp paths, so no root is needed). `nginx -t` of the system's config did
+    not read a file written elsewhere, and passed a port of 99999."""
+    with tempfile.TemporaryDirectory(prefix="chat-nginx-check-") as folder:
+        main = Path(folder) / "nginx.conf"
+        main.write_text(
+            f"pid {folder}/nginx.pid;\nerror_log {folder}/error.log;\nevents {{}}\n"
+            f"http {{ access_log off; client_body_temp_path {folder}/body; "
+            f"proxy_temp_path {folder}/proxy; include {site_file.resolve()}; }}\n"
+        )
+        return nginx_test(str(main), nginx_binary)
 
 
 def nginx_test(nginx_conf: str | None, nginx_binary: str = "nginx") -> tuple[bool, str]:

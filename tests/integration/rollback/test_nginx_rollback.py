@@ -494,3 +494,16 @@ async def test_odd_methods_and_uri_spellings_keep_the_json_contract(
     for reply in spelled:
         assert reply.status_code == 200, reply.text
         assert reply.json()["step"] == "name"
+
+
+def test_render_check_tests_the_file_it_wrote(tmp_path: Path, base_env: dict[str, str]) -> None:
+    """`--check` ran `nginx -t` on the system's config, so a written file with a port of 99999
+    passed (a fresh helper, issue 17)."""
+    out = tmp_path / "site.conf"
+    bad = chatctl(base_env | {"NGINX_LISTEN": "127.0.0.1:99999"},
+                  "nginx", "render", "--out", str(out), "--check")  # fmt: skip
+    assert bad.returncode == 1
+    assert "invalid port" in bad.stdout
+    good = chatctl(base_env | {"NGINX_LISTEN": f"127.0.0.1:{free_port()}"},
+                   "nginx", "render", "--mode", "split", "--out", str(out), "--check")  # fmt: skip
+    assert good.returncode == 0, good.stdout
