@@ -32,7 +32,10 @@ _CHAT = {
         "        proxy_next_upstream error timeout;\n"
         "        proxy_next_upstream_tries 2;\n"
         "        add_header X-Chat-Backend $chat_fallback_backend always;\n"
-        "        error_page 502 504 = @chat_unavailable;  # nginx's own: neither answered"
+        "        error_page 502 504 = @chat_unavailable;  # nginx's own: neither answered\n"
+        "        access_log @@ACCESS_LOG@@;  # a location's own access_log replaces the inherited\n"
+        "        # what legacy answered in the gateway's place, for `chatctl report performance`\n"
+        "        access_log @@CHAT_LOG@@ chat_fallback if=$chat_fallback_backend;"
     ),
     "legacy": (
         "        error_page 502 504 = @chat_unavailable;  # legacy down: JSON, not nginx's page\n"
@@ -114,7 +117,14 @@ _FALLBACK = (
     "}\n"
 )
 _MAP = {
-    "gateway": _FALLBACK,
+    "gateway": _FALLBACK
+    + (
+        "\n# Turns legacy answered in the gateway's place, logged like the gateway's own.\n"
+        'log_format chat_fallback escape=json \'{"timestamp":"$time_iso8601",'
+        '"event":"Performance: request served","route":"/api/chat",'
+        '"method":"$request_method","backend":"$chat_fallback_backend",'
+        '"reason":"nginx_fallback","status":$status,"latency_s":$request_time}\';\n'
+    ),
     "legacy": (
         "\n# Chat turns (POSTs) per visitor address: RATE_LIMIT_PER_MINUTE, as the gateway counts.\n"
         "map $request_method $chat_turn_client {\n"

@@ -69,6 +69,14 @@ async def test_nginx_routes_chat_through_the_gateway_and_falls_back_when_it_is_d
         assert fallback.status_code == 200  # a gateway outage is not a chat outage
         assert fallback.headers["x-chat-backend"] == "legacy"  # labelled by nginx
         assert fallback.json()["step"] == "name"
+    # counted: nginx logs what legacy answered in the gateway's place, as a Performance line
+    # the report reads (the gateway answered the first turn itself and logged it there)
+    report = await asyncio.to_thread(
+        chatctl, nginx.env, "report", "performance", "--json", "--log", str(nginx.chat_log)
+    )
+    counted = json.loads(report.stdout)
+    assert counted["per_backend"] == {"legacy": 1}
+    assert counted["status_classes"] == {"2xx": 1}
 
 
 @pytest.mark.parametrize("site", ["gateway", "split"], indirect=True)
