@@ -515,3 +515,27 @@ def test_render_check_tests_the_file_it_wrote(tmp_path: Path, base_env: dict[str
     good = chatctl(base_env | {"NGINX_LISTEN": f"127.0.0.1:{free_port()}"},
                    "nginx", "render", "--mode", "split", "--out", str(out), "--check")  # fmt: skip
     assert good.returncode == 0, good.stdout
+
+
+@pytest.mark.parametrize("site", ["gateway", "split"], indirect=True)
+async def test_with_the_gateway_down_a_new_engine_conversation_is_not_restarted_on_legacy(
+    site: tuple[Nginx, ChatctlProcess],
+) -> None:
+    """With the gateway stopped, a conversation on the new engine fell back to legacy, which
+    started it over (a fresh helper, issue 17). Its route cookie keeps it from the fallback:
+    "try again shortly", while a new visitor still gets legacy."""
+    nginx, gateway = site
+    url = f"http://127.0.0.1:{nginx.port}/api/chat"
+    flags = await asyncio.to_thread(chatctl, nginx.env, "flags", "set", "new_chat_percent", "100")
+    assert flags.returncode == 0, flags.stdout + flags.stderr
+    async with httpx.AsyncClient(timeout=10) as client:
+        first = await client.post(url, json={"message": FIRST})
+        assert first.headers["x-chat-backend"] == "new"
+        gateway.stop()
+        held = await client.post(url, json={"message": "Ann Lee"})
+        client.cookies.clear()
+        stranger = await client.post(url, json={"message": FIRST})
+    assert held.status_code == 502
+    assert held.json()["error"] == "chat_unavailable"
+    assert stranger.status_code == 200
+    assert stranger.headers["x-chat-backend"] == "legacy"
