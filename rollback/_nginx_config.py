@@ -111,8 +111,8 @@ _FALLBACK = (
     "    keepalive_timeout 4s;\n"
     "}\n"
     "\n# A conversation the new engine holds (its signed route cookie says `n.`) has no backup:\n"
-    "# legacy would restart it, so with the gateway down it gets the JSON 502 \"try again\n"
-    "# shortly\" instead. A forged `n.` cookie only costs its sender the fallback.\n"
+    '# legacy would restart it, so with the gateway down it gets the JSON 502 "try again\n'
+    '# shortly" instead. A forged `n.` cookie only costs its sender the fallback.\n'
     "upstream chat_gateway_only {\n"
     "    server @@GATEWAY@@ max_fails=0;\n"
     "    keepalive 16;\n"
