@@ -320,7 +320,6 @@ class ChatGateway:
         when a pin cannot be read. The new engine when it holds the session, signed the
         visitor's session cookie for it, or minted the id itself (`SessionCookies.minted`, no
         Redis needed); legacy otherwise."""
-        minted = self._session_cookies is not None and self._session_cookies.minted(session_id)
         try:
             pin, held = await self._pins.get_with_evidence(session_id)
         except StoreUnavailable:
@@ -329,6 +328,7 @@ class ChatGateway:
             pin = None
         if pin is not None:
             return pin, False
+        minted = self._session_cookies is not None and self._session_cookies.minted(session_id)
         return ("new" if held or engine_issued or minted else "legacy"), True
 
     async def _rate_limited(self, request: ForwardRequest) -> UpstreamReply | None:
