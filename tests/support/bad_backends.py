@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Mapping
 from typing import Literal
 
 from chatctl import free_port
@@ -19,12 +20,15 @@ CRASH_SESSION = "c" * 32
 
 
 class BadBackend:
-    def __init__(self, behaviour: Behaviour, status: int = 500, raw: bytes = b"") -> None:
+    def __init__(
+        self, behaviour: Behaviour, status: int = 500, raw: bytes | Mapping[str, bytes] = b""
+    ) -> None:
         self.behaviour = behaviour
         self.status = status
         """What `crash` answers with."""
         self.raw = raw
-        """What `scripted` answers, byte for byte, to every request."""
+        """What `scripted` answers, byte for byte: to every request, or, keyed by case, to the
+        request whose target names it in `?case=`."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/api/chat"
         self.connections = 0
@@ -53,7 +57,7 @@ class BadBackend:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         try:
-            await reader.readuntil(b"\r\n\r\n")
+            head = await reader.readuntil(b"\r\n\r\n")
             if self.behaviour == "garbage":
                 writer.write(b"this is not HTTP at all\r\n\x00\x01\r\n\r\n")
                 await writer.drain()
@@ -65,11 +69,15 @@ class BadBackend:
                 writer.write(head + b"content-length: %d\r\n\r\n" % len(body) + body)
                 await writer.drain()
             elif self.behaviour == "scripted":
-                writer.write(self.raw)
+                if isinstance(self.raw, bytes):
+                    writer.write(self.raw)
+                else:
+                    target = head.split(b" ", 2)[1].decode("latin-1")
+                    writer.write(self.raw[target.partition("case=")[2]])
                 await writer.drain()
             elif self.behaviour == "hang":
                 await asyncio.sleep(3600)
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError, KeyError):
             pass
         finally:
             writer.close()

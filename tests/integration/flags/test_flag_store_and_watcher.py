@@ -86,9 +86,17 @@ async def test_watcher_follows_changes_and_keeps_the_last_flags_when_redis_dies(
         await client.aclose()
 
 
-def _watcher(redis: Redis, instance: str) -> FlagWatcher:
+def _watcher(
+    redis: Redis, instance: str, state_file: Path | None = None, identity: str = ""
+) -> FlagWatcher:
     return FlagWatcher(
-        redis, FlagValues(), kill_switch=False, instance_id=instance, poll_interval=0.1
+        redis,
+        FlagValues(),
+        kill_switch=False,
+        instance_id=instance,
+        poll_interval=0.1,
+        state_file=state_file,
+        redis_identity=identity,
     )
 
 
@@ -148,15 +156,13 @@ async def test_the_state_file_restores_the_applied_flags_only_for_its_own_redis(
     state = tmp_path / "state" / "flags.json"
     store = FlagStore(redis)
     await store.set("enable_new_chat", False, actor="t", reason="rollback", source="t")
-    first = FlagWatcher(redis, FlagValues(), kill_switch=False, instance_id="a",
-                        state_file=state, redis_identity="redis://one")  # fmt: skip
+    first = _watcher(redis, "a", state, "redis://one")
     await first.start()
     await first.stop()
     assert (state.parent.stat().st_mode & 0o777, state.stat().st_mode & 0o777) == (0o700, 0o600)
     await redis.flushall()  # Redis lost everything, and no gateway is running
 
-    again = FlagWatcher(redis, FlagValues(), kill_switch=False, instance_id="b",
-                        state_file=state, redis_identity="redis://one")  # fmt: skip
+    again = _watcher(redis, "b", state, "redis://one")
     await again.start()
     try:
         assert again.snapshot.version == 1
@@ -164,8 +170,7 @@ async def test_the_state_file_restores_the_applied_flags_only_for_its_own_redis(
         assert again.status().redis_version == 0
     finally:
         await again.stop()
-    elsewhere = FlagWatcher(redis, FlagValues(), kill_switch=False, instance_id="c",
-                            state_file=state, redis_identity="redis://two")  # fmt: skip
+    elsewhere = _watcher(redis, "c", state, "redis://two")
     await elsewhere.start()
     try:
         assert elsewhere.snapshot.version == 0  # a file about another Redis is not used
@@ -173,8 +178,7 @@ async def test_the_state_file_restores_the_applied_flags_only_for_its_own_redis(
     finally:
         await elsewhere.stop()
     state.write_text("{not json")
-    broken = FlagWatcher(redis, FlagValues(), kill_switch=False, instance_id="d",
-                         state_file=state, redis_identity="redis://one")  # fmt: skip
+    broken = _watcher(redis, "d", state, "redis://one")
     await broken.start()  # an unreadable file is ignored, never fatal
     await broken.stop()
     assert broken.snapshot.version == 0

@@ -6,18 +6,17 @@ and in the README ("Legacy forwarding")."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import signal
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support.bad_backends import BadBackend
 from tests.support.processes import ChatctlProcess, free_port, wait_for_port
 
 pytestmark = pytest.mark.slow
@@ -90,49 +89,13 @@ With the default `STRIPPED_REPLY_HEADERS` the gateway also drops `X-Powered-By` 
 (set empty here, as the anchor strips nothing)."""
 
 
-class ScriptedLegacy:
-    """Answers each request with `CORPUS[case]`, the case named by `?case=` in the request."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        self._ready.wait(5)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(
-            asyncio.start_server(self._handle, "127.0.0.1", self.port)
-        )
-        self._ready.set()
-        self._loop.run_forever()
-        server.close()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            target = head.split(b" ", 2)[1].decode()
-            case = target.partition("case=")[2]
-            writer.write(CORPUS[case][1])
-            await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, KeyError):
-            pass
-        finally:
-            writer.close()
-
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-
-
 @pytest.fixture
 def anchor_and_gateway(gateway_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[int, int]]:
     """(nginx port, gateway port), both in front of the same scripted legacy."""
     if shutil.which("nginx") is None:
         pytest.fail("nginx is not installed; run `make test` (it installs nginx-light)")
-    legacy = ScriptedLegacy()
+    replies = {case: raw for case, (_, raw) in CORPUS.items()}
+    legacy = BadBackend("scripted", raw=replies)  # each request answered by its `?case=`
     nginx_port = free_port()
     conf = tmp_path / "nginx.conf"
     conf.write_text(

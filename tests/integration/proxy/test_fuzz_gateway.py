@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support.metrics import sample_sum
 from tests.support.nginx import Nginx
 from tests.support.processes import ChatctlProcess, PhpLegacy, free_port
 
@@ -98,14 +99,6 @@ def fuzz_target(
         gateway.stop()
 
 
-def _requests_total(metrics: str) -> float:
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in metrics.splitlines()
-        if line.startswith("gateway_requests_total{")
-    )
-
-
 async def _send_all(
     batch: list[tuple[str, bytes, dict[str, str], bool]], gateway: int, nginx: int
 ) -> tuple[list[tuple[int, str | None, bytes]], float]:
@@ -123,9 +116,9 @@ async def _send_all(
 
     async with httpx.AsyncClient(timeout=20) as client:
         metrics = f"http://127.0.0.1:{gateway}/metrics"
-        before = _requests_total((await client.get(metrics)).text)
+        before = sample_sum((await client.get(metrics)).text, "gateway_requests_total{")
         replies = await asyncio.gather(*(one(client, request) for request in batch))
-        after = _requests_total((await client.get(metrics)).text)
+        after = sample_sum((await client.get(metrics)).text, "gateway_requests_total{")
     return list(replies), after - before
 
 

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from tests.support.metrics import sample_sum
 from tests.support.processes import (
     ChatctlProcess,
     PhpLegacy,
@@ -300,14 +301,6 @@ async def test_chatctl_health_says_legacy_when_the_gateway_is_up_but_legacy_is_d
     assert "start the gateway" not in report["checks"]["gateway"]["action"]
 
 
-def _requests_total(metrics: str) -> float:
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in metrics.splitlines()
-        if line.startswith("gateway_requests_total{")
-    )
-
-
 async def test_serve_with_two_workers_sharing_only_redis(
     process_env: dict[str, str], redis: Redis
 ) -> None:
@@ -325,7 +318,7 @@ async def test_serve_with_two_workers_sharing_only_redis(
             scrapes = [
                 (await client.get(f"http://127.0.0.1:{port}/metrics")).text for _ in range(6)
             ]
-        assert [_requests_total(text) for text in scrapes] == [6.0] * 6
+        assert [sample_sum(text, "gateway_requests_total{") for text in scrapes] == [6.0] * 6
         for _ in range(50):
             shown = json.loads(chatctl(process_env, "flags", "show", "--json").stdout)
             if len(shown["instances"]) == 2:
