@@ -33,7 +33,7 @@ _CHAT = {
         "        proxy_next_upstream_tries 2;\n"
         "        add_header X-Chat-Backend $chat_fallback_backend always;\n"
         "        error_page 502 504 = @chat_unavailable;  # nginx's own: neither answered\n"
-        "        access_log @@ACCESS_LOG@@;  # a location's own access_log replaces the inherited\n"
+        "        @@ACCESS_LOG@@  # a location's own access_log replaces the inherited\n"
         "        # what legacy answered in the gateway's place, for `chatctl report performance`\n"
         "        access_log @@CHAT_LOG@@ chat_fallback if=$chat_fallback_backend;"
     ),
@@ -44,6 +44,8 @@ _CHAT = {
         "        limit_req_status 429;\n"
         "        set $chat_retry_after @@RETRY_AFTER@@;\n"
         "        error_page 429 = @chat_rate_limited;\n"
+        "        @@ACCESS_LOG@@\n"
+        "        access_log @@CHAT_LOG@@ chat_legacy;  # every turn, for `chatctl report performance`\n"
         "        proxy_pass http://chat_legacy/api/chat;"
     ),
     "split": (
@@ -55,7 +57,7 @@ _CHAT = {
         "        proxy_next_upstream error timeout;  # never re-sends a POST the gateway received\n"
         "        proxy_next_upstream_tries 2;\n"
         "        add_header X-Chat-Backend $chat_direct_backend always;\n"
-        "        access_log @@ACCESS_LOG@@;  # a location's own access_log replaces the inherited\n"
+        "        @@ACCESS_LOG@@  # a location's own access_log replaces the inherited\n"
         "        access_log @@CHAT_LOG@@ chat_split if=$chat_direct_backend;\n"
         "        # the hint did not answer 2xx/401/403 (the gateway is down, or refused the request's\n"
         "        # headers): the gateway decides with the whole request, legacy only if it is down\n"
@@ -67,6 +69,7 @@ _RATE_LIMITED = (
     "    # the contract's 429, as the gateway writes it (proxy._gateway.RATE_LIMITED_*)\n"
     "    location @chat_rate_limited {\n"
     "        default_type application/json;\n"
+    "@@OWN_LOG@@"
     "        add_header Retry-After $chat_retry_after always;\n"
     "        add_header X-Chat-Backend legacy always;\n"
     '        return 429 \'{"error":"rate_limited",'
@@ -77,6 +80,7 @@ _UNAVAILABLE = (
     "    # neither the gateway nor legacy answered: the contract's JSON, not nginx's HTML page\n"
     "    location @chat_unavailable {\n"
     "        default_type application/json;\n"
+    "@@OWN_LOG@@"
     '        return 502 \'{"error":"chat_unavailable",'
     '"detail":"the chat service is temporarily unavailable; please try again shortly"}\';\n'
     "    }\n"
@@ -88,8 +92,13 @@ _VIA_GATEWAY = (
     "        proxy_next_upstream_tries 2;\n"
     "        add_header X-Chat-Backend $chat_fallback_backend always;\n"
     "        error_page 502 504 = @chat_unavailable;\n"
+    "        @@ACCESS_LOG@@\n"
+    "        access_log @@CHAT_LOG@@ chat_split if=$chat_fallback_backend;  # legacy in its place\n"
     "    }\n"
 )
+# nginx's own answers on the chat path (405, 413, 429, 502), logged for the performance report
+# like the gateway's: they are answers visitors got, and an error rate without them reads low.
+_OWN_LOG = "        @@ACCESS_LOG@@\n        access_log @@CHAT_LOG@@ chat_own;\n"
 _LOCATIONS = {
     "gateway": _UNAVAILABLE,
     "split": _RATE_LIMITED + _UNAVAILABLE + _VIA_GATEWAY,
@@ -138,6 +147,11 @@ _MAP = {
         '"reason":"nginx_fallback","status":$status,"latency_s":$request_time}\';\n'
     ),
     "legacy": (
+        "\n# Every chat request legacy answered, logged like the gateway's own lines.\n"
+        'log_format chat_legacy escape=json \'{"timestamp":"$time_iso8601",'
+        '"event":"Performance: request served","route":"/api/chat",'
+        '"method":"$request_method","backend":"legacy",'
+        '"reason":"nginx_legacy","status":$status,"latency_s":$request_time}\';\n'
         "\n# Chat turns (POSTs) per visitor address: RATE_LIMIT_PER_MINUTE, as the gateway counts.\n"
         "map $request_method $chat_turn_client {\n"
         "    POST $binary_remote_addr;\n"
@@ -173,9 +187,13 @@ class SiteConfig(msgspec.Struct, frozen=True):
     listen: str = "80"
     server_name: str = "_"
     chat_log: str = "/var/log/nginx/chat-split.log"
-    """Split mode: where nginx logs the chat turns it carries itself."""
+    """Where nginx logs, as `Performance:` lines, the chat requests it answers without the
+    gateway: legacy's replies in split mode and in the gateway's place, nginx's own answers
+    (405, 413, 429, 502 `chat_unavailable`) and, in legacy mode, every chat request."""
     access_log: str = "/var/log/nginx/access.log"
-    """Split mode: the site's usual access log, kept for /api/chat (`off`: none)."""
+    """The site's usual access log, kept for the chat locations (`off`: none there). A
+    location's own `access_log` replaces the inherited one, and `access_log off` would cancel
+    the chat log beside it, so `off` renders no directive."""
     turns_per_minute: int = 30
     """Legacy mode: chat turns per visitor address a minute (`RATE_LIMIT_PER_MINUTE`), enforced
     by nginx's `limit_req` (a leaky bucket: this many at once, then one per 60/N s), since
@@ -199,6 +217,7 @@ def render(mode: Mode, site: SiteConfig) -> str:
         ("@@CRON@@", _CRON[mode]),
         ("@@MAP@@", _MAP.get(mode, "")),
         ("@@RATE_LIMITED@@", _LOCATIONS[mode]),
+        ("@@OWN_LOG@@", _OWN_LOG),
         ("@@MODE@@", mode),
         ("@@LEGACY_RE@@", re.escape(site.legacy)),
         ("@@GATEWAY@@", site.gateway),
@@ -206,13 +225,17 @@ def render(mode: Mode, site: SiteConfig) -> str:
         ("@@LISTEN@@", site.listen),
         ("@@SERVER_NAME@@", site.server_name),
         ("@@CHAT_LOG@@", site.chat_log),
-        ("@@ACCESS_LOG@@", site.access_log),
+        ("@@ACCESS_LOG@@", _access_log_directive(site.access_log)),
         ("@@RATE@@", str(site.turns_per_minute)),
         ("@@BURST@@", str(max(site.turns_per_minute - 1, 0))),
         ("@@RETRY_AFTER@@", str(max(1, round(60 / site.turns_per_minute)))),
     ):
         text = text.replace(token, value)
     return text
+
+
+def _access_log_directive(path: str) -> str:
+    return "# (no site access log)" if path == "off" else f"access_log {path};"
 
 
 def mode_of(text: str) -> Mode | None:

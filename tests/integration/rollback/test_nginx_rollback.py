@@ -117,10 +117,12 @@ async def test_when_neither_answers_the_visitor_gets_the_json_contract(
                 f"http://127.0.0.1:{nginx.port}/api/chat", json={"message": FIRST}
             )
     finally:
-        nginx.stop()
+        nginx.stop()  # its log lines are written by then
     assert neither.status_code == 502
     assert neither.headers["content-type"] == "application/json"
     assert neither.json()["error"] == "chat_unavailable"
+    logged = [json.loads(line) for line in nginx.chat_log.read_text().splitlines()]
+    assert [(line["backend"], line["status"]) for line in logged] == [("nginx", 502)]
 
 
 async def test_rollback_full_and_undo_under_traffic_without_failed_requests(
@@ -539,3 +541,34 @@ async def test_with_the_gateway_down_a_new_engine_conversation_is_not_restarted_
     assert held.json()["error"] == "chat_unavailable"
     assert stranger.status_code == 200
     assert stranger.headers["x-chat-backend"] == "legacy"
+
+
+@pytest.mark.parametrize(
+    ("site", "carried"),
+    [("gateway", {}), ("split", {}), ("legacy", {"legacy": 1})],
+    indirect=["site"],
+)
+async def test_what_nginx_answers_itself_is_counted_in_the_performance_report(
+    site: tuple[Nginx, ChatctlProcess], carried: dict[str, int]
+) -> None:
+    """nginx's own 405 and 413 (and 502, 429) reached visitors but no log the report reads, so an
+    error rate built from it read low (issue 17). Each is a Performance line now; legacy mode,
+    with no gateway in the path, logs every chat request."""
+    nginx, _ = site
+    url = f"http://127.0.0.1:{nginx.port}/api/chat"
+    async with httpx.AsyncClient(timeout=10) as client:
+        odd = await client.request("FOO", url)
+        large = await client.post(url, content=b"x" * 70_000)
+        turn = await client.post(url, json={"message": FIRST})
+    assert (odd.status_code, large.status_code, turn.status_code) == (405, 413, 200)
+    expected = {"nginx": 2} | carried
+    for _ in range(100):  # nginx writes a line once its reply is out
+        if len(nginx.chat_log.read_bytes().splitlines()) >= sum(expected.values()):
+            break
+        await asyncio.sleep(0.05)
+    report = await asyncio.to_thread(
+        chatctl, nginx.env, "report", "performance", "--json", "--log", str(nginx.chat_log)
+    )
+    counted = json.loads(report.stdout)
+    assert counted["per_backend"] == expected
+    assert counted["status_classes"] == {"4xx": 2} | ({"2xx": 1} if carried else {})
