@@ -224,12 +224,11 @@ def split_site(workdir: Path, gateway_port: int, legacy_port: int) -> Iterator[i
 
 
 @contextlib.contextmanager
-def ceiling(workdir: Path) -> Iterator[int]:
-    """`bench.ceiling:app` under uvicorn, one worker, as the gateway runs."""
+def ceiling(workdir: Path, protocol: str = "httptools") -> Iterator[int]:
+    """`bench.ceiling:app` under uvicorn, one worker, as the gateway runs (`protocol`:
+    uvicorn's own `httptools`, or `gateway`, the gateway's subclass of it)."""
     port = free_port()
-    args = [sys.executable, "-m", "uvicorn", "bench.ceiling:app", "--port", str(port),
-            "--log-level", "warning", "--no-access-log", "--no-server-header",
-            "--no-date-header", "--no-proxy-headers"]  # fmt: skip
+    args = [sys.executable, "-m", "bench.ceiling", str(port), protocol]
     with _process(args, port, dict(os.environ) | {"PYTHONPATH": str(Path.cwd())}):
         yield port
 
@@ -411,6 +410,8 @@ def run_all(workdir: Path, script: Path, redis_url: str, seconds: int) -> Run:
             run.memory["gateway -> new engine"] = rss_mb(pid)
         with ceiling(workdir) as port:
             row("Litestar in-process ceiling", f"http://127.0.0.1:{port}/api/chat")
+        with ceiling(workdir, "gateway") as port:
+            row("Litestar ceiling, gateway protocol", f"http://127.0.0.1:{port}/api/chat")
     return run
 
 

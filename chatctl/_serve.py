@@ -16,13 +16,16 @@ from common import configure_logging
 from newchat import Services
 
 
-def _server_options(host: str, port: int) -> dict[str, Any]:
-    """uvicorn as the gateway runs it. httptools and uvloop are named, not left to "auto": they
-    are what the benchmarks measured (docs/benchmarks.md)."""
+def _server_options(host: str, port: int, max_connections: int) -> dict[str, Any]:
+    """uvicorn as the gateway runs it. httptools (under `GatewayHttpProtocol`, which bounds
+    header size and read time and keeps pre-app answers in the JSON contract) and uvloop are
+    named, not left to "auto": they are what the benchmarks measured (docs/benchmarks.md)."""
+    from proxy import GatewayHttpProtocol  # noqa: PLC0415 - the web stack loads only to serve
+
     return {
         "host": host,
         "port": port,
-        "http": "httptools",
+        "http": GatewayHttpProtocol,
         "loop": "uvloop",
         "log_level": "warning",
         "access_log": False,
@@ -33,9 +36,8 @@ def _server_options(host: str, port: int) -> dict[str, Any]:
         # an idle keep-alive connection closes after 5 s, after nginx's upstream keepalive_timeout
         # (4 s), so nginx never sends a turn on a connection the gateway is closing
         "timeout_keep_alive": 5,
-        # more connections than this get 503 at once instead of memory: header size and read
-        # time are bounded by nginx in front (llhttp, under uvicorn, bounds neither)
-        "limit_concurrency": 2048,
+        # more connections than this get the JSON 503 at once instead of memory
+        "limit_concurrency": max_connections,
     }
 
 
@@ -58,7 +60,11 @@ def serve(
     import uvicorn  # noqa: PLC0415 - the web stack loads only for the commands that serve
 
     settings = settings_or_exit()
-    server = _server_options(host or settings.server.host, port or settings.server.port)
+    server = _server_options(
+        host or settings.server.host,
+        port or settings.server.port,
+        settings.server.max_connections,
+    )
     if engine_only:
         from newchat import create_app  # noqa: PLC0415
 

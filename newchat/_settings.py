@@ -28,6 +28,12 @@ class ServerSettings(msgspec.Struct, frozen=True):
     """Peers whose X-Forwarded-For / X-Real-IP headers are believed (nginx on the same host)."""
     max_body_bytes: int = 16_384
     """Larger request bodies get 413 before they are read."""
+    read_timeout_seconds: float = 10.0
+    """A request's headers, and then its body, must each arrive within this (nginx's
+    `client_header_timeout` / `client_body_timeout` in front); else 408 (`HTTP_READ_TIMEOUT`)."""
+    max_connections: int = 2048
+    """Open connections (or requests in progress) past which a request gets the JSON 503
+    `overloaded` at once instead of memory (`HTTP_MAX_CONNECTIONS`)."""
 
 
 class SessionSettings(msgspec.Struct, frozen=True):
@@ -132,6 +138,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             p.strip() for p in get("TRUSTED_PROXIES", "127.0.0.1,::1").split(",") if p.strip()
         ),
         max_body_bytes=env_number(environ, "MAX_BODY_BYTES", 16_384, int, 256),
+        read_timeout_seconds=env_number(environ, "HTTP_READ_TIMEOUT", 10.0, float, 0.1),
+        max_connections=env_number(environ, "HTTP_MAX_CONNECTIONS", 2048, int, 1),
     )
     return Settings(
         server=server,

@@ -20,6 +20,7 @@ from proxy._pins import (
 )
 from proxy._pressure import LoopLag
 from proxy._route_hint import GATEWAY_UPSTREAM, LEGACY_UPSTREAM, ROUTE_HINT_PATH, RouteHint
+from proxy._server_protocol import GatewayHttpProtocol, PreAppAnswers
 from proxy._services import GatewayServices, provide_gateway_services
 from proxy._settings import (
     GatewaySettings,
@@ -55,6 +56,7 @@ __all__ = [
     "FieldResult",
     "ForwardRequest",
     "GatewayApp",
+    "GatewayHttpProtocol",
     "GatewayMetrics",
     "GatewayServices",
     "GatewaySettings",
@@ -66,6 +68,7 @@ __all__ = [
     "Observation",
     "Origin",
     "PinStore",
+    "PreAppAnswers",
     "RequestRejected",
     "RouteCookie",
     "RouteHint",

@@ -26,6 +26,7 @@ from proxy._errors import ClientGone, RequestRejected, UpstreamError
 from proxy._gateway import (
     ChatGateway,
     answered_itself,
+    closing,
     error_reply,
     read_body,
     read_visitor,
@@ -34,6 +35,7 @@ from proxy._gateway import (
 from proxy._metrics import GatewayMetrics
 from proxy._readiness import readiness
 from proxy._route_hint import ROUTE_HINT_PATH
+from proxy._server_protocol import OVERLOADED_DETAIL
 from proxy._services import GatewayServices, HttpFactory, provide_gateway_services
 from proxy._settings import GatewaySettings
 from proxy._upstream import ForwardRequest
@@ -41,6 +43,7 @@ from proxy._upstream import ForwardRequest
 _log = get_logger("proxy.app")
 _json = msgspec.json.Encoder()
 _STARTING = error_reply(503, "starting", "the gateway is starting")
+_OVERLOADED = error_reply(503, "overloaded", OVERLOADED_DETAIL)
 
 
 def _json_response(body: object, status: int = 200) -> Response[bytes]:
@@ -88,6 +91,21 @@ class GatewayApp:
             await services.route_hint(scope, receive, send)
         else:
             await self.litestar(scope, receive, send)
+
+    @property
+    def header_timeout_s(self) -> float:
+        return self._settings.server.read_timeout_seconds
+
+    def answered_before_app(self, status: int, reason: str, started: float) -> None:
+        """Counts an answer the server protocol made before any request reached the app
+        (`proxy._server_protocol`: malformed HTTP, oversized or slow headers)."""
+        answered_itself(self._gateway_metrics, {"method": "-"}, status, reason, started)
+
+    async def overloaded(self, scope: Any, receive: Any, send: Any) -> None:
+        """The answer past the server's connection limit: the contract's JSON 503, counted."""
+        started = time.perf_counter()
+        await send_reply(send, scope, _OVERLOADED, None, ((b"connection", b"close"),))
+        answered_itself(self._gateway_metrics, scope, 503, "overloaded", started)
 
     async def _chat(self, gateway: ChatGateway, scope: Any, receive: Any, send: Any) -> None:
         started = time.perf_counter()
@@ -173,7 +191,9 @@ class GatewayApp:
             return
         config = services.chat.config
         try:
-            body = await read_body(scope, receive, config.max_body_bytes)
+            body = await read_body(
+                scope, receive, config.max_body_bytes, self._settings.server.read_timeout_seconds
+            )
             visitor = read_visitor(scope, config.trusted_proxies, ())
             request = ForwardRequest(
                 scope["method"],
@@ -185,7 +205,9 @@ class GatewayApp:
             )
             reply = await services.new.send(request)
         except RequestRejected as exc:
-            reply = error_reply(exc.status, exc.code, exc.detail)
+            await send_reply(send, scope, error_reply(exc.status, exc.code, exc.detail), "new",
+                             closing(exc))  # fmt: skip
+            return
         except UpstreamError as exc:
             reply = error_reply(502, f"new_chat_{exc.kind}", "the new chat engine did not answer")
         except ClientGone:

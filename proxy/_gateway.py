@@ -7,6 +7,7 @@ Every response carries `X-Chat-Backend`; every decision is counted and logged wi
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Sequence
@@ -54,6 +55,7 @@ class GatewayConfig(NamedTuple):
     cookie_max_age: int
     session_cookie: str = "chat_sid"
     """The engine's session cookie, read with the gateway's own in the same pass."""
+    body_timeout_seconds: float = 10.0
 
 
 class Answer(NamedTuple):
@@ -87,13 +89,32 @@ RATE_LIMITED_DETAIL = "too many messages; please wait a moment"
 _LEGACY_DOWN_DETAIL = "the chat service is temporarily unavailable; please try again shortly"
 
 
-async def read_body(scope: Scope, receive: Any, limit: int) -> bytes:
+BODY_TIMEOUT_S = 10.0
+"""How long a request body may take to arrive in all (nginx's `client_body_timeout` here)."""
+
+
+async def read_body(
+    scope: Scope, receive: Any, limit: int, timeout_s: float = BODY_TIMEOUT_S
+) -> bytes:
+    """The request body, at most `limit` bytes within `timeout_s` seconds. Raises
+    RequestRejected (400 bad length, 413 too large, 408 too slow: a client trickling a body
+    held a connection and a task for ever) or ClientGone."""
     declared = header_value(scope["headers"], b"content-length")
     if declared is not None:
         if not declared.strip().isdigit():
             raise RequestRejected(400, "invalid_request", "Content-Length is not a number")
         if int(declared) > limit:
             raise RequestRejected(413, "payload_too_large", f"the body is over {limit} bytes")
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await _read_chunks(receive, limit)
+    except TimeoutError:
+        raise RequestRejected(
+            408, "request_timeout", f"the body took over {timeout_s:g} s to arrive"
+        ) from None
+
+
+async def _read_chunks(receive: Any, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -107,6 +128,12 @@ async def read_body(scope: Scope, receive: Any, limit: int) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def closing(exc: RequestRejected) -> tuple[tuple[bytes, bytes], ...]:
+    """`Connection: close` after a 408: the rest of a slow body must not be read as the next
+    request, and the client is not waited for again (nginx closes there too)."""
+    return ((b"connection", b"close"),) if exc.status == 408 else ()
 
 
 def read_visitor(scope: Scope, trusted: tuple[str, ...], cookie_names: tuple[str, ...]) -> Visitor:
@@ -215,12 +242,16 @@ class ChatGateway:
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         started = time.perf_counter()
         try:
-            body = await read_body(scope, receive, self._config.max_body_bytes)
+            config = self._config
+            body = await read_body(
+                scope, receive, config.max_body_bytes, config.body_timeout_seconds
+            )
         except ClientGone:
             return
         except RequestRejected as exc:
             self._metrics.rejected.labels(reason=exc.code).inc()
-            await send_reply(send, scope, error_reply(exc.status, exc.code, exc.detail), None)
+            reply = error_reply(exc.status, exc.code, exc.detail)
+            await send_reply(send, scope, reply, None, closing(exc))
             answered_itself(self._metrics, scope, exc.status, exc.code, started)
             return
         routed = await self._route(scope, body)

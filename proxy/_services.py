@@ -224,6 +224,7 @@ async def provide_gateway_services(
             cookie_secure=gateway.cookie_secure,
             cookie_max_age=gateway.session_ttl_seconds,
             session_cookie=settings.session.cookie_name,
+            body_timeout_seconds=settings.server.read_timeout_seconds,
         ),
         shadow=shadow,
         limiter=RateLimiter(redis, settings.rate_limit),

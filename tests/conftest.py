@@ -33,6 +33,7 @@ HEAVY_MODULES = frozenset(
         "tests.integration.flags.test_flag_store_and_watcher",
         "tests.integration.proxy.test_gateway_processes",
         "tests.integration.proxy.test_http1_client",
+        "tests.integration.proxy.test_server_protocol",
         "tests.integration.proxy.test_upstream_contract",
         "tests.integration.rollback.test_alert_rules",
         "tests.integration.rollback.test_backup",
