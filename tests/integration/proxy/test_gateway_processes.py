@@ -4,6 +4,7 @@ instances under traffic, and what only a real HTTP server shows (Host header, ch
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -330,3 +331,39 @@ async def test_serve_with_two_workers_sharing_only_redis(
     refused = chatctl(process_env | {"SESSION_SECRET": ""}, "serve", "--workers", "2")
     assert refused.returncode == 2
     assert "SESSION_SECRET" in refused.stderr
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid and fields[0] != "Z":
+                    found.append(int(entry.name))
+    return found
+
+
+async def test_workers_exit_when_their_master_is_killed(process_env: dict[str, str]) -> None:
+    """kill -9 of the `serve --workers` master left its workers serving the port, orphaned
+    (a fresh helper, issue 17): they now get SIGTERM with it and the port is free again."""
+    port = free_port()
+    served = ChatctlProcess(["serve", "--workers", "2"], process_env | {"PORT": str(port)}, port)
+    workers: list[int] = []
+    for _ in range(100):  # uvicorn's master starts them, then they import the app
+        workers = _children(served.process.pid)
+        if len(workers) >= 2:
+            break
+        await asyncio.sleep(0.1)
+    async with httpx.AsyncClient(timeout=10) as client:  # each worker has built its app
+        for _ in range(4):
+            assert (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
+    served.process.kill()
+    served.process.wait()
+    for _ in range(100):
+        alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+        if not alive:
+            break
+        await asyncio.sleep(0.1)
+    assert alive == []
+    assert not wait_for_port(port, timeout=0.5)
