@@ -10,7 +10,14 @@ from redis.asyncio import Redis
 
 from chatctl._support import JsonOpt, environment, fail, shown, with_redis
 from common import parse_duration
-from proxy import DEFAULT_THRESHOLDS, ShadowReport, build_report, load_results, load_rules
+from proxy import (
+    DEFAULT_THRESHOLDS,
+    FieldAgreement,
+    ShadowReport,
+    build_report,
+    load_results,
+    load_rules,
+)
 
 shadow_app = typer.Typer(help="Shadow traffic: compare the backends.", no_args_is_help=True)
 
@@ -22,7 +29,7 @@ def _thresholds(given: list[str]) -> dict[str, float]:
         rules = load_rules(environment().get("SHADOW_RULES") or None)
     except ValueError as exc:
         raise fail(str(exc), 2) from None
-    known = [rule.name for rule in rules.fields]
+    known = [rule.name for rule in rules.fields] + [rule.name for rule in rules.values]
     limits = dict(DEFAULT_THRESHOLDS)
     for item in given:
         name, _, value = (part.strip() for part in item.partition("="))
@@ -46,7 +53,8 @@ def report(
         list[str] | None,
         typer.Option(
             help="FIELD=PERCENT a field must reach (repeatable; default status=99, "
-            "category=95, step=95, done=99)."
+            "category=95, step=95, done=99, and 98 for each contact value: name_value, "
+            "phone_value, email_value, zip_value, on turns and on leads)."
         ),
     ] = None,
     min_similarity: Annotated[float, typer.Option(help="Median reply similarity needed.")] = 0.5,
@@ -79,6 +87,19 @@ def report(
     raise typer.Exit(0 if result.verdict == "ready for more traffic" else 1)
 
 
+def _print_fields(fields: list[FieldAgreement]) -> None:
+    for f in fields:
+        agree = "-" if f.agreement_pct is None else f"{f.agreement_pct}%"
+        ci = "-" if f.ci95_pct is None else f"{f.ci95_pct[0]}-{f.ci95_pct[1]}%"
+        limit = (
+            "" if f.threshold_pct is None else f"{f.threshold_pct}% {'ok' if f.passes else 'FAIL'}"
+        )
+        typer.echo(
+            f"{f.field:<11} {agree:>7} {ci:>14} {f.matches:>6} {f.mismatches:>5} "
+            f"{f.noise:>6}  {limit}"
+        )
+
+
 def _print(result: ShadowReport) -> None:
     window = f"last {result.since_seconds:g}s" if result.since_seconds else "all stored"
     directions = ", ".join(f"{k}: {v}" for k, v in result.directions.items()) or "none"
@@ -87,19 +108,13 @@ def _print(result: ShadowReport) -> None:
         f"{result.turns} turns ({directions}); candidate errors: {result.candidate_errors}"
     )
     typer.echo(
-        f"{'field':<10} {'agree':>7} {'95% CI':>14} {'match':>6} {'diff':>5} {'noise':>6}  "
+        f"{'field':<11} {'agree':>7} {'95% CI':>14} {'match':>6} {'diff':>5} {'noise':>6}  "
         "threshold"
     )
-    for f in result.fields:
-        agree = "-" if f.agreement_pct is None else f"{f.agreement_pct}%"
-        ci = "-" if f.ci95_pct is None else f"{f.ci95_pct[0]}-{f.ci95_pct[1]}%"
-        limit = (
-            "" if f.threshold_pct is None else f"{f.threshold_pct}% {'ok' if f.passes else 'FAIL'}"
-        )
-        typer.echo(
-            f"{f.field:<10} {agree:>7} {ci:>14} {f.matches:>6} {f.mismatches:>5} "
-            f"{f.noise:>6}  {limit}"
-        )
+    _print_fields(result.fields)
+    if result.lead_fields:
+        typer.echo(f"leads compared (legacy's lead vs the new engine's): {result.leads}")
+        _print_fields(result.lead_fields)
     s = {name: shown(value) for name, value in result.similarity.items()}
     typer.echo(
         f"reply similarity: p10 {s['p10']}  p50 {s['p50']}  p90 {s['p90']}  mean {s['mean']}"

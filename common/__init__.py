@@ -46,12 +46,14 @@ from common._settings import (
 from common._signing import Signer
 from common._stats import LATENCY_BOUNDS, NewEngineStats, p95, percentile
 from common._tasks import BackgroundTask, Stopping
+from common._value_digest import VALUE_FIELDS, ValueDigest, ValueField, normalise_value
 
 __all__ = [
     "LATENCY_BOUNDS",
     "PERSONAL_FIELDS",
     "REDIS_FAILURES",
     "STORE_FAILURES",
+    "VALUE_FIELDS",
     "BackgroundTask",
     "Check",
     "LogPipeline",
@@ -67,6 +69,8 @@ __all__ = [
     "Stopping",
     "StoreFailure",
     "StoreUnavailable",
+    "ValueDigest",
+    "ValueField",
     "as_bytes",
     "as_text",
     "client_address",
@@ -85,6 +89,7 @@ __all__ = [
     "load_log_settings",
     "load_redis_settings",
     "new_session_id",
+    "normalise_value",
     "open_redis",
     "overall",
     "p95",

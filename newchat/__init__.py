@@ -54,6 +54,7 @@ from newchat._settings import (
     WorkerSettings,
     load_settings,
     shadow_key,
+    value_key,
 )
 from newchat.contact import ContactDetails, Field, Findings
 from newchat.contact import extract as extract_contact
@@ -120,4 +121,5 @@ __all__ = [
     "provide_redis",
     "provide_services",
     "shadow_key",
+    "value_key",
 ]

@@ -99,6 +99,25 @@ class ChatReply(msgspec.Struct, frozen=True):
     """Which contact details the conversation has so far (names only, never the values)."""
 
 
+class ShadowChatReply(ChatReply, frozen=True):
+    """A mirrored turn's reply: the contract's fields and the values held, shaped as legacy's
+    reply carries them (`{"name", "phone", "email", "zip"}`), for the gateway's value
+    comparison (`proxy._compare`). Only the gateway reads it; no visitor ever gets one."""
+
+    contact: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+def contact_values(contact: ContactDetails) -> dict[str, str]:
+    """The held values by field (the name as "first last")."""
+    values = {
+        "name": " ".join(part for part in (contact.first_name, contact.last_name) if part),
+        "phone": contact.phone or "",
+        "email": contact.email or "",
+        "zip": contact.zip or "",
+    }
+    return {field: value for field, value in values.items() if value}
+
+
 _YES_WORDS = frozenset(
     {"yes", "yeah", "yea", "ya", "yep", "yup", "sip", "correct", "right", "good", "fine", "ok",
      "okay", "confirm", "confirmed", "perfect", "exactly", "sí", "si", "así", "asi", "correcto",

@@ -18,6 +18,7 @@ from typing import NamedTuple
 import msgspec
 
 from common import OutageState, StoreUnavailable, decode_json, get_logger, new_session_id
+from newchat._conversation import ShadowChatReply, contact_values
 from newchat._errors import (
     ChatError,
     DependencyDown,
@@ -124,7 +125,10 @@ async def _turn(services: Services, request: TurnRequest) -> EngineReply:
         shadow = services.shadow_conversation
         state = await shadow.resume(message.sessionId)
         reply = await shadow.turn(state, message.message)
-        return EngineReply(200, _json.encode(reply), reply.sessionId)
+        mirrored = ShadowChatReply(
+            **msgspec.structs.asdict(reply), contact=contact_values(state.contact)
+        )
+        return EngineReply(200, _json.encode(mirrored), reply.sessionId)
     conversation = services.conversation
     candidates = conversation.candidates(
         message.sessionId, services.cookies.unsign(request.session_cookie)

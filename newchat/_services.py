@@ -16,14 +16,14 @@ import aiohttp
 import httpx
 from redis.asyncio import Redis
 
-from common import OutageState, keys, open_redis
+from common import OutageState, ValueDigest, keys, open_redis
 from newchat._conversation import Conversation
 from newchat._language import LanguageDetector
 from newchat._metrics import Metrics
 from newchat._ratelimit import RateLimiter
 from newchat._replies import Replies
 from newchat._sessions import SessionCookies, SessionStore
-from newchat._settings import Settings
+from newchat._settings import Settings, value_key
 from newchat.detection import (
     CategoryDetector,
     OfflineClassifier,
@@ -123,7 +123,7 @@ def provide_services(
         shadow_conversation=Conversation(
             shadow_sessions,
             detector,
-            ShadowLeadRecorder(redis),
+            ShadowLeadRecorder(redis, ValueDigest(value_key(settings.session))),
             metrics,
             replies=replies,
             languages=languages,

@@ -46,6 +46,9 @@ class SessionSettings(msgspec.Struct, frozen=True):
     ttl_seconds: int = 604_800
     """Seven days, refreshed on every turn (runbook: `expire sess:<id> 604800`)."""
     max_message_chars: int = 2_000
+    value_key: str = ""
+    """`SHADOW_VALUE_KEY`: the key contact values are hashed under for comparisons (`value_key`
+    derives one from `secret` when empty)."""
 
 
 class OpenAISettings(msgspec.Struct, frozen=True):
@@ -149,6 +152,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             secret_is_ephemeral=not secret,
             cookie_secure=env_bool(environ, "COOKIE_SECURE", False),
             max_message_chars=env_number(environ, "MAX_MESSAGE_CHARS", 2_000, int, 1),
+            value_key=get("SHADOW_VALUE_KEY", ""),
         ),
         openai=OpenAISettings(
             api_key=get("OPENAI_API_KEY", ""),
@@ -180,6 +184,13 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         ),
         ops_token=get("OPS_TOKEN", ""),
     )
+
+
+def value_key(session: SessionSettings) -> str:
+    """The key contact values are hashed under for comparisons (`common.ValueDigest`):
+    `SHADOW_VALUE_KEY`, else derived from `SESSION_SECRET`. Every gateway and engine of a site
+    must share it, or equal values read as different."""
+    return session.value_key or derive_secret(session.secret, "shadow-values")
 
 
 def shadow_key(session: SessionSettings) -> str:

@@ -5,6 +5,11 @@ defaults driven by the field rules in `shadow_rules.toml` (data, not code); a ho
 reported to `raised(operation, error)` and counted, never propagated. Unlike Scientist, the
 caller has already answered the visitor before any of this runs.
 
+Values (`[[values]]` rules): each contact value either reply carries (legacy's `contact`, the
+new engine's shadow replies) is compared by its keyed hash (`common.ValueDigest`), so a ZIP taken
+wrongly is a `zip_value` mismatch even when both sides "collected" a ZIP; only the outcome is
+kept, never a value or its hash. `compare_lead` does the same for a conversation's final lead.
+
 Noise (Diffy's idea): when a twin observation exists (the new engine answering the same turn a
 second time), a field on which the twin disagrees with its sibling is noise for that turn, and a
 primary/candidate difference on it is reported as `noise`, not as a mismatch.
@@ -13,12 +18,15 @@ primary/candidate difference on it is reported as `noise`, not as a mismatch.
 from __future__ import annotations
 
 import difflib
+import hmac
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
+
+from common import ValueDigest, ValueField
 
 Rule = Literal["equal", "set_equal", "similar"]
 Outcome = Literal["match", "mismatch", "noise", "missing"]
@@ -51,9 +59,38 @@ def _has(body: Any, expected: dict[str, Any]) -> bool:
     )
 
 
+class ValueRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One contact value compared by keyed hash: reported as `name`, found at the first of
+    `keys` (a dotted path into the reply, `contact.zip`), normalised as `value` says."""
+
+    name: str
+    keys: list[str]
+    value: ValueField
+
+
+class Rename(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Legacy calls a value of `field` by another name (`legacy`) than the new engine (`new`):
+    a step legacy calls `zipcode` is the new engine's `zip`."""
+
+    field: str
+    legacy: Any
+    new: Any
+
+
 class ShadowRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     fields: list[FieldRule]
     aliases: list[Alias] = msgspec.field(default_factory=list)
+    values: list[ValueRule] = msgspec.field(default_factory=list)
+    renames: list[Rename] = msgspec.field(default_factory=list)
+
+
+def dotted(body: Any, path: str) -> Any:
+    """`body["contact"]["zip"]` for `contact.zip`; None where the path is not there."""
+    for part in path.split("."):
+        if not isinstance(body, dict) or part not in body:
+            return None
+        body = body[part]
+    return body
 
 
 def load_rules(path: str | Path | None = None) -> ShadowRules:
@@ -118,10 +155,15 @@ class Experiment:
         rules: ShadowRules,
         raised: Callable[[str, Exception], None],
         ignore: Callable[[Observation, Observation], bool] | None = None,
+        digest: ValueDigest | None = None,
     ) -> None:
         self._rules = rules
         self._raised = raised
         self._ignore = ignore
+        self._digest = digest
+        self._renames = {
+            (rename.field, _frozen(rename.legacy)): rename.new for rename in rules.renames
+        }
 
     def compare(
         self, primary: Observation, candidate: Observation, twin: Observation | None = None
@@ -136,15 +178,57 @@ class Experiment:
         try:
             sibling = candidate if primary.backend != "new" else primary
             agreed = self._aliased_fields(primary, candidate)
-            return {
+            results = {
                 rule.name: FieldResult("match", extract(rule, primary), extract(rule, candidate))
                 if rule.name in agreed
-                else self._field(rule, primary, candidate, sibling, twin)
+                else self._field(
+                    rule,
+                    self._renamed(rule, primary),
+                    self._renamed(rule, candidate),
+                    sibling,
+                    twin,
+                )
                 for rule in self._rules.fields
+            }
+            results.update(self._values(primary.body, candidate.body))
+            return results
+        except Exception as exc:
+            self._raised("compare", exc)
+            return None
+
+    def compare_lead(self, legacy: object, new: object) -> dict[str, FieldResult] | None:
+        """A conversation's lead on each side (`{"name", "phone", "email", "zip"}` objects),
+        value by value under the `[[values]]` rules' names; None if the comparison failed."""
+        try:
+            return {
+                rule.name: _value_outcome(self._digest, rule.value, legacy, new, rule.value)
+                for rule in self._rules.values
+                if self._digest is not None
             }
         except Exception as exc:
             self._raised("compare", exc)
             return None
+
+    def _values(self, primary: Any, candidate: Any) -> dict[str, FieldResult]:
+        if self._digest is None:
+            return {}
+        results = {}
+        for rule in self._rules.values:
+            left = next((v for k in rule.keys if (v := dotted(primary, k)) is not None), None)
+            right = next((v for k in rule.keys if (v := dotted(candidate, k)) is not None), None)
+            results[rule.name] = _value_outcome(self._digest, rule.value, left, right)
+        return results
+
+    def _renamed(self, rule: FieldRule, observation: Observation) -> Observation:
+        """Legacy's reply with its names for `rule`'s field put in the new engine's terms."""
+        if observation.backend != "legacy" or not self._renames:
+            return observation
+        value = extract(rule, observation)
+        new = self._renames.get((rule.name, _frozen(value)))
+        if new is None or not isinstance(observation.body, dict):
+            return observation
+        body = {**observation.body, **{key: new for key in rule.keys if key in observation.body}}
+        return msgspec.structs.replace(observation, body=body)
 
     def _aliased_fields(self, primary: Observation, candidate: Observation) -> set[str]:
         """The fields the rules' aliases say agree for this legacy/new pair (none otherwise)."""
@@ -177,3 +261,27 @@ class Experiment:
         if rule.rule == "similar":  # reply text is personal data: only its score is kept
             return FieldResult(outcome, similarity=score)
         return FieldResult(outcome, left, right)
+
+
+def _frozen(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _value_outcome(
+    digest: ValueDigest | None,
+    field: ValueField,
+    left: Any,
+    right: Any,
+    key: str | None = None,
+) -> FieldResult:
+    """match / mismatch of two values by keyed hash (`key`: read both from contact objects
+    first); `missing` when either side has none. No value or hash is kept in the result."""
+    if key is not None:
+        left = left.get(key) if isinstance(left, dict) else None
+        right = right.get(key) if isinstance(right, dict) else None
+    if digest is None:
+        return FieldResult("missing")
+    mine, theirs = digest.digest(field, left), digest.digest(field, right)
+    if mine is None or theirs is None:
+        return FieldResult("missing")
+    return FieldResult("match" if hmac.compare_digest(mine, theirs) else "mismatch")

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 from redis.asyncio import Redis
 
-from common import NewEngineStats, redacted_url
+from common import NewEngineStats, ValueDigest, redacted_url
 from flags import Backend, Flags, FlagSnapshot, FlagWatcher, UnleashRollout
 from newchat import (
     Metrics,
@@ -27,6 +27,7 @@ from newchat import (
     provide_http_client,
     provide_redis,
     shadow_key,
+    value_key,
 )
 from newchat import provide_services as provide_engine_services
 from proxy._compare import load_rules
@@ -158,6 +159,7 @@ async def provide_shadow(
     redis: Redis,
     metrics: GatewayMetrics,
     stack: contextlib.AsyncExitStack,
+    digest: ValueDigest,
 ) -> ShadowMirror:
     pressure = LoopLag(threshold=gateway.shadow.max_loop_lag_seconds)
     await pressure.start()
@@ -174,6 +176,7 @@ async def provide_shadow(
             noise_percent=gateway.shadow.noise_percent,
         ),
         pressure=pressure,
+        digest=digest,
     )
     stack.push_async_callback(shadow.drain, 5.0)
     return shadow
@@ -208,7 +211,13 @@ async def provide_gateway_services(
         redis, settings.redis.url, gateway, instance, gateway_metrics, stack
     )
     shadow = await provide_shadow(
-        gateway, flags, {"new": new, "legacy": legacy}, redis, gateway_metrics, stack
+        gateway,
+        flags,
+        {"new": new, "legacy": legacy},
+        redis,
+        gateway_metrics,
+        stack,
+        ValueDigest(value_key(settings.session)),
     )
     signer = TokenSigner(gateway.routing_secret)
     chat = ChatGateway(

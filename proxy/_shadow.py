@@ -13,6 +13,10 @@ Guarantees:
   and the new engine answers it from `shadow:sess:*` with a lead recorder; legacy is mirrored to
   only when the operator set `shadow_legacy` (it must honour `X-Shadow-Request: 1`), never by
   default.
+- Leads: when legacy has taken the lead (`done`) and the new engine waits for the visitor's yes
+  to its read-back (`confirm`), the mirror sends that yes itself (`SYNTHETIC_CONFIRMATION`, once)
+  so the new engine's (recorded, never queued) lead exists; then both leads are compared value
+  by value (keyed hashes) and stored as one result of kind `lead`.
 - Noise: for a sample of conversations a twin (the new engine answering the same turn again, in
   its own shadow session) measures how much the new engine disagrees with itself.
 """
@@ -21,12 +25,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 from redis.asyncio import Redis
 
-from common import STORE_FAILURES, decode_json, get_logger, keys, session_hash
+from common import STORE_FAILURES, ValueDigest, decode_json, get_logger, keys, session_hash
 from flags import Backend, Flags, bucket
 from proxy._compare import Experiment, FieldResult, Observation, ShadowRules
 from proxy._errors import UpstreamError
@@ -37,6 +41,9 @@ from proxy._upstream import ForwardRequest, Upstream, UpstreamReply
 _log = get_logger("proxy.shadow")
 RESULTS_KEPT = 20_000
 CONVERSATION_TTL_SECONDS = 604_800
+SYNTHETIC_CONFIRMATION = "yes"
+"""What the mirror (and `chatctl replay`) answers the new engine's read-back with when legacy
+already took the lead: the plainest yes the engine accepts in both languages."""
 
 
 class _Turn(msgspec.Struct):
@@ -62,6 +69,23 @@ class ShadowResult(msgspec.Struct, frozen=True):
     fields: dict[str, FieldResult]
     twin: bool
     candidate_error: str | None = None
+    kind: Literal["turn", "lead"] = "turn"
+    """`lead`: the conversation's two leads compared, value by value (once per conversation)."""
+
+
+def lead_ready(legacy: Observation, new: Observation) -> tuple[bool, bool]:
+    """(legacy has taken the lead, the new engine waits for its read-back's yes)."""
+    legacy_done = isinstance(legacy.body, dict) and legacy.body.get("done") is True
+    waiting = isinstance(new.body, dict) and new.body.get("step") == "confirm"
+    return legacy_done, waiting
+
+
+def lead_taken(observation: Observation) -> bool:
+    return isinstance(observation.body, dict) and observation.body.get("done") is True
+
+
+def lead_contact(observation: Observation) -> Any:
+    return observation.body.get("contact") if isinstance(observation.body, dict) else None
 
 
 def _decode_json(body: bytes) -> Any:
@@ -82,6 +106,7 @@ class ShadowMirror:
         metrics: GatewayMetrics,
         config: ShadowConfig,
         pressure: LoopLag | None = None,
+        digest: ValueDigest | None = None,
     ) -> None:
         self._pressure = pressure
         self._flags = flags
@@ -89,7 +114,7 @@ class ShadowMirror:
         self._redis = redis
         self._metrics = metrics
         self._config = config
-        self._experiment = Experiment(rules, self._raised)
+        self._experiment = Experiment(rules, self._raised, digest=digest)
         self._tails: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -213,6 +238,24 @@ class ShadowMirror:
             candidate_error=candidate_obs.error,
         )
         await self._publish(result)
+        legacy, new = (control, candidate_obs) if primary == "legacy" else (candidate_obs, control)
+        if lead_ready(legacy, new) == (True, True) and candidate == "new":
+            new, _ = await self._send("new", SYNTHETIC_CONFIRMATION, candidate_sid, request)
+        if (
+            lead_taken(legacy)
+            and lead_taken(new)
+            and isinstance(lead_contact(legacy), dict)
+            and isinstance(lead_contact(new), dict)  # a primary new engine's reply has none
+            and await self._first_lead(conversation)
+        ):
+            lead_fields = self._experiment.compare_lead(lead_contact(legacy), lead_contact(new))
+            if lead_fields:
+                await self._publish(msgspec.structs.replace(result, fields=lead_fields,
+                                                            kind="lead"))  # fmt: skip
+
+    async def _first_lead(self, key: str) -> bool:
+        """True once per mirrored conversation: its leads are compared one time."""
+        return bool(await self._redis.hsetnx(key, "lead", "1"))
 
     async def _conversation(self, key: str) -> tuple[dict[str, str], int]:
         async with self._redis.pipeline(transaction=True) as pipe:

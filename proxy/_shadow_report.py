@@ -18,7 +18,16 @@ from redis.asyncio import Redis
 from common import keys, percentile, redis_errors
 from proxy._shadow import ShadowResult
 
-DEFAULT_THRESHOLDS = {"status": 99.0, "category": 95.0, "step": 95.0, "done": 99.0}
+VALUE_THRESHOLD = 98.0
+DEFAULT_THRESHOLDS = {
+    "status": 99.0,
+    "category": 95.0,
+    "step": 95.0,
+    "done": 99.0,
+    **{f"{field}_value": VALUE_THRESHOLD for field in ("name", "phone", "email", "zip")},
+}
+"""Agreement a field needs (percent, where compared). Contact values by keyed hash: 98 % each,
+on turns and on leads alike (issue 19: a wrong ZIP is a lost lead)."""
 _decoder = msgspec.json.Decoder(ShadowResult)
 
 
@@ -49,6 +58,10 @@ class ShadowReport(msgspec.Struct):
     directions: dict[str, int]
     candidate_errors: int
     fields: list[FieldAgreement]
+    leads: int
+    """Conversations whose two leads were compared (results of kind `lead`)."""
+    lead_fields: list[FieldAgreement]
+    """Lead-level agreement per contact value: legacy's lead against the new engine's."""
     similarity: dict[str, float | None]
     noise_baseline_pct: dict[str, float]
     noise_turns: int
@@ -93,8 +106,17 @@ def build_report(
     min_similarity: float = 0.5,
     min_turns: int = 30,
 ) -> ShadowReport:
-    items = list(results)
+    everything = list(results)
+    items = [result for result in everything if result.kind == "turn"]
+    leads = [result for result in everything if result.kind == "lead"]
     limits = dict(DEFAULT_THRESHOLDS if thresholds is None else thresholds)
+    lead_outcomes: dict[str, Counter[str]] = {}
+    for result in leads:
+        for name, field in result.fields.items():
+            lead_outcomes.setdefault(name, Counter())[field.outcome] += 1
+    lead_fields = [
+        _agreement(name, counts, limits.get(name)) for name, counts in lead_outcomes.items()
+    ]
     outcomes: dict[str, Counter[str]] = {}
     twin_noise: Counter[str] = Counter()
     similarities: list[float] = []
@@ -114,6 +136,13 @@ def build_report(
     fields = [_agreement(name, counts, limits.get(name)) for name, counts in outcomes.items()]
     median = percentile(similarities, 0.5)
     verdict, reasons = _verdict(fields, median, min_similarity, len(items), min_turns)
+    reasons += [
+        f"lead {f.field} agreement {f.agreement_pct}% < {f.threshold_pct}%"
+        for f in lead_fields
+        if f.passes is False
+    ]
+    if verdict == "ready for more traffic" and reasons:
+        verdict = "not ready"
     return ShadowReport(
         since_seconds=since_seconds,
         conversations=len({r.conversation for r in items}),
@@ -121,6 +150,8 @@ def build_report(
         directions=dict(Counter(f"{r.primary}->{r.candidate}" for r in items)),
         candidate_errors=sum(1 for r in items if r.candidate_error),
         fields=fields,
+        leads=len(leads),
+        lead_fields=lead_fields,
         similarity={
             "p10": percentile(similarities, 0.1),
             "p50": median,

@@ -1,7 +1,8 @@
 """The lead sink of shadow conversations: records what would have been submitted, submits nothing.
 
 Nothing here reaches `lead_queue`, so no worker and no LeadProsper call can ever see a shadow lead.
-Only the session hash and the practice area are kept, never contact details.
+Only the session hash, the practice area and the keyed hashes of the contact values
+(`common.ValueDigest`, for lead-level agreement) are kept, never the values.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import uuid
 import msgspec
 from redis.asyncio import Redis
 
-from common import keys, redis_store
+from common import ValueDigest, keys, redis_store
 from newchat.leads._models import Lead
 
 SHADOW_LEADS_KEPT = 1_000
@@ -22,15 +23,26 @@ class ShadowLeadRecord(msgspec.Struct, frozen=True):
     session_hash: str
     category: str
     at: float
+    values: dict[str, str] = msgspec.field(default_factory=dict)
+    """Field -> keyed hash of its normal form (`name`, `phone`, `email`, `zip`)."""
 
 
 @redis_store
 class ShadowLeadRecorder:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, digest: ValueDigest) -> None:
         self._redis = redis
+        self._digest = digest
 
     async def enqueue(self, lead: Lead) -> str:
-        record = ShadowLeadRecord(lead.session_hash, lead.category, time.time())
+        values = self._digest.digests(
+            {
+                "name": f"{lead.first_name} {lead.last_name}",
+                "phone": lead.phone,
+                "email": lead.email,
+                "zip": lead.zip,
+            }
+        )
+        record = ShadowLeadRecord(lead.session_hash, lead.category, time.time(), values)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.lpush(keys.SHADOW_LEADS, msgspec.json.encode(record))
             pipe.ltrim(keys.SHADOW_LEADS, 0, SHADOW_LEADS_KEPT - 1)

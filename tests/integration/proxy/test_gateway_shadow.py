@@ -64,17 +64,27 @@ async def test_legacy_primary_new_shadow_conversation_agrees_and_has_no_side_eff
 ) -> None:
     async with open_gateway(NEW_CHAT_PERCENT="0", **SHADOW_ALL) as gw:
         replies = await converse(gw, INTAKE)
-        results = await stored(redis, len(INTAKE))
+        everything = await stored(redis, len(INTAKE) + 1)  # each turn, and the two leads
     assert {r.headers["x-chat-backend"] for r in replies} == {"legacy"}
+    results = [r for r in everything if r.kind == "turn"]
+    [lead] = [r for r in everything if r.kind == "lead"]
     assert [r.turn for r in results] == [1, 2, 3, 4, 5, 6]  # in order, with its own shadow session
-    assert len({r.conversation for r in results}) == 1
+    assert len({r.conversation for r in everything}) == 1
     assert {(r.primary, r.candidate) for r in results} == {("legacy", "new")}
+    values = ("name_value", "phone_value", "email_value", "zip_value")
     for result in results:
-        assert outcomes(result) | {"reply": "-"} == {
+        assert {k: v for k, v in outcomes(result).items() if k not in values} | {"reply": "-"} == {
             "status": "match", "category": "match", "step": "match", "done": "match",
             "collected": "match", "reply": "-",
         }  # fmt: skip
         assert result.fields["reply"].similarity is not None
+        for name in values:  # compared by keyed hash once both sides hold the value
+            assert result.fields[name].outcome in ("match", "missing")
+            assert (result.fields[name].primary, result.fields[name].candidate) == (None, None)
+    assert [outcomes(r)["zip_value"] for r in results] == ["missing"] * 4 + ["match"] * 2
+    # legacy took the lead at the ZIP; the mirror said yes to the read-back for the new engine,
+    # and the two leads agree value by value
+    assert (lead.turn, outcomes(lead)) == (5, dict.fromkeys(values, "match"))
     read_back = results[4].fields["step"]  # the documented alias in shadow_rules.toml
     assert (read_back.outcome, read_back.primary, read_back.candidate) == (
         "match", "done", "confirm",
@@ -86,6 +96,9 @@ async def test_legacy_primary_new_shadow_conversation_agrees_and_has_no_side_eff
     assert [k async for k in redis.scan_iter(match="shadow:sess:*")] != []
     assert await redis.llen("shadow:leads") == 1
     assert len(legacy.leads()) == 1  # the visitor's own lead, from legacy
+    stored_text = b"".join(e[1][b"result"] for e in await redis.xrange("shadow:results"))
+    for value in (b"Ann", b"Lee", b"5552017788", b"201-7788", b"ann@example", b"90210"):
+        assert value not in stored_text  # values never kept, in any form
 
 
 async def test_disagreement_is_recorded_as_a_mismatch(
@@ -123,9 +136,13 @@ async def test_legacy_is_mirrored_to_only_when_marked_safe(
     shadow_both = SHADOW_ALL | {"SHADOW_NOISE_PERCENT": "100"}  # with a new twin
     async with open_gateway(NEW_CHAT_PERCENT="100", SHADOW_TO_LEGACY="true", **shadow_both) as gw:
         await converse(gw, INTAKE)
-        results = await stored(redis, len(INTAKE))
+        everything = await stored(redis, len(INTAKE))
+    results = [r for r in everything if r.kind == "turn"]
     assert {(r.primary, r.candidate) for r in results} == {("new", "legacy")}
     assert [r.turn for r in results] == [1, 2, 3, 4, 5, 6]
+    # the primary new engine's replies carry no values (only its shadow replies do): no
+    # lead-level comparison in this direction
+    assert [r for r in everything if r.kind == "lead"] == []
     assert all(outcomes(r)["step"] == "match" for r in results)
     assert len(list((legacy.data_dir / "shadow_sessions").iterdir())) == 1
     assert legacy.leads() == []  # legacy honoured X-Shadow-Request: no lead
@@ -228,21 +245,28 @@ async def test_report_figures_match_the_stored_records(
     async with open_gateway(NEW_CHAT_PERCENT="0", **SHADOW_ALL) as gw:
         await converse(gw, INTAKE)
         await converse(gw, ["My landlord says I will be evicted next week", "Bo Diaz"])
-        results = await stored(redis, 8)
+        results = await stored(redis, 9)  # 8 turns and one conversation's two leads
     raw = await redis.xrange("shadow:results")
-    records = [msgspec.json.decode(fields[b"result"]) for _, fields in raw]
+    everything = [msgspec.json.decode(fields[b"result"]) for _, fields in raw]
+    records = [r for r in everything if r.get("kind", "turn") == "turn"]
+    leads = [r for r in everything if r.get("kind") == "lead"]
     args = ["shadow", "report", "--json", "--min-turns", "5"]
     run = await asyncio.to_thread(CliRunner().invoke, chatctl.app, args, env=base_env)
     assert run.output.startswith("{"), (run.output, run.exception)
     report = json.loads(run.output)
-    assert report["turns"] == len(records) == len(results) == 8
+    assert report["turns"] == len(records) == len(results) - 1 == 8
+    assert report["leads"] == len(leads) == 1
     assert report["conversations"] == len({r["conversation"] for r in records}) == 2
-    for row in report["fields"]:
-        outcomes_of = [r["fields"][row["field"]]["outcome"] for r in records]
-        assert row["matches"] == outcomes_of.count("match")
-        assert row["mismatches"] == outcomes_of.count("mismatch")
-        low, high = row["ci95_pct"]
-        assert low <= row["agreement_pct"] <= high
+    for rows, stored_results in ((report["fields"], records), (report["lead_fields"], leads)):
+        assert rows
+        for row in rows:
+            outcomes_of = [r["fields"][row["field"]]["outcome"] for r in stored_results]
+            assert row["matches"] == outcomes_of.count("match")
+            assert row["mismatches"] == outcomes_of.count("mismatch")
+            assert row["compared"] == len(outcomes_of)
+            if row["agreement_pct"] is not None:
+                low, high = row["ci95_pct"]
+                assert low <= row["agreement_pct"] <= high
     category = next(row for row in report["fields"] if row["field"] == "category")
     assert category["mismatches"] == 2  # both turns of the eviction conversation
     assert report["verdict"] == "not ready"
@@ -265,3 +289,31 @@ async def test_report_refuses_a_threshold_it_cannot_apply(
     run = await asyncio.to_thread(CliRunner().invoke, chatctl.app, args, env=base_env)
     assert run.exit_code == 2
     assert "category=95" in run.output
+
+
+async def test_a_zip_taken_wrongly_is_a_value_mismatch_though_both_collected_one(
+    open_gateway: GatewayOpener, redis: Redis, base_env: dict[str, str]
+) -> None:
+    """Both sides "collected" a ZIP, so the field-name comparison agreed; legacy took the claim
+    number as the ZIP (issue 19). The keyed-hash comparison of the values tells them apart, on
+    the turn and on the lead, and the report's verdict gates on it."""
+    wrong = [*INTAKE[:4], "claim 12345, my zip is 90210", "yes"]
+    async with open_gateway(NEW_CHAT_PERCENT="0", **SHADOW_ALL) as gw:
+        await converse(gw, wrong)
+        everything = await stored(redis, len(wrong) + 1)
+    zip_turn = next(r for r in everything if r.kind == "turn" and r.turn == 5)
+    [lead] = [r for r in everything if r.kind == "lead"]
+    assert outcomes(zip_turn)["collected"] == "match"
+    assert outcomes(zip_turn)["zip_value"] == "mismatch"
+    assert outcomes(lead) == {
+        "name_value": "match", "phone_value": "match", "email_value": "match",
+        "zip_value": "mismatch",
+    }  # fmt: skip
+    report = build_report(everything, min_turns=1)
+    [zip_lead] = [f for f in report.lead_fields if f.field == "zip_value"]
+    assert (zip_lead.matches, zip_lead.mismatches, zip_lead.passes) == (0, 1, False)
+    assert report.verdict == "not ready"
+    assert "lead zip_value agreement 0.0% < 98.0%" in report.reasons
+    log = Path(base_env["LOG_FILE"]).read_text()
+    assert "12345" not in log
+    assert "90210" not in log

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from common import parse_duration
+from common import ValueDigest, ValueField, parse_duration
 from proxy import (
     Experiment,
     Observation,
@@ -16,6 +18,7 @@ from proxy import (
 )
 
 RULES = load_rules()
+DEFAULT_RULES = Path(__file__).resolve().parents[3] / "proxy" / "shadow_rules.toml"
 
 
 def reply(**fields: object) -> dict[str, object]:
@@ -161,3 +164,70 @@ def test_two_new_engine_replies_never_use_the_alias() -> None:
     )
     assert fields is not None
     assert fields["step"].outcome == "mismatch"
+
+
+DIGEST = ValueDigest("unit test key")
+
+
+@pytest.mark.parametrize(
+    ("field", "one", "other", "same"),
+    [
+        ("phone", "(555) 201-7788", "+1 555.201.7788", True),
+        ("phone", "555-201-7788", "555-201-7789", False),
+        ("zip", "90210-1234", "90210", True),
+        ("zip", "90210", "90211", False),
+        ("email", " Ann@Example.COM", "ann@example.com", True),
+        ("email", "ann@example.com", "anne@example.com", False),
+        ("name", "ANN   lee", "Ann Lee", True),
+        ("name", "Ann Lee", "Ann Leigh", False),
+    ],
+)
+def test_values_agree_by_their_normal_form(
+    field: ValueField, one: str, other: str, same: bool
+) -> None:
+    assert (DIGEST.digest(field, one) == DIGEST.digest(field, other)) is same
+    assert one not in (DIGEST.digest(field, one) or "")
+
+
+def test_a_value_hash_depends_on_the_key() -> None:
+    """Without the key a ZIP's hash cannot be looked up in a table of all 100,000 ZIPs."""
+    assert DIGEST.digest("zip", "90210") != ValueDigest("another key").digest("zip", "90210")
+    assert DIGEST.digest("zip", "") is None
+    assert DIGEST.digest("zip", None) is None
+
+
+def test_values_are_compared_by_hash_and_never_kept() -> None:
+    experiment = Experiment(RULES, lambda op, exc: None, digest=DIGEST)
+    legacy = Observation("legacy", 200, reply(contact={"zip": "12345", "phone": "5552017788"}))
+    new = Observation("new", 200, reply(contact={"zip": "90210", "phone": "555-201-7788"}))
+    fields = experiment.compare(legacy, new)
+    assert fields is not None
+    assert (fields["zip_value"].outcome, fields["phone_value"].outcome) == ("mismatch", "match")
+    assert fields["email_value"].outcome == "missing"  # neither holds one yet
+    assert all(
+        (fields[name].primary, fields[name].candidate) == (None, None)
+        for name in ("zip_value", "phone_value")
+    )
+    lead = experiment.compare_lead({"zip": "90210", "name": "Ann Lee"}, {"zip": "90210"})
+    assert lead is not None
+    assert (lead["zip_value"].outcome, lead["name_value"].outcome) == ("match", "missing")
+
+
+def test_a_rename_puts_legacys_step_name_in_the_new_engines_terms(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        DEFAULT_RULES.read_text()
+        + '\n[[renames]]\nfield = "step"\nlegacy = "zipcode"\nnew = "zip"\n'
+    )
+    experiment = Experiment(load_rules(rules), lambda op, exc: None)
+    fields = experiment.compare(
+        Observation("legacy", 200, reply(step="zipcode")),
+        Observation("new", 200, reply(step="zip")),
+    )
+    assert fields is not None
+    assert fields["step"].outcome == "match"
+    other = experiment.compare(
+        Observation("legacy", 200, reply(step="email")), Observation("new", 200, reply(step="zip"))
+    )
+    assert other is not None
+    assert other["step"].outcome == "mismatch"
