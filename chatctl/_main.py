@@ -12,6 +12,7 @@ import typer
 from chatctl._flags import flags_app
 from chatctl._health import health
 from chatctl._queue import queue_app
+from chatctl._replay import record_app, replay
 from chatctl._report import report_app
 from chatctl._rollback import backup_app, guard, nginx_app, rollback_app
 from chatctl._serve import detect, serve, worker
@@ -41,10 +42,12 @@ app.command()(worker)
 app.command()(detect)
 app.command()(health)
 app.command()(stack)
+app.command()(replay)
 app.command("guard")(guard)  # also `chatctl rollback guard`
 app.add_typer(queue_app, name="queue")
 app.add_typer(flags_app, name="flags")
 app.add_typer(shadow_app, name="shadow")
+app.add_typer(record_app, name="record")
 app.add_typer(rollback_app, name="rollback")
 app.add_typer(backup_app, name="backup")
 app.add_typer(nginx_app, name="nginx")

@@ -22,7 +22,7 @@ from proxy import (
 shadow_app = typer.Typer(help="Shadow traffic: compare the backends.", no_args_is_help=True)
 
 
-def _thresholds(given: list[str]) -> dict[str, float]:
+def thresholds(given: list[str]) -> dict[str, float]:
     """The default thresholds with the operator's, each a field the comparison rules know
     (`SHADOW_RULES`, as the gateways use) and a percentage from 0 to 100."""
     try:
@@ -67,7 +67,7 @@ def report(
         seconds = parse_duration(since) if since else None
     except ValueError as exc:
         raise fail(str(exc), 2) from None
-    limits = _thresholds(min_agreement or [])
+    limits = thresholds(min_agreement or [])
 
     async def run(redis: Redis) -> ShadowReport:
         results = await load_results(redis, seconds)
@@ -83,7 +83,7 @@ def report(
     if as_json:
         typer.echo(msgspec.json.encode(result).decode())
     else:
-        _print(result)
+        print_report(result)
     raise typer.Exit(0 if result.verdict == "ready for more traffic" else 1)
 
 
@@ -100,8 +100,10 @@ def _print_fields(fields: list[FieldAgreement]) -> None:
         )
 
 
-def _print(result: ShadowReport) -> None:
-    window = f"last {result.since_seconds:g}s" if result.since_seconds else "all stored"
+def print_report(result: ShadowReport, window: str | None = None) -> None:
+    """The report for people (`shadow report`, `replay`)."""
+    if window is None:
+        window = f"last {result.since_seconds:g}s" if result.since_seconds else "all stored"
     directions = ", ".join(f"{k}: {v}" for k, v in result.directions.items()) or "none"
     typer.echo(
         f"shadow comparisons ({window}): {result.conversations} conversations, "
@@ -125,6 +127,11 @@ def _print(result: ShadowReport) -> None:
         typer.echo(
             f"  e.g. conversation {example.conversation} turn {example.turn}: "
             f"{example.field} {example.primary!r} vs {example.candidate!r}"
+        )
+    for worst in result.worst[:5]:
+        typer.echo(
+            f"  worst: conversation {worst.conversation}: {worst.mismatches} disagreements "
+            f"({', '.join(worst.fields)})"
         )
     typer.echo(f"verdict: {result.verdict.upper()}")
     for reason in result.reasons:

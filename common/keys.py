@@ -36,6 +36,10 @@ SHADOW_CONVERSATION_PREFIX = "shadow:conv:"
 """Hash per mirrored conversation: the shadow sides' session ids and the turn count."""
 SHADOW_RESULTS = "shadow:results"
 """Capped stream of shadow comparisons (one entry per mirrored turn) for `chatctl shadow report`."""
+RECORDING_PREFIX = "record:conv:"
+"""Per recorded legacy conversation (by its hash): encrypted turns for `chatctl replay`."""
+RECORDING_INDEX = "record:index"
+"""Sorted set of recorded conversations' hashes by the time of their last turn."""
 GATEWAY_STATS_PREFIX = "gateway:stats:"
 """Per gateway instance: cumulative new-engine attempts, failures and latency buckets (TTL'd)."""
 GUARDIAN_LAST_TRIP = "guardian:last_trip"
@@ -54,6 +58,10 @@ name leads whose markers are gone, and restoring it would send them again."""
 
 def session(session_id: str) -> str:
     return f"{SESSION_PREFIX}{session_id}"
+
+
+def recording(conversation_hash: str) -> str:
+    return f"{RECORDING_PREFIX}{conversation_hash}"
 
 
 def shadow_session(session_id: str) -> str:

@@ -21,6 +21,7 @@ ENV_FLAGS: dict[str, FlagName] = {
     "CHAT_DRAIN": "drain",
     "CHAT_TESTERS": "testers",
     "SHADOW_TO_LEGACY": "shadow_legacy",
+    "RECORD_PERCENT": "record_percent",
 }
 """Environment variable -> the run-time flag whose default it sets."""
 

@@ -17,12 +17,15 @@ class Flags:
         *,
         group_id: str,
         shadow_group_id: str = "new-chat-shadow",
+        record_group_id: str = "new-chat-record",
         unleash: UnleashRollout | None = None,
     ) -> None:
         self.watcher = watcher
         self.unleash = unleash
         self._group_id = group_id
         self._shadow_group_id = shadow_group_id
+        self._record_group_id = record_group_id
+        self._record_check: tuple[int, RolloutCheck] | None = None
         self._checks: tuple[FlagSnapshot, RolloutCheck, RolloutCheck] | None = None
         """The rollout and shadow checks, built once per snapshot."""
 
@@ -47,6 +50,17 @@ class Flags:
         if snapshot.kill_switch:
             return False
         return self._checks_for(snapshot)[2](bucket_id)
+
+    def recorded(self, bucket_id: str) -> bool:
+        """Is this conversation one whose legacy turns are recorded for replay? Bucketed in its
+        own group (`<group>-record`), so the recorded share is independent of the rollout's."""
+        snapshot = self.watcher.snapshot
+        percent = snapshot.values.record_percent
+        if percent <= 0:
+            return False
+        if self._record_check is None or self._record_check[0] != percent:
+            self._record_check = (percent, percent_rollout(self._record_group_id, percent))
+        return self._record_check[1](bucket_id)
 
     def _checks_for(
         self, snapshot: FlagSnapshot

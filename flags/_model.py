@@ -11,7 +11,13 @@ import msgspec
 from flags._errors import FlagError
 
 FlagName = Literal[
-    "enable_new_chat", "new_chat_percent", "shadow_percent", "drain", "testers", "shadow_legacy"
+    "enable_new_chat",
+    "new_chat_percent",
+    "shadow_percent",
+    "drain",
+    "testers",
+    "shadow_legacy",
+    "record_percent",
 ]
 FLAG_NAMES: tuple[FlagName, ...] = get_args(FlagName)
 FlagValue = bool | int | tuple[str, ...]
@@ -34,6 +40,8 @@ class FlagValues(msgspec.Struct, frozen=True):
     """Tester names whose override tokens are honoured; removing a name revokes its tokens."""
     shadow_legacy: bool = False
     """Legacy honours `X-Shadow-Request: 1` (no lead, no real session): only then is it mirrored to."""
+    record_percent: int = 0
+    """Share of legacy conversations recorded (encrypted, 7 days) for `chatctl replay`."""
 
 
 class FlagSnapshot(msgspec.Struct, frozen=True):
@@ -83,12 +91,14 @@ PARSERS: Mapping[FlagName, Callable[[str], FlagValue]] = {
     "drain": _parse_bool,
     "testers": _parse_testers,
     "shadow_legacy": _parse_bool,
+    "record_percent": _parse_percent,
 }
 
 _ALIASES = {
     "new_chat": "enable_new_chat",
     "rollout": "new_chat_percent",
     "shadow": "shadow_percent",
+    "record": "record_percent",
 }
 
 

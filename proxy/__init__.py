@@ -19,25 +19,39 @@ from proxy._pins import (
     session_id_in,
 )
 from proxy._pressure import LoopLag
+from proxy._recording import RecordingTap, TranscriptRecorder, recorded_turn
+from proxy._replay import Replayer, conversation_tag
 from proxy._route_hint import GATEWAY_UPSTREAM, LEGACY_UPSTREAM, ROUTE_HINT_PATH, RouteHint
 from proxy._server_protocol import GatewayHttpProtocol, PreAppAnswers
 from proxy._services import GatewayServices, provide_gateway_services
 from proxy._settings import (
     GatewaySettings,
+    RecordingSettings,
     ShadowSettings,
     UpstreamSettings,
     load_gateway_settings,
+    load_recording_settings,
     load_routing_secret,
+    record_key,
 )
-from proxy._shadow import ShadowConfig, ShadowMirror, ShadowResult
+from proxy._shadow import SYNTHETIC_CONFIRMATION, ShadowConfig, ShadowMirror, ShadowResult
+from proxy._shadow_html import render_html
 from proxy._shadow_report import (
     DEFAULT_THRESHOLDS,
     Example,
     FieldAgreement,
     ShadowReport,
+    WorstConversation,
     build_report,
     load_results,
     wilson,
+)
+from proxy._transcript import (
+    Transcript,
+    TranscriptError,
+    from_php_sessions,
+    read_transcripts,
+    write_transcripts,
 )
 from proxy._upstream import ForwardRequest, HttpUpstream, Upstream, UpstreamReply
 
@@ -48,6 +62,7 @@ __all__ = [
     "OVERRIDE_COOKIE",
     "ROUTE_COOKIE",
     "ROUTE_HINT_PATH",
+    "SYNTHETIC_CONFIRMATION",
     "ClientGone",
     "EngineUpstream",
     "Example",
@@ -69,6 +84,9 @@ __all__ = [
     "Origin",
     "PinStore",
     "PreAppAnswers",
+    "RecordingSettings",
+    "RecordingTap",
+    "Replayer",
     "RequestRejected",
     "RouteCookie",
     "RouteHint",
@@ -79,22 +97,34 @@ __all__ = [
     "ShadowRules",
     "ShadowSettings",
     "TokenSigner",
+    "Transcript",
+    "TranscriptError",
+    "TranscriptRecorder",
     "Upstream",
     "UpstreamError",
     "UpstreamReply",
     "UpstreamSettings",
     "Visitor",
+    "WorstConversation",
     "build_report",
+    "conversation_tag",
     "create_gateway_app",
     "forwarding_headers",
+    "from_php_sessions",
     "load_gateway_settings",
+    "load_recording_settings",
     "load_results",
     "load_routing_secret",
     "load_rules",
     "parse_origin",
     "provide_gateway_services",
+    "read_transcripts",
+    "record_key",
+    "recorded_turn",
+    "render_html",
     "returned_headers",
     "session_id_in",
     "similarity",
     "wilson",
+    "write_transcripts",
 ]

@@ -110,6 +110,8 @@ class Observation(msgspec.Struct, frozen=True):
     body: Any = None
     """The decoded JSON reply (None when it was not JSON or the request failed)."""
     error: str | None = None
+    partial: bool = False
+    """A recorded reply (a transcript's): a field it does not carry is not compared."""
 
 
 class FieldResult(msgspec.Struct, frozen=True):
@@ -251,7 +253,7 @@ class Experiment:
         twin: Observation | None,
     ) -> FieldResult:
         left, right = extract(rule, primary), extract(rule, candidate)
-        if left is None and right is None:
+        if (left is None and right is None) or _absent(rule, primary) or _absent(rule, candidate):
             return FieldResult("missing")
         agree, score = same(rule, left, right)
         outcome: Outcome = "match" if agree else "mismatch"
@@ -261,6 +263,16 @@ class Experiment:
         if rule.rule == "similar":  # reply text is personal data: only its score is kept
             return FieldResult(outcome, similarity=score)
         return FieldResult(outcome, left, right)
+
+
+def _absent(rule: FieldRule, observation: Observation) -> bool:
+    """A recorded reply that does not carry the field at all (not the same as null)."""
+    if not observation.partial:
+        return False
+    body = observation.body
+    return not any(
+        key == "$status" or (isinstance(body, dict) and key in body) for key in rule.keys
+    )
 
 
 def _frozen(value: Any) -> Any:

@@ -38,6 +38,7 @@ from proxy._pins import (
     TokenSigner,
     session_id_in,
 )
+from proxy._recording import RecordingTap
 from proxy._shadow import ShadowMirror
 from proxy._upstream import ForwardRequest, Upstream, UpstreamReply
 
@@ -217,10 +218,12 @@ class ChatGateway:
         metrics: GatewayMetrics,
         config: GatewayConfig,
         shadow: ShadowMirror | None = None,
+        recording: RecordingTap | None = None,
         session_cookies: SessionCookies | None = None,
         limiter: RateLimiter | None = None,
     ) -> None:
         self._shadow = shadow
+        self._recording = recording
         self._limiter = limiter
         """Counts legacy-bound turns (the new engine counts its own)."""
         self._session_cookies = session_cookies
@@ -266,6 +269,8 @@ class ChatGateway:
         if self._shadow is not None:
             # the visitor has the reply by now
             self._shadow.submit(answer.backend, routed.request, answer.reply, routed.session_id)
+        if self._recording is not None:
+            self._recording.submit(answer.backend, routed.request, answer.reply, routed.session_id)
 
     async def _route(self, scope: Scope, body: bytes) -> Routed:
         method = scope["method"]

@@ -61,6 +61,12 @@ class GatewayMetrics:
             ["reason"],
             registry=r,
         )
+        self.recordings_dropped = Counter(
+            "gateway_recordings_dropped_total",
+            "Legacy turns of recorded conversations not recorded (busy, not_a_turn, redis, error)",
+            ["reason"],
+            registry=r,
+        )
         self.shadow_requests = Counter(
             "gateway_shadow_requests_total",
             "Mirrored requests, by backend and outcome",

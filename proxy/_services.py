@@ -36,8 +36,9 @@ from proxy._in_process import EngineUpstream
 from proxy._metrics import GatewayMetrics
 from proxy._pins import PinStore, TokenSigner
 from proxy._pressure import LoopLag
+from proxy._recording import RecordingTap, TranscriptRecorder
 from proxy._route_hint import RouteHint
-from proxy._settings import GatewaySettings, UpstreamSettings
+from proxy._settings import GatewaySettings, UpstreamSettings, load_recording_settings
 from proxy._shadow import ShadowConfig, ShadowMirror
 from proxy._stats import StatsPublisher
 from proxy._upstream import HttpUpstream, Upstream
@@ -152,6 +153,15 @@ async def provide_flags(
     )
 
 
+def provide_recording(
+    gateway: GatewaySettings, redis: Redis, flags: Flags, metrics: GatewayMetrics
+) -> RecordingTap:
+    recorder = TranscriptRecorder(redis, gateway.recording or load_recording_settings({}, ""))
+    return RecordingTap(
+        recorder, flags.recorded, lambda reason: metrics.recordings_dropped.labels(reason).inc()
+    )
+
+
 async def provide_shadow(
     gateway: GatewaySettings,
     flags: Flags,
@@ -219,6 +229,8 @@ async def provide_gateway_services(
         stack,
         ValueDigest(value_key(settings.session)),
     )
+    recording = provide_recording(gateway, redis, flags, gateway_metrics)
+    stack.push_async_callback(recording.drain)
     signer = TokenSigner(gateway.routing_secret)
     chat = ChatGateway(
         flags=flags,
@@ -236,6 +248,7 @@ async def provide_gateway_services(
             body_timeout_seconds=settings.server.read_timeout_seconds,
         ),
         shadow=shadow,
+        recording=recording,
         limiter=RateLimiter(redis, settings.rate_limit),
         session_cookies=SessionCookies(settings.session),
     )

@@ -3,13 +3,17 @@ a bad value raises `common.SettingsError` naming the variable."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Mapping
 
 import msgspec
+from cryptography.fernet import Fernet
 
-from common import SettingsError, derive_secret, env_http_url, env_number
+from common import SettingsError, derive_secret, env_http_url, env_number, parse_duration
 from flags import FlagSettings, load_flag_settings
 from newchat import Settings
+from proxy._transcript import MAX_TURNS
 
 
 class UpstreamSettings(msgspec.Struct, frozen=True):
@@ -42,6 +46,20 @@ class ShadowSettings(msgspec.Struct, frozen=True):
     """While the event loop runs later than this, new shadow turns are dropped (CPU pressure)."""
 
 
+class RecordingSettings(msgspec.Struct, frozen=True):
+    key: str
+    """A Fernet key (32 bytes, URL-safe base64): RECORD_KEY, else `record_key(secret)`."""
+    max_age_seconds: int = 604_800
+    max_conversations: int = 10_000
+    max_turns: int = MAX_TURNS
+
+
+def record_key(secret: str) -> str:
+    """A Fernet key derived from SESSION_SECRET (SHA-256 of a purpose-tagged secret)."""
+    digest = hashlib.sha256(f"chat-recording|{secret}".encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode()
+
+
 class GatewaySettings(msgspec.Struct, frozen=True):
     legacy: UpstreamSettings
     new_chat_url: str = ""
@@ -54,6 +72,8 @@ class GatewaySettings(msgspec.Struct, frozen=True):
     session_ttl_seconds: int = 604_800
     instance_id: str = ""
     shadow: ShadowSettings = msgspec.field(default_factory=ShadowSettings)
+    recording: RecordingSettings | None = None
+    """How recorded legacy conversations are kept (`record_percent` says which are)."""
     metrics_dir: str = ""
     """`PROMETHEUS_MULTIPROC_DIR` (set by `chatctl serve --workers N`): every worker process
     writes its metrics there and `/metrics` sums them all (prometheus_client's multiprocess
@@ -106,5 +126,28 @@ def load_gateway_settings(environ: Mapping[str, str], base: Settings) -> Gateway
             max_loop_lag_seconds=env_number(environ, "SHADOW_MAX_LOOP_LAG_MS", 3.0, float, 0.1)
             / 1000,
         ),
+        recording=load_recording_settings(environ, base.session.secret),
         metrics_dir=environ.get("PROMETHEUS_MULTIPROC_DIR", ""),
+    )
+
+
+def load_recording_settings(environ: Mapping[str, str], secret: str) -> RecordingSettings:
+    """RECORD_KEY (a Fernet key: 32 bytes, URL-safe base64; else derived from SESSION_SECRET),
+    RECORD_MAX_AGE (a duration, default 7d), RECORD_MAX_CONVERSATIONS (default 10,000)."""
+    key = environ.get("RECORD_KEY", "") or record_key(secret)
+    try:
+        Fernet(key.encode())
+    except ValueError:
+        raise SettingsError(
+            "RECORD_KEY is not a Fernet key (32 bytes, URL-safe base64: "
+            "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key())')"
+        ) from None
+    try:
+        max_age = parse_duration(environ.get("RECORD_MAX_AGE", "") or "7d")
+    except ValueError as exc:
+        raise SettingsError(f"RECORD_MAX_AGE: {exc}") from None
+    return RecordingSettings(
+        key=key,
+        max_age_seconds=max(60, int(max_age)),
+        max_conversations=env_number(environ, "RECORD_MAX_CONVERSATIONS", 10_000, int, 1),
     )

@@ -51,6 +51,15 @@ class Example(msgspec.Struct):
     candidate: object
 
 
+class WorstConversation(msgspec.Struct):
+    """A conversation by its hash, with how many comparisons disagreed and on which fields
+    (names only: no values, no text)."""
+
+    conversation: str
+    mismatches: int
+    fields: list[str]
+
+
 class ShadowReport(msgspec.Struct):
     since_seconds: float | None
     conversations: int
@@ -63,6 +72,10 @@ class ShadowReport(msgspec.Struct):
     lead_fields: list[FieldAgreement]
     """Lead-level agreement per contact value: legacy's lead against the new engine's."""
     similarity: dict[str, float | None]
+    similarity_histogram: list[int]
+    """Compared replies per tenth of similarity: [0, 0.1), [0.1, 0.2), ... [0.9, 1.0]."""
+    worst: list[WorstConversation]
+    """Up to 10 conversations with the most disagreements (turns and leads), worst first."""
     noise_baseline_pct: dict[str, float]
     noise_turns: int
     examples: list[Example]
@@ -133,6 +146,9 @@ def build_report(
                     Example(result.conversation, result.turn, name, field.primary, field.candidate)
                 )
     noise_turns = sum(1 for r in items if r.twin)
+    histogram = [0] * 10
+    for score in similarities:
+        histogram[min(int(score * 10), 9)] += 1
     fields = [_agreement(name, counts, limits.get(name)) for name, counts in outcomes.items()]
     median = percentile(similarities, 0.5)
     verdict, reasons = _verdict(fields, median, min_similarity, len(items), min_turns)
@@ -164,10 +180,26 @@ def build_report(
         if noise_turns
         else {},
         noise_turns=noise_turns,
+        similarity_histogram=histogram,
+        worst=_worst(everything),
         examples=examples[-10:][::-1],
         verdict=verdict,
         reasons=reasons,
     )
+
+
+def _worst(results: list[ShadowResult], kept: int = 10) -> list[WorstConversation]:
+    mismatches: Counter[str] = Counter()
+    fields: dict[str, set[str]] = {}
+    for result in results:
+        for name, field in result.fields.items():
+            if field.outcome == "mismatch":
+                mismatches[result.conversation] += 1
+                fields.setdefault(result.conversation, set()).add(name)
+    return [
+        WorstConversation(conversation, count, sorted(fields[conversation]))
+        for conversation, count in mismatches.most_common(kept)
+    ]
 
 
 def _agreement(name: str, counts: Counter[str], threshold: float | None) -> FieldAgreement:

@@ -158,7 +158,21 @@ function handle_chat(string $dataDir): void
     $session['turns'] += 1;
     $wasDone = $session['step'] === 'done';
     $text = advance($session, $message);
-    file_put_contents("$dir/{$session['id']}.json", json_encode($session), LOCK_EX);
+    // The turn log `chatctl replay import-php` turns into a transcript (proxy/_transcript.py).
+    $session['log'] = array_slice(array_merge($session['log'] ?? [], [[
+        'message' => $message,
+        'legacy' => [
+            'status' => 200,
+            'category' => $session['category'],
+            'step' => $session['step'],
+            'done' => $session['step'] === 'done',
+            'contact' => (object) $session['contact'],
+            'reply' => $text,
+        ],
+    ]]), -200);
+    $file = "$dir/{$session['id']}.json";
+    file_put_contents($file, json_encode($session), LOCK_EX);
+    @chmod($file, 0600);  // it holds contact details
     if (!$shadow && !$wasDone && $session['step'] === 'done') {
         $lead = ['session' => $session['id'], 'category' => $session['category'], 'at' => time()];
         file_put_contents("$dataDir/leads.jsonl", json_encode($lead) . "\n", FILE_APPEND | LOCK_EX);

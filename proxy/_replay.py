@@ -1,0 +1,124 @@
+"""Replay: recorded legacy conversations run turn by turn through the new engine in shadow mode,
+compared with what legacy answered, by the live shadow's rules (`proxy._compare`).
+
+The new engine is told each turn is a mirrored one (`ForwardRequest.shadow`), so it answers from
+`shadow:sess:*` and records its lead instead of queueing it: a replay writes no `sess:*`, no
+`lead_queue` entry and calls no LeadProsper. When legacy had taken the lead and the new engine
+waits for the yes to its read-back, the replay says `SYNTHETIC_CONFIRMATION`, as live shadow
+does, so both leads exist and are compared value by value (kind `lead`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable, Iterable
+
+import msgspec
+
+from common import decode_json, session_hash
+from proxy._compare import Experiment, Observation
+from proxy._errors import UpstreamError
+from proxy._headers import Visitor
+from proxy._shadow import SYNTHETIC_CONFIRMATION, ShadowResult, lead_ready, lead_taken
+from proxy._transcript import Transcript
+from proxy._upstream import ForwardRequest, Upstream
+
+_REPLAYER = Visitor(peer="127.0.0.1", scheme="http", address="127.0.0.1", peer_trusted=True,
+                    cookies={})  # fmt: skip
+
+
+_HASH = re.compile(r"[0-9a-f]{12}")
+
+
+def conversation_tag(conversation: str) -> str:
+    """How a replayed conversation is named in results: a recorded one already by its hash,
+    any other by the hash of its id (a transcript's id may be a session id, a bearer secret)."""
+    return conversation if _HASH.fullmatch(conversation) else session_hash(conversation)
+
+
+class Replayer:
+    """Runs transcripts through `engine` (the new engine, in-process or remote) `concurrency`
+    conversations at a time. Failures of the engine are results (`candidate_error`), never
+    exceptions; `progress` is called once per conversation done."""
+
+    def __init__(
+        self,
+        engine: Upstream,
+        experiment: Experiment,
+        *,
+        concurrency: int = 8,
+        progress: Callable[[], None] | None = None,
+    ) -> None:
+        self._engine = engine
+        self._experiment = experiment
+        self._limit = asyncio.Semaphore(max(1, concurrency))
+        self._progress = progress
+
+    async def run(self, transcripts: Iterable[Transcript]) -> list[ShadowResult]:
+        tasks = [asyncio.create_task(self._bounded(t)) for t in transcripts]
+        results: list[ShadowResult] = []
+        for done in tasks:
+            results.extend(await done)
+        return results
+
+    async def _bounded(self, transcript: Transcript) -> list[ShadowResult]:
+        async with self._limit:
+            try:
+                return await self.conversation(transcript)
+            finally:
+                if self._progress is not None:
+                    self._progress()
+
+    async def conversation(self, transcript: Transcript) -> list[ShadowResult]:
+        """One recorded conversation, turn by turn, then its leads."""
+        tag = conversation_tag(transcript.conversation)
+        session_id: str | None = None
+        results: list[ShadowResult] = []
+        legacy = new = None
+        for number, turn in enumerate(transcript.turns, 1):
+            legacy = Observation("legacy", turn.legacy.status, turn.legacy.body(), partial=True)
+            new, session_id = await self._send(turn.message, session_id)
+            fields = self._experiment.compare(legacy, new)
+            if fields is not None:
+                results.append(self._result(tag, number, fields, new))
+        if legacy is None or new is None:
+            return results
+        if lead_ready(legacy, new) == (True, True):
+            new, session_id = await self._send(SYNTHETIC_CONFIRMATION, session_id)
+        legacy_lead = transcript.lead.contact() if transcript.lead else legacy.body.get("contact")
+        new_lead = new.body.get("contact") if isinstance(new.body, dict) else None
+        if lead_taken(legacy) and lead_taken(new) and isinstance(legacy_lead, dict):
+            fields = self._experiment.compare_lead(legacy_lead, new_lead)
+            if fields:
+                lead = self._result(tag, len(transcript.turns), fields, new)
+                results.append(msgspec.structs.replace(lead, kind="lead"))
+        return results
+
+    async def _send(self, message: str, session_id: str | None) -> tuple[Observation, str | None]:
+        body = msgspec.json.encode({"message": message, "sessionId": session_id})
+        request = ForwardRequest("POST", b"", [], body, _REPLAYER, shadow=True)
+        try:
+            reply = await self._engine.send(request)
+        except UpstreamError as exc:
+            return Observation("new", 0, None, exc.kind), session_id
+        try:
+            decoded = decode_json(reply.body)
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            decoded = None
+        error = None if reply.status < 500 else f"status_{reply.status}"
+        return Observation("new", reply.status, decoded, error), reply.session_id or session_id
+
+    @staticmethod
+    def _result(tag: str, turn: int, fields: dict, new: Observation) -> ShadowResult:  # type: ignore[type-arg]
+        return ShadowResult(
+            at=time.time(),
+            conversation=tag,
+            turn=turn,
+            primary="legacy",
+            candidate="new",
+            fields=fields,
+            twin=False,
+            candidate_error=new.error,
+        )
