@@ -37,7 +37,7 @@ def transcripts(count: int) -> list[Transcript]:
                 done=step == "done",
                 contact=contact,
             ),
-        )  # fmt: skip
+        )
         for message, step in zip(MESSAGES, STEPS, strict=True)
     ]
     return [Transcript(f"bench-{n}", turns) for n in range(count)]
