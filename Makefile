@@ -8,6 +8,8 @@ run: setup
 	.venv/bin/chatctl stack
 
 test: setup
+	@scripts/bootstrap.sh --tests  # PostgreSQL and npm for the real Unleash server
+	@scripts/unleash-install.sh > /dev/null  # cached outside the clone, keyed by its lock file
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy

@@ -2,7 +2,8 @@
 # Installs what the stack and the tests need on a fresh Debian machine; idempotent and quiet when
 # everything is already there. Debian packages: redis-server (sessions, queue, flags), php-cli
 # (the legacy stand-in), nginx (the site config and its tests), prometheus (promtool, for the alert
-# rules' tests). With --bench also wrk and php-fpm (the benchmark's load tool and legacy).
+# rules' tests). With --bench also wrk and php-fpm (the benchmark's load tool and legacy); with
+# --tests also postgresql and npm (the tests' real Unleash server: scripts/unleash-install.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,10 @@ if [ "${1:-}" = "--bench" ]; then
   command -v wrk >/dev/null || need_apt+=(wrk)
   ls /usr/sbin/php-fpm* >/dev/null 2>&1 || need_apt+=(php-fpm)
 fi
+if [ "${1:-}" = "--tests" ]; then
+  ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need_apt+=(postgresql)
+  command -v npm >/dev/null || need_apt+=(npm)
+fi
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then need_apt+=(python3-venv); fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "bootstrap: installing Debian packages: ${need_apt[*]}"
@@ -24,7 +29,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
   # The Debian packages start system services we do not use; the stack runs its own.
-  $SUDO systemctl disable --now redis-server nginx prometheus 'php*-fpm' >/dev/null 2>&1 || true
+  $SUDO systemctl disable --now redis-server nginx prometheus 'php*-fpm' postgresql >/dev/null 2>&1 || true
 fi
 
 if [ ! -x .venv/bin/python ]; then

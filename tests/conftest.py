@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from common import LogSettings, configure_logging
 from newchat import Services, Settings, load_settings, provide_services
 from tests.support.processes import RedisServer
+from tests.support.unleash_server import Postgres, UnleashServer
 
 # Property tests: the same examples on every CI run (a failure reproduces), fresh ones locally.
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
@@ -31,6 +32,7 @@ HEAVY_MODULES = frozenset(
         "tests.integration.chatctl.test_logs_and_cli",
         "tests.integration.chatctl.test_settings_and_output",
         "tests.integration.flags.test_flag_store_and_watcher",
+        "tests.integration.flags.test_real_unleash",
         "tests.integration.proxy.test_gateway_processes",
         "tests.integration.proxy.test_http1_client",
         "tests.integration.proxy.test_server_protocol",
@@ -76,6 +78,28 @@ def production_logging(tmp_path_factory: pytest.TempPathFactory) -> None:
     seconds to draw."""
     folder = tmp_path_factory.mktemp("logs")
     configure_logging(LogSettings(file=str(folder / "session.log"), stdout=False))
+
+
+@pytest.fixture(scope="session")
+def unleash_server() -> Iterator[UnleashServer]:
+    """A real Unleash server (over its own PostgreSQL), once per session: tests that use it are
+    in the heavy xdist group, so one worker starts it."""
+    postgres = Postgres()
+    try:
+        server = UnleashServer(postgres)
+        try:
+            yield server
+        finally:
+            server.stop()
+    finally:
+        postgres.stop()
+
+
+@pytest.fixture
+def real_unleash(unleash_server: UnleashServer) -> UnleashServer:
+    """The session's Unleash server with no toggles."""
+    unleash_server.reset()
+    return unleash_server
 
 
 @pytest.fixture(scope="session")
