@@ -11,6 +11,7 @@ rest), and `reapply` writes the gateways' applied state back, audited.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from datetime import UTC, datetime
@@ -35,16 +36,19 @@ from flags import (
     FLAG_NAMES,
     AuditEntry,
     Change,
+    EffectiveRouting,
     FlagError,
     FlagName,
     FlagStore,
     FlagValue,
     FlagValues,
     InstanceReport,
+    UnleashAdminError,
     encode_value,
     flag_name,
     live_instances,
     load_flag_settings,
+    load_unleash_admin,
     overlay,
     parse_value,
     wait_for_version,
@@ -61,7 +65,15 @@ WaitOpt = Annotated[
 ]
 
 
+UNLEASH_DECIDES: dict[FlagName, str] = {"new_chat_percent": "rollout", "shadow_percent": "shadow"}
+"""Flags whose share Unleash decides when the gateways use it (their Redis value is then only
+the bootstrap), and which of its toggles does."""
+
+
 class FlagsView(msgspec.Struct):
+    decided_by: str
+    """`unleash` when the gateways (or this environment) use Unleash: then the rollout and
+    shadow shares below are not in force, the gateways' `routing` is."""
     version: int
     kill_switch: bool
     effective: FlagValues
@@ -79,7 +91,12 @@ async def _view(redis: Redis) -> FlagsView:
     runtime = await FlagStore(redis).load()
     instances = await live_instances(redis)
     applied = max((report.version for report in instances), default=0)
+    unleash_decides = settings.unleash is not None or any(
+        report.routing is not None and report.routing.decided_by == "unleash"
+        for report in instances
+    )
     return FlagsView(
+        decided_by="unleash" if unleash_decides else "flags",
         version=runtime.version,
         kill_switch=settings.kill_switch,
         effective=overlay(settings.defaults, runtime.values),
@@ -117,7 +134,10 @@ def show(as_json: JsonOpt = False) -> None:
     if view.kill_switch:
         typer.echo("KILL SWITCH: ENABLE_NEW_CHAT=false in this environment: all traffic to legacy")
     for name, value in msgspec.structs.asdict(view.effective).items():
-        typer.echo(f"  {name:>17} = {encode_value(value):<12} ({view.sources[name]})")
+        note = view.sources[name]
+        if view.decided_by == "unleash" and name in UNLEASH_DECIDES:
+            note += "; NOT IN FORCE: Unleash decides, see what each gateway routes below"
+        typer.echo(f"  {name:>17} = {encode_value(value):<12} ({note})")
     for name in view.unreadable:
         typer.echo(f"  {name:>17}: stored value unreadable, default applies (fix with `set`)")
     _print_instances(view.instances, view.version)
@@ -135,6 +155,24 @@ def _print_instances(instances: list[InstanceReport], version: int) -> None:
             else f"BEHIND (v{report.version})"
         )
         typer.echo(f"  gateway {report.instance} pid {report.pid}: {state}")
+        if report.routing is not None:
+            typer.echo(f"    routes: {_routing_line(report.routing)}")
+
+
+def _routing_line(routing: EffectiveRouting) -> str:
+    new = f"new engine {routing.new_chat_percent} %"
+    if not routing.new_chat_enabled:
+        new += " (switched off: 0 % in force)"
+    line = f"{new}, shadow {routing.shadow_percent} %; from {routing.source}"
+    if routing.decided_by == "unleash":
+        age = (
+            ""
+            if routing.fetched_at is None
+            else f", fetched {time.time() - routing.fetched_at:.0f}s ago"
+        )
+        reach = "reachable" if routing.unleash_reachable else "UNREACHABLE"
+        line += f" (Unleash {reach}, environment {routing.unleash_environment or '?'}{age}): {routing.detail}"
+    return line
 
 
 @flags_app.command("set")
@@ -189,6 +227,8 @@ def _apply(
             typer.echo(_regression_warning(view), err=True)
             typer.echo(f"error: {flag} not changed: re-apply first, then change it", err=True)
             return 1
+        if view.decided_by == "unleash" and flag in UNLEASH_DECIDES:
+            return await _through_unleash(redis, flag, value, reason, actor, dry_run, wait)
         if dry_run:
             typer.echo(f"dry run: {flag}: {current} -> {shown} (version {view.version}); no change")
             return 0
@@ -202,6 +242,97 @@ def _apply(
         return await _verify(redis, change, wait)
 
     raise typer.Exit(with_redis(run, changes=changes))
+
+
+async def _through_unleash(
+    redis: Redis,
+    flag: FlagName,
+    value: FlagValue | None,
+    reason: str,
+    actor: str | None,
+    dry_run: bool,
+    wait: float,
+) -> int:
+    """A share Unleash decides is changed there (Admin API, reason recorded in Unleash), read
+    back as the gateways' token sees it, audited in Redis, and verified on every gateway; or
+    refused (exit 2) when that cannot be done: never a silent no-op."""
+    settings = loaded(load_flag_settings)
+    admin = load_unleash_admin(environment(), settings.unleash)
+    toggle_of = {"rollout": "rollout_toggle", "shadow": "shadow_toggle"}[UNLEASH_DECIDES[flag]]
+    toggle = getattr(settings.unleash, toggle_of) if settings.unleash else "new-chat"
+    if value is None or admin is None:
+        why = (
+            "`unset` has no meaning there"
+            if value is None
+            else "set UNLEASH_URL, UNLEASH_API_TOKEN (the gateways' client token) and "
+            "UNLEASH_ADMIN_TOKEN here and `flags set` writes it to Unleash, or change it in "
+            "Unleash's UI"
+        )
+        typer.echo(
+            f"error: Unleash decides {flag} on the gateways (toggle `{toggle}`): {why}. "
+            "Nothing was changed.",
+            err=True,
+        )
+        return 2
+    percent = int(value)  # type: ignore[arg-type]  # a share: parse_value made it an int
+    if admin.ignored_environment:
+        typer.echo(f"note: UNLEASH_ENVIRONMENT={admin.ignored_environment} ignored: the gateways' "
+                   f"token reads {admin.environment}")  # fmt: skip
+    if dry_run:
+        typer.echo(f"dry run: Unleash `{toggle}` rollout -> {percent} % in environment "
+                   f"{admin.environment} (project {admin.project}); no change")  # fmt: skip
+        return 0
+    who = actor or default_actor()
+    try:
+        await admin.set_rollout(toggle, percent, reason, who)
+        seen = await admin.wait_until(toggle, lambda state: state.percent == percent)
+    except UnleashAdminError as exc:
+        typer.echo(f"error: Unleash refused the change: {exc}. Redis was not changed.", err=True)
+        return 1
+    if seen.percent != percent:
+        typer.echo(f"error: the gateways' token still reads {seen.percent} % for `{toggle}`",
+                   err=True)  # fmt: skip
+        return 1
+    change = await FlagStore(redis).set(flag, percent, actor=who, reason=reason,
+                                        source="chatctl+unleash")  # fmt: skip
+    typer.echo(f"{flag}: Unleash `{toggle}` rollout now {percent} % in {admin.environment} "
+               f"(read back with the gateways' token; audited here as version {change.version})")  # fmt: skip
+    return await _verify_routing(redis, flag, percent, wait + settings_refresh(settings))
+
+
+def settings_refresh(settings: object) -> float:
+    unleash = getattr(settings, "unleash", None)
+    return float(unleash.refresh_interval_seconds) + 1 if unleash is not None else 0.0
+
+
+async def _verify_routing(redis: Redis, flag: FlagName, value: int, wait: float) -> int:
+    """Waits until every live gateway routes on `value` for `flag` (their instance reports)."""
+    deadline = time.monotonic() + wait
+    while True:
+        instances = await live_instances(redis)
+        behind = [
+            report.instance
+            for report in instances
+            if report.routing is None
+            or (
+                report.routing.new_chat_percent
+                if flag == "new_chat_percent"
+                else report.routing.shadow_percent
+            )
+            != value
+        ]
+        if not behind or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.2)
+    if not instances:
+        typer.echo("no live gateway instance to verify (it applies when one starts)")
+        return 0
+    if behind:
+        typer.echo(f"error: {len(behind)} gateway(s) not routing on it yet: "
+                   f"{', '.join(behind)}", err=True)  # fmt: skip
+        return 1
+    typer.echo(f"verified: {len(instances)} gateway(s) route on {value} %")
+    return 0
 
 
 async def _verify(redis: Redis, change: Change, wait: float) -> int:

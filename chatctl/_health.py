@@ -77,6 +77,16 @@ def _gateway_check(gateway: str, status: int | None, error: str, ms: float, body
                 action=flags.action if flags else "see the gateway's /readyz",
                 latency_ms=ms,
             )
+        if readiness is not None and "unleash" in degraded:
+            # serving on the last good toggles, but they no longer follow Unleash
+            unleash = readiness.checks.get("unleash")
+            return Check(
+                ok=False,
+                detail=f"{gateway}: serving, but Unleash is unreachable: "
+                f"{unleash.detail if unleash else 'see /readyz'}",
+                action=unleash.action if unleash else "check the Unleash server",
+                latency_ms=ms,
+            )
         return Check(ok=True, detail=shown, latency_ms=ms)
     if readiness is not None and readiness.failing:
         actions = [readiness.checks[n].action for n in readiness.failing if n in readiness.checks]

@@ -93,7 +93,9 @@ def rollback_flags(
     """Step 1: new chat off at run time (optionally draining), verified on every gateway."""
     actor = default_actor()
     settings = loaded(load_rollback_settings)
-    typer.echo(flag_rollback_plan(drain=drain, actor=actor, deadline=deadline))
+    typer.echo(
+        flag_rollback_plan(drain=drain, actor=actor, deadline=deadline, unleash=settings.unleash)
+    )
     if dry_run:
 
         async def probe(redis: Redis) -> bool:

@@ -6,6 +6,7 @@ import os
 import shutil
 import sys
 import tempfile
+from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
@@ -39,6 +40,24 @@ def _server_options(host: str, port: int, max_connections: int) -> dict[str, Any
         # more connections than this get the JSON 503 at once instead of memory
         "limit_concurrency": max_connections,
     }
+
+
+_METRICS_PREFIX = "chat-gateway-metrics-"
+
+
+def _sweep_metrics_dirs() -> None:
+    """Removes metrics folders of `serve --workers` masters that are gone (one killed with -9
+    could not remove its own): each is named after its master's pid."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{_METRICS_PREFIX}*-*"):
+        pid = folder.name.removeprefix(_METRICS_PREFIX).split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:  # alive, someone else's
+            continue
 
 
 def serve(
@@ -79,7 +98,8 @@ def serve(
         os.environ.update(environment())  # each worker reads it again in `proxy.asgi:app`
         # one metrics folder for all workers (prometheus_client's multiprocess mode): a scrape
         # saw one worker's counters, 19 or 21 of 40 requests, dropping between scrapes
-        metrics_dir = tempfile.mkdtemp(prefix="chat-gateway-metrics-")
+        _sweep_metrics_dirs()
+        metrics_dir = tempfile.mkdtemp(prefix=f"{_METRICS_PREFIX}{os.getpid()}-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         try:
             uvicorn.run("proxy.asgi:app", factory=True, workers=workers, **server)

@@ -13,6 +13,7 @@ from flags._errors import FlagError
 from flags._flags import Flags
 from flags._model import (
     FLAG_NAMES,
+    EffectiveRouting,
     FlagName,
     FlagSnapshot,
     FlagValue,
@@ -24,7 +25,15 @@ from flags._model import (
     parse_value,
 )
 from flags._store import AuditEntry, Change, FlagStore, RuntimeFlags
-from flags._unleash import UnleashRollout, UnleashSettings, UnleashStatus, bootstrap_features
+from flags._unleash import (
+    ToggleState,
+    UnleashRollout,
+    UnleashSettings,
+    UnleashStatus,
+    bootstrap_features,
+    toggle_state,
+)
+from flags._unleash_admin import UnleashAdmin, UnleashAdminError, load_unleash_admin
 from flags._watcher import (
     REAPPLY_ACTION,
     FlagWatcher,
@@ -43,6 +52,7 @@ __all__ = [
     "Backend",
     "Change",
     "Decision",
+    "EffectiveRouting",
     "FlagError",
     "FlagName",
     "FlagSettings",
@@ -55,6 +65,9 @@ __all__ = [
     "InstanceReport",
     "Reason",
     "RuntimeFlags",
+    "ToggleState",
+    "UnleashAdmin",
+    "UnleashAdminError",
     "UnleashRollout",
     "UnleashSettings",
     "UnleashStatus",
@@ -68,9 +81,11 @@ __all__ = [
     "flag_name",
     "live_instances",
     "load_flag_settings",
+    "load_unleash_admin",
     "load_unleash_settings",
     "overlay",
     "parse_value",
     "percent_rollout",
+    "toggle_state",
     "wait_for_version",
 ]

@@ -66,8 +66,9 @@ def load_unleash_settings(environ: Mapping[str, str]) -> UnleashSettings | None:
         app_name=get("UNLEASH_APP_NAME", "") or "chat-gateway",
         rollout_toggle=get("UNLEASH_TOGGLE", "") or "new-chat",
         shadow_toggle=get("UNLEASH_SHADOW_TOGGLE", "") or "new-chat-shadow",
-        refresh_interval_seconds=env_number(environ, "UNLEASH_REFRESH_INTERVAL", 15, int, 1),
-        cache_directory=get("UNLEASH_CACHE_DIR", ""),
+        refresh_interval_seconds=env_number(environ, "UNLEASH_REFRESH_INTERVAL", 1, int, 1),
+        metrics_interval_seconds=env_number(environ, "UNLEASH_METRICS_INTERVAL", 60, int, 1),
+        cache_directory=get("UNLEASH_CACHE_DIR", "var/unleash-cache").strip(),
     )
 
 

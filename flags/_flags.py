@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flags._decision import Backend, Decision, RolloutCheck, decide, percent_rollout
-from flags._model import FlagSnapshot
+from flags._model import EffectiveRouting, FlagSnapshot
 from flags._unleash import UnleashRollout
 from flags._watcher import FlagWatcher
 
@@ -50,6 +50,37 @@ class Flags:
         if snapshot.kill_switch:
             return False
         return self._checks_for(snapshot)[2](bucket_id)
+
+    def effective(self) -> EffectiveRouting:
+        """What routes now on this gateway, and what decides it."""
+        snapshot = self.watcher.snapshot
+        values = snapshot.values
+        switch = values.enable_new_chat and not snapshot.kill_switch
+        if self.unleash is None:
+            return EffectiveRouting(
+                decided_by="flags",
+                source="env+redis",
+                new_chat_percent=values.new_chat_percent,
+                new_chat_enabled=switch,
+                shadow_percent=values.shadow_percent,
+            )
+        status = self.unleash.status()
+        toggles = (status.rollout, status.shadow)
+        return EffectiveRouting(
+            decided_by="unleash",
+            source=status.source,
+            new_chat_percent=status.rollout.percent,
+            new_chat_enabled=switch and status.rollout.enabled,
+            shadow_percent=status.shadow.percent,
+            detail="; ".join(
+                f"{t.name}: {t.strategy if t.known else 'unknown to Unleash'}"
+                + ("" if t.enabled or not t.known else " (off)")
+                for t in toggles
+            ),
+            unleash_reachable=status.reachable,
+            unleash_environment=status.environment,
+            fetched_at=status.fetched_at,
+        )
 
     def recorded(self, bucket_id: str) -> bool:
         """Is this conversation one whose legacy turns are recorded for replay? Bucketed in its

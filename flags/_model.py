@@ -139,3 +139,28 @@ def _as_text(value: FlagValue) -> str:
 def overlay(defaults: FlagValues, runtime: Mapping[str, FlagValue]) -> FlagValues:
     """Run-time values win over environment defaults."""
     return msgspec.structs.replace(defaults, **runtime)
+
+
+class EffectiveRouting(msgspec.Struct, frozen=True):
+    """What decides routing on one gateway now, and what it says: the truth `flags show`,
+    `/readyz` and the metrics give operators (a flag set in Redis is not in force where Unleash
+    decides)."""
+
+    decided_by: Literal["unleash", "flags"]
+    source: str
+    """`env+redis` without Unleash; with it `unleash` (fetched since this gateway started),
+    `unleash-cache` (the last state an earlier run fetched) or `bootstrap` (never fetched: the
+    env/Redis flags)."""
+    new_chat_percent: int
+    """The share of new conversations sent to the new engine (before the master switch)."""
+    new_chat_enabled: bool
+    """The master switch (Redis/env) and, with Unleash, the rollout toggle: both must be on."""
+    shadow_percent: int
+    detail: str = ""
+    """With Unleash: each toggle's strategy and parameters, e.g. `new-chat: flexibleRollout
+    groupId=new-chat rollout=30 stickiness=sessionId`."""
+    unleash_reachable: bool | None = None
+    unleash_environment: str | None = None
+    """The environment the gateway's client token reads."""
+    fetched_at: float | None = None
+    """When the Unleash state in force came from the server."""

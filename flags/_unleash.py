@@ -5,27 +5,44 @@ flexibleRollout strategy on `sessionId`) and which are shadowed (toggle `new-cha
 run-time master switch, drain mode and pins stay in Redis: the operators' brake must work even when
 Unleash is down.
 
-Guarantees: checks are in memory and never raise; the SDK is bootstrapped from the current
-env/Redis flags, so a gateway that starts while Unleash is unreachable routes as before rather than
-with everything off; the SDK keeps the last good state during an outage. The SDK swallows fetch
-errors, so reachability is probed separately and shown in `/readyz` and `chatctl health`.
+Guarantees:
+- Serving never waits for Unleash: the SDK starts in a background thread; until its first fetch
+  the gateway routes on the last state it has (below), and a hanging server delays nothing.
+- The last good state survives a restart during an outage: the SDK's file cache
+  (`UNLEASH_CACHE_DIR`, default `var/unleash-cache`) keeps the last state fetched, and a start
+  loads it; only a gateway that never fetched starts from the env/Redis flags (`bootstrap`).
+  `/readyz` says which (`source`: `unleash`, `unleash-cache` or `bootstrap`).
+- One poll: the SDK's own, every `UNLEASH_REFRESH_INTERVAL` seconds (default 1) with
+  `If-None-Match`, so an unchanged state costs a 304. Reachability is read off that poll (the
+  cache hears every successful answer), not from a second request.
+- Checks are in memory and never raise. Usage metrics go to Unleash (toggle names and yes/no
+  counts; the context, which holds the session id, is never sent).
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+import json
 import logging
+import shutil
 import tempfile
+import threading
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
-import aiohttp
 import msgspec
 
 from common import BackgroundTask, Stopping, get_logger
 from flags._model import FlagValues
 
 _log = get_logger("flags.unleash")
+_FEATURES = "/client/features"  # UnleashClient.constants.FEATURES_URL: the cache's key
+_ETAG = "etag"  # UnleashClient.constants.ETAG
+_FETCHED_AT = "chat-gateway:fetched_at"
+"""Our own key in the SDK's cache: when the cached state last came from the server."""
+
+Source = Literal["unleash", "unleash-cache", "bootstrap"]
 
 
 class UnleashSettings(msgspec.Struct, frozen=True):
@@ -35,10 +52,33 @@ class UnleashSettings(msgspec.Struct, frozen=True):
     app_name: str = "chat-gateway"
     rollout_toggle: str = "new-chat"
     shadow_toggle: str = "new-chat-shadow"
-    refresh_interval_seconds: int = 15
+    refresh_interval_seconds: int = 1
+    """Seconds between polls: a change reaches routing within about this plus one second."""
     request_timeout_seconds: int = 5
-    cache_directory: str = ""
-    """Where the SDK keeps its file cache; a private temp folder when empty."""
+    metrics_interval_seconds: int = 60
+    """Seconds between usage reports to Unleash (`UNLEASH_METRICS_INTERVAL`)."""
+    cache_directory: str = "var/unleash-cache"
+    """The SDK's file cache: the last state fetched, loaded at start. Empty: a private temp
+    folder, removed at stop (then a restart during an outage starts from the bootstrap)."""
+
+    @property
+    def token_environment(self) -> str | None:
+        """The environment a client token reads (`<project>:<environment>.<secret>`), or None."""
+        head, _, _ = self.api_token.partition(".")
+        _, colon, environment = head.partition(":")
+        return environment if colon and environment and environment != "*" else None
+
+
+class ToggleState(msgspec.Struct, frozen=True):
+    """One toggle as the gateway's Unleash state has it."""
+
+    name: str
+    known: bool
+    enabled: bool = False
+    percent: int = 0
+    """The share it lets through: flexibleRollout's `rollout`, 100 for `default`, 0 when off."""
+    strategy: str = ""
+    """E.g. `flexibleRollout rollout=30 stickiness=sessionId groupId=new-chat`."""
 
 
 class UnleashStatus(msgspec.Struct, frozen=True):
@@ -46,6 +86,14 @@ class UnleashStatus(msgspec.Struct, frozen=True):
     last_ok_at: float | None
     last_error: str | None
     toggles_known: tuple[str, ...]
+    source: Source
+    """What the gateway routes on: fetched from the server since it started, the cache of an
+    earlier run (Unleash was not reached yet), or the env/Redis bootstrap (never fetched)."""
+    fetched_at: float | None
+    """When the state in force last came from the server (None: the bootstrap)."""
+    environment: str | None
+    rollout: ToggleState
+    shadow: ToggleState
 
 
 def bootstrap_features(
@@ -75,22 +123,88 @@ def bootstrap_features(
     }
 
 
+def toggle_state(document: Any, name: str) -> ToggleState:
+    """A toggle read from a client features document (what the SDK evaluates)."""
+    features = document.get("features", []) if isinstance(document, dict) else []
+    feature = next((f for f in features if isinstance(f, dict) and f.get("name") == name), None)
+    if feature is None:
+        return ToggleState(name, known=False)
+    enabled = bool(feature.get("enabled"))
+    strategies = [s for s in feature.get("strategies") or [] if isinstance(s, dict)]
+    percent, described = 0, []
+    for strategy in strategies:
+        parameters = strategy.get("parameters") or {}
+        if strategy.get("name") == "flexibleRollout":
+            with contextlib.suppress(TypeError, ValueError):
+                percent = max(percent, int(parameters.get("rollout", 0)))
+        elif strategy.get("name") == "default":
+            percent = 100
+        shown = " ".join(f"{k}={v}" for k, v in sorted(parameters.items()))
+        described.append(f"{strategy.get('name')} {shown}".strip())
+    return ToggleState(name, True, enabled, percent if enabled else 0, "; ".join(described))
+
+
+class _SdkLog(logging.Handler):
+    """The SDK's word on a failed fetch (its status or exception), kept for `/readyz` instead
+    of its tracebacks in our log, and when it came (the SDK returns nothing on a failure)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.last: str | None = None
+        self.failed_at: float | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(Exception):
+            message = record.getMessage()
+            if "fetch failed" in message.lower():
+                self.last = message.split(" due to ", 1)[-1][:200]
+                self.failed_at = record.created
+
+
 class UnleashRollout:
-    """Owns one UnleashClient (background polling thread) and a reachability probe."""
+    """Owns one UnleashClient (its polling thread) and what operators are told about it."""
 
     def __init__(
         self, settings: UnleashSettings, *, group_id: str, bootstrap: FlagValues, instance_id: str
     ) -> None:
-        from UnleashClient.cache import FileCache  # noqa: PLC0415
-        from UnleashClient.clients.unleash_client import UnleashClient  # noqa: PLC0415 - only loaded when configured
+        from UnleashClient.cache import FileCache  # noqa: PLC0415 - only loaded when configured
+        from UnleashClient.clients.unleash_client import UnleashClient  # noqa: PLC0415
         from UnleashClient.utils import InstanceAllowType  # noqa: PLC0415
 
-        # The SDK logs every failed poll with a traceback; the probe reports outages instead.
-        logging.getLogger("UnleashClient").setLevel(logging.CRITICAL)
+        rollout = self
+
+        class TrackingCache(FileCache):
+            """The SDK's file cache, hearing every successful poll (a 200 stores the state, a
+            304 the ETag) and keeping when that was."""
+
+            def set(self, key: str, value: Any) -> None:
+                super().set(key, value)
+                if key in (_FEATURES, _ETAG) and value and not rollout._bootstrapping:
+                    rollout._heard_from_server(key == _FEATURES)
+                    super().set(_FETCHED_AT, time.time())
+
+        sdk_logger = logging.getLogger("UnleashClient")
+        sdk_logger.propagate = False  # its tracebacks are not our log's; `_SdkLog` keeps the gist
+        self._sdk_log = _SdkLog()
+        sdk_logger.addHandler(self._sdk_log)
         self._settings = settings
+        self._group_id = group_id
+        self._owned_cache_dir = not settings.cache_directory
         self._cache_dir = settings.cache_directory or tempfile.mkdtemp(prefix="unleash-cache-")
-        cache = FileCache(settings.app_name, directory=self._cache_dir)
-        cache.bootstrap_from_dict(bootstrap_features(settings, group_id, bootstrap))
+        Path(self._cache_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._bootstrapping = True
+        self._last_ok_at: float | None = None
+        self._fetched_now = False
+        cache = TrackingCache(settings.app_name, directory=self._cache_dir)
+        self._cache = cache
+        if cache.get(_FEATURES):
+            self._source: Source = "unleash-cache"
+            self._fetched_at: float | None = cache.get(_FETCHED_AT)
+            cache.bootstrapped = True  # the SDK loads it at once, before any fetch
+        else:
+            self._source, self._fetched_at = "bootstrap", None
+            cache.bootstrap_from_dict(bootstrap_features(settings, group_id, bootstrap))
+        self._bootstrapping = False
         headers = {"Authorization": settings.api_token} if settings.api_token else {}
         self._client = UnleashClient(
             url=settings.url,
@@ -99,33 +213,70 @@ class UnleashRollout:
             refresh_interval=settings.refresh_interval_seconds,
             request_timeout=settings.request_timeout_seconds,
             request_retries=0,
+            metrics_interval=settings.metrics_interval_seconds,
             custom_headers=headers,
             cache=cache,
-            disable_metrics=True,
+            disable_metrics=False,
             multiple_instance_mode=InstanceAllowType.SILENTLY_ALLOW,
         )
-        self._headers = headers
-        self._reachable = False
-        self._last_ok_at: float | None = None
-        self._last_error: str | None = "not checked yet"
-        self._prober = BackgroundTask("unleash-probe", self._probe_forever)
+        self._watch_polls()
+        self._started_at = time.time()
+        self._reachable_logged: bool | None = None
+        self._starter: threading.Thread | None = None
+        self._watch = BackgroundTask("unleash-watch", self._watch_forever)
+
+    def _watch_polls(self) -> None:
+        """Hears the outcome of every poll. Unleash 8 answers an unchanged state with a 304 that
+        carries no ETag, so nothing reaches the cache then: the SDK's transport (pinned in
+        uv.lock; `_transport.fetch_features` returns a `FetchResult`) is wrapped instead. If a
+        later SDK moves it, the cache and the SDK's log still tell 200s and failures apart."""
+        transport = getattr(self._client, "_transport", None)
+        fetch = getattr(transport, "fetch_features", None)
+        if fetch is None:
+            return
+
+        def fetch_features(etag: str = "") -> Any:
+            result = fetch(etag)
+            if result.raw_state or getattr(result, "not_modified", False):
+                self._heard_from_server(bool(result.raw_state))
+            return result
+
+        transport.fetch_features = fetch_features  # type: ignore[union-attr]
+
+    def _heard_from_server(self, new_state: bool) -> None:
+        self._last_ok_at = time.time()
+        self._source = "unleash"
+        if new_state or self._fetched_at is None:
+            self._fetched_at = self._last_ok_at
+        self._fetched_now = True
 
     async def start(self) -> None:
-        """Registers and fetches once (in a thread: the SDK is blocking), then polls in background."""
+        """Starts the SDK (registration, first fetch, polling) in a background thread and
+        returns at once: the gateway serves on the cached or bootstrapped state meanwhile."""
+        self._starter = threading.Thread(target=self._initialize, name="unleash-start", daemon=True)
+        self._starter.start()
+        self._watch.start()
+
+    def _initialize(self) -> None:
         try:
-            await asyncio.to_thread(self._client.initialize_client)
-        except Exception as exc:  # any SDK failure leaves the bootstrap in force
+            self._client.initialize_client()
+        except Exception as exc:  # any SDK failure leaves the cached/bootstrapped state in force
             _log.error(
-                "Unleash client failed to start; routing on the bootstrapped flags",
+                "Unleash client failed to start; routing on the last state it has",
                 error=type(exc).__name__,
                 action="check UNLEASH_URL and UNLEASH_API_TOKEN",
             )
-        await self.probe()
-        self._prober.start()
 
     async def stop(self) -> None:
-        await self._prober.stop()
-        await asyncio.to_thread(self._client.destroy)
+        await self._watch.stop()
+        # destroy() waits for a start still talking to a hanging server: not on our time
+        threading.Thread(target=self._destroy, name="unleash-stop", daemon=True).start()
+
+    def _destroy(self) -> None:
+        with contextlib.suppress(Exception):
+            self._client.destroy()
+        if self._owned_cache_dir:
+            shutil.rmtree(self._cache_dir, ignore_errors=True)
 
     def in_rollout(self, bucket_id: str) -> bool:
         return self._check(self._settings.rollout_toggle, bucket_id)
@@ -139,37 +290,63 @@ class UnleashRollout:
         except Exception:  # a flag check never raises into a request
             return False
 
+    @property
+    def _grace_seconds(self) -> float:
+        """How long without a successful poll before Unleash counts as unreachable: two
+        polls and a request timeout."""
+        settings = self._settings
+        return 2 * settings.refresh_interval_seconds + settings.request_timeout_seconds
+
     def status(self) -> UnleashStatus:
+        now = time.time()
+        failed_at = self._sdk_log.failed_at
+        reachable = (
+            self._last_ok_at is not None
+            and now - self._last_ok_at <= self._grace_seconds
+            and (failed_at is None or failed_at < self._last_ok_at)  # the latest poll answered
+        )
+        if reachable:
+            error = None
+        elif self._last_ok_at is None and failed_at is None:
+            error = "not reached yet (starting)"
+        else:
+            since = self._last_ok_at or self._started_at
+            error = f"no answer for {now - since:.0f}s" + (
+                f": {self._sdk_log.last}" if self._sdk_log.last else ""
+            )
+        try:
+            document = json.loads(self._cache.get(_FEATURES) or "{}")
+        except (TypeError, ValueError):
+            document = {}
         try:
             known = tuple(sorted(self._client.feature_definitions()))
         except Exception:
             known = ()
-        return UnleashStatus(self._reachable, self._last_ok_at, self._last_error, known)
+        return UnleashStatus(
+            reachable=reachable,
+            last_ok_at=self._last_ok_at,
+            last_error=error,
+            toggles_known=known,
+            source=self._source,
+            fetched_at=self._fetched_at,
+            environment=self._settings.token_environment,
+            rollout=toggle_state(document, self._settings.rollout_toggle),
+            shadow=toggle_state(document, self._settings.shadow_toggle),
+        )
 
-    async def probe(self) -> bool:
-        """One GET of the client features endpoint: is Unleash answering, with our token?"""
-        url = f"{self._settings.url.rstrip('/')}/client/features"
-        timeout = aiohttp.ClientTimeout(total=self._settings.request_timeout_seconds)
-        try:
-            async with (
-                aiohttp.ClientSession(timeout=timeout) as session,
-                session.get(url, headers=self._headers) as response,
-            ):
-                ok = response.status == 200
-                error = None if ok else f"HTTP {response.status}"
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            ok, error = False, f"{type(exc).__name__}: {exc}"[:200]
-        if ok:
-            self._last_ok_at = time.time()
-        elif self._reachable or self._last_error == "not checked yet":
-            _log.error(
-                "Unleash unreachable; keeping the last good flags",
-                error=error,
-                action="check the Unleash server and UNLEASH_API_TOKEN; routing continues",
-            )
-        self._reachable, self._last_error = ok, error
-        return ok
-
-    async def _probe_forever(self, stopping: Stopping) -> None:
+    async def _watch_forever(self, stopping: Stopping) -> None:
+        """Logs each change of reachability once (an ERROR with the action, an INFO back)."""
         while not await stopping.sleep(self._settings.refresh_interval_seconds):
-            await self.probe()
+            status = self.status()
+            starting = status.last_error == "not reached yet (starting)"
+            if starting or status.reachable == self._reachable_logged:
+                continue
+            if status.reachable:
+                _log.info("Unleash reachable", source=status.source)
+            else:
+                _log.error(
+                    "Unleash unreachable; routing on the last good toggles",
+                    error=status.last_error,
+                    action="check the Unleash server and UNLEASH_API_TOKEN; routing continues",
+                )
+            self._reachable_logged = status.reachable

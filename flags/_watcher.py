@@ -44,7 +44,15 @@ from common import (
     redis_errors,
 )
 from flags._errors import FlagError
-from flags._model import FLAG_NAMES, FlagSnapshot, FlagValue, FlagValues, decode_value, overlay
+from flags._model import (
+    FLAG_NAMES,
+    EffectiveRouting,
+    FlagSnapshot,
+    FlagValue,
+    FlagValues,
+    decode_value,
+    overlay,
+)
 from flags._store import FlagStore, RuntimeFlags
 
 _log = get_logger("flags.watcher")
@@ -65,6 +73,8 @@ class InstanceReport(msgspec.Struct, frozen=True):
     """The run-time values it applied, encoded as stored: what `chatctl flags reapply` restores."""
     redis_version: int | None = None
     """The version Redis held at its last refresh, when lower than `version` (flags regressed)."""
+    routing: EffectiveRouting | None = None
+    """What routes on it now and what decides (Unleash or the flags)."""
 
 
 class AppliedState(msgspec.Struct, frozen=True):
@@ -129,6 +139,7 @@ class FlagWatcher:
         self._last_error: str | None = None
         self._unreadable: tuple[str, ...] = ()
         self._redis_version: int | None = None
+        self._describe_routing: Callable[[], EffectiveRouting] | None = None
         self._state_file = state_file
         self._redis_identity = redis_identity
         """Which Redis the state file's flags came from (its URL without password)."""
@@ -320,6 +331,10 @@ class FlagWatcher:
                 async with asyncio.timeout(1.0):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
+    def describe_routing_with(self, describe: Callable[[], EffectiveRouting]) -> None:
+        """What this gateway's instance report says routes now (`Flags.effective`)."""
+        self._describe_routing = describe
+
     async def _report(self) -> None:
         report = InstanceReport(
             instance=self._instance_id,
@@ -331,6 +346,7 @@ class FlagWatcher:
             redis_ok=self._redis_ok,
             runtime=applied_runtime(self.snapshot),
             redis_version=self._redis_version,
+            routing=self._describe_routing() if self._describe_routing else None,
         )
         with contextlib.suppress(*REDIS_FAILURES):  # reported by the next refresh instead
             await self._redis.set(

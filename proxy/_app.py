@@ -234,6 +234,12 @@ async def _scrape_time_gauges(services: GatewayServices) -> None:
     metrics.flags_redis_up.set(1 if status.redis_ok else 0)
     if services.flags.unleash is not None:
         metrics.unleash_up.set(1 if services.flags.unleash.status().reachable else 0)
+    routing = services.flags.effective()
+    new_share = routing.new_chat_percent if routing.new_chat_enabled else 0
+    metrics.routing_percent.labels(share="new_chat").set(new_share)
+    metrics.routing_percent.labels(share="shadow").set(routing.shadow_percent)
+    for source in ("env+redis", "unleash", "unleash-cache", "bootstrap"):
+        metrics.routing_source.labels(source=source).set(1 if source == routing.source else 0)
     if services.engine is None:
         return
     try:

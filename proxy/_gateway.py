@@ -8,6 +8,7 @@ Every response carries `X-Chat-Backend`; every decision is counted and logged wi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 from collections.abc import Sequence
@@ -57,6 +58,13 @@ class GatewayConfig(NamedTuple):
     session_cookie: str = "chat_sid"
     """The engine's session cookie, read with the gateway's own in the same pass."""
     body_timeout_seconds: float = 10.0
+    stale_after_seconds: float = 5.0
+    """A request nginx stamped (`X-Request-Start: t=<epoch s>`) this long ago is not forwarded:
+    nginx gives up after 15 s, so one started later than 15 - 10 (the hop timeout) could reach
+    a backend after its visitor got nginx's 502 (`GATEWAY_STALE_AFTER`)."""
+    legacy_cookie: str = "legacy_chat"
+    """Legacy's own session cookie (`LEGACY_SESSION_COOKIE`): a turn that carries it and names
+    no conversation otherwise continues a legacy one (nginx's fallback set no pin)."""
 
 
 class Answer(NamedTuple):
@@ -87,6 +95,7 @@ _UPSTREAM_STATUS = {"timeout": 504}
 RATE_LIMITED_CODE = "rate_limited"
 RATE_LIMITED_DETAIL = "too many messages; please wait a moment"
 """The 429's JSON (`error_reply`); nginx's own 429s (split and legacy modes) say the same."""
+_STALE = error_reply(504, "stale_request", "the request waited too long to be served")
 _LEGACY_DOWN_DETAIL = "the chat service is temporarily unavailable; please try again shortly"
 
 
@@ -236,11 +245,28 @@ class ChatGateway:
         self._signer = signer
         self._metrics = metrics
         self._config = config
-        self._cookie_names = (ROUTE_COOKIE, OVERRIDE_COOKIE, config.session_cookie)
+        self._cookie_names = (
+            ROUTE_COOKIE,
+            OVERRIDE_COOKIE,
+            config.session_cookie,
+            config.legacy_cookie,
+        )
 
     @property
     def config(self) -> GatewayConfig:
         return self._config
+
+    def _queued_for(self, scope: Scope) -> float | None:
+        """Seconds since nginx received the request (`X-Request-Start: t=<epoch seconds>`,
+        believed from a trusted proxy only); None without the stamp."""
+        stamp = header_value(scope["headers"], b"x-request-start")
+        client = scope.get("client")
+        if stamp is None or not client or client[0] not in self._config.trusted_proxies:
+            return None
+        try:
+            return time.time() - float(stamp.removeprefix(b"t="))
+        except ValueError:
+            return None
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         started = time.perf_counter()
@@ -256,6 +282,17 @@ class ChatGateway:
             reply = error_reply(exc.status, exc.code, exc.detail)
             await send_reply(send, scope, reply, None, closing(exc))
             answered_itself(self._metrics, scope, exc.status, exc.code, started)
+            return
+        age = self._queued_for(scope)
+        if age is not None and age > config.stale_after_seconds:
+            # a gateway that stalled (SIGSTOP, a blocked loop) resumed on a request nginx had
+            # already answered with its 502: sent on, the turn reached legacy 16 s after the
+            # visitor was told to retry, and was counted twice (a fresh helper, issue 17)
+            self._metrics.stale_requests.inc()
+            _log.warning("Dropped a request its visitor no longer waits for", age_s=round(age, 1),
+                         action="the gateway fell behind: check its CPU and event-loop lag")  # fmt: skip
+            with contextlib.suppress(Exception):
+                await send_reply(send, scope, _STALE, None, ((b"connection", b"close"),))
             return
         routed = await self._route(scope, body)
         answer = routed.answer
@@ -305,6 +342,11 @@ class ChatGateway:
             pin, inferred = await self._pin_or_evidence(
                 session_id, engine_issued=session_id == engine_sid
             )
+        elif session_id is None and method == "POST" and cookies.get(self._config.legacy_cookie):
+            # legacy's own cookie and nothing else: a conversation legacy holds, begun while
+            # the gateway was down (nginx's fallback pins nothing); it moved to the new engine
+            # when the gateway came back (a fresh helper, issue 17)
+            pin, inferred = "legacy", True
         override = self._signer.read_override(
             (header_value(scope["headers"], OVERRIDE_HEADER) or b"").decode("latin-1")
             or cookies.get(OVERRIDE_COOKIE),

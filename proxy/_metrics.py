@@ -61,6 +61,12 @@ class GatewayMetrics:
             ["reason"],
             registry=r,
         )
+        self.stale_requests = Counter(
+            "gateway_stale_requests_total",
+            "Requests not forwarded: nginx had stamped them longer ago than GATEWAY_STALE_AFTER "
+            "(their visitor already had nginx's answer, counted there)",
+            registry=r,
+        )
         self.recordings_dropped = Counter(
             "gateway_recordings_dropped_total",
             "Legacy turns of recorded conversations not recorded (busy, not_a_turn, redis, error)",
@@ -100,7 +106,19 @@ class GatewayMetrics:
         )
         self.unleash_up = Gauge(
             "gateway_unleash_up",
-            "1 when Unleash answered the last probe (absent: not used)",
+            "1 when the SDK's polls reach Unleash (absent: not used)",
+            registry=r,
+        )
+        self.routing_percent = Gauge(
+            "gateway_routing_percent",
+            "Effective share in force: share=new_chat (0 when switched off) or shadow",
+            ["share"],
+            registry=r,
+        )
+        self.routing_source = Gauge(
+            "gateway_routing_source",
+            "1 for what decides routing now: env+redis, unleash, unleash-cache or bootstrap",
+            ["source"],
             registry=r,
         )
         self._served: dict[tuple[str, str, str, int], tuple[Any, Any, Any]] = {}

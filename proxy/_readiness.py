@@ -13,7 +13,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from common import Check, Status, overall, probe_redis
-from flags import REAPPLY_ACTION, Flags, FlagValues
+from flags import REAPPLY_ACTION, EffectiveRouting, Flags, FlagValues
 from proxy._errors import UpstreamError
 from proxy._headers import Visitor
 from proxy._upstream import ForwardRequest, HttpUpstream
@@ -29,6 +29,9 @@ class FlagReport(msgspec.Struct):
     instance: str
     redis_version: int | None = None
     """Set when Redis holds older flags than `version` (the `flags` check says what to do)."""
+    routing: EffectiveRouting | None = None
+    """What routes now and what decides it: with Unleash, its toggles, not `values`'
+    percentages (those are Redis's, not in force)."""
 
 
 class ReadyReport(msgspec.Struct):
@@ -79,15 +82,22 @@ async def readiness(
         ),
         "legacy": await _legacy_check(legacy),
     }
+    routing = flags.effective()
     if flags.unleash is not None:
         unleash = flags.unleash.status()
+        in_force = _in_force(routing, unleash.fetched_at)
         checks["unleash"] = (
-            Check(ok=True, detail=f"reachable; toggles known: {', '.join(unleash.toggles_known)}")
+            Check(
+                ok=True,
+                detail=f"reachable (environment {unleash.environment or '?'}); routing on "
+                f"{in_force}",
+            )
             if unleash.reachable
             else Check(
                 ok=False,
-                detail=f"unreachable ({unleash.last_error}); routing on the last good toggles",
-                action="check the Unleash server, UNLEASH_URL and UNLEASH_API_TOKEN",
+                detail=f"unreachable ({unleash.last_error}); routing on {in_force}",
+                action="check the Unleash server, UNLEASH_URL and UNLEASH_API_TOKEN; routing "
+                "continues on that state",
             )
         )
     watcher = flags.watcher.status()
@@ -109,5 +119,20 @@ async def readiness(
         redis_ok=watcher.redis_ok,
         instance=flags.watcher.instance_id,
         redis_version=watcher.redis_version,
+        routing=routing,
     )
     return ReadyReport(status, failing, checks, report)
+
+
+def _in_force(routing: EffectiveRouting, fetched_at: float | None) -> str:
+    """Which state routes, in words: `the state fetched 3s ago: new-chat 30 %, ...`."""
+    shares = (
+        f"new engine {routing.new_chat_percent} %"
+        + ("" if routing.new_chat_enabled else " (switched off)")
+        + f", shadow {routing.shadow_percent} %"
+    )
+    if routing.source == "bootstrap":
+        return f"the env/Redis flags (Unleash never fetched here): {shares}"
+    age = "" if fetched_at is None else f", fetched {time.time() - fetched_at:.0f}s ago"
+    where = "Unleash" if routing.source == "unleash" else "Unleash's cached state"
+    return f"{where}{age}: {shares} ({routing.detail})"

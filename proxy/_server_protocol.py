@@ -79,6 +79,8 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         self._header_bytes = 0
         self._header_timer: asyncio.TimerHandle | None = None
         self._bad_request_detail = _NOT_HTTP
+        self._refusal: tuple[int, str, str] | None = None
+        self._header_size = 0
         self._started = time.perf_counter()
         app = self.app
         self._header_timeout = (
@@ -109,6 +111,28 @@ class GatewayHttpProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._started = time.perf_counter()
+        self._header_size = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._count_header_bytes(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_header_bytes(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def _count_header_bytes(self, size: int) -> None:
+        """Headers parsed so far, however they arrived: a 100 KB header in one read passed
+        the per-read count (a fresh helper, issue 17). Raising stops llhttp; uvicorn then calls
+        `send_400_response`, which sends this 431 instead."""
+        self._header_size += size
+        if self._header_size > MAX_HEADER_BYTES:
+            self._refusal = (
+                431,
+                "headers_too_large",
+                f"request headers over {MAX_HEADER_BYTES} bytes",
+            )
+            raise ValueError(self._refusal[2])
 
     def on_headers_complete(self) -> None:
         self._reading_headers = False
@@ -142,7 +166,8 @@ class GatewayHttpProtocol(HttpToolsProtocol):
 
     def send_400_response(self, msg: str) -> None:
         detail, self._bad_request_detail = self._bad_request_detail, _NOT_HTTP
-        self._refuse(400, "bad_request", detail)
+        refusal, self._refusal = self._refusal, None
+        self._refuse(*(refusal or (400, "bad_request", detail)))
 
     def _refuse(self, status: int, code: str, detail: str) -> None:
         self._cancel_header_timer()

@@ -145,12 +145,14 @@ async def provide_flags(
         )
         await unleash.start()
         stack.push_async_callback(unleash.stop)
-    return Flags(
+    flags = Flags(
         watcher,
         group_id=settings.group_id,
         shadow_group_id=settings.unleash.shadow_toggle if settings.unleash else "new-chat-shadow",
         unleash=unleash,
     )
+    watcher.describe_routing_with(flags.effective)
+    return flags
 
 
 def provide_recording(
@@ -246,6 +248,8 @@ async def provide_gateway_services(
             cookie_max_age=gateway.session_ttl_seconds,
             session_cookie=settings.session.cookie_name,
             body_timeout_seconds=settings.server.read_timeout_seconds,
+            legacy_cookie=gateway.legacy_cookie,
+            stale_after_seconds=gateway.stale_after_seconds,
         ),
         shadow=shadow,
         recording=recording,

@@ -62,6 +62,11 @@ def record_key(secret: str) -> str:
 
 class GatewaySettings(msgspec.Struct, frozen=True):
     legacy: UpstreamSettings
+    stale_after_seconds: float = 5.0
+    """`GATEWAY_STALE_AFTER`: see `proxy._gateway.GatewayConfig.stale_after_seconds`."""
+    legacy_cookie: str = "legacy_chat"
+    """`LEGACY_SESSION_COOKIE`: legacy's own session cookie (the PHP stand-in's name; a PHP
+    site's is often `PHPSESSID`), evidence of a conversation legacy holds."""
     new_chat_url: str = ""
     """A remote new engine; empty means the engine runs inside the gateway process."""
     new_chat_timeout_seconds: float = 10.0
@@ -110,6 +115,8 @@ def load_gateway_settings(environ: Mapping[str, str], base: Settings) -> Gateway
                 if name.strip()
             ),
         ),
+        legacy_cookie=environ.get("LEGACY_SESSION_COOKIE", "").strip() or "legacy_chat",
+        stale_after_seconds=env_number(environ, "GATEWAY_STALE_AFTER", 5.0, float, 0.5),
         new_chat_url=env_http_url(environ, "NEW_CHAT_URL"),
         new_chat_timeout_seconds=env_number(environ, "NEW_CHAT_TIMEOUT", 10.0, float, 0.1),
         flags=load_flag_settings(environ),

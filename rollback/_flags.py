@@ -2,27 +2,54 @@
 
 The master switch (and drain) change through the audited flag store, then every live gateway
 must report the new flag version within the deadline. With Unleash, its rollout toggle is also
-switched off through the Admin API (when an admin token is configured), so the next gateway
-start does not read it as on; the gateways' Redis master switch wins either way.
+switched off through the Admin API (when an admin token is configured) in the environment the
+gateways' client token reads, the reason recorded there, and the result read back with that
+token: the gateways' Redis master switch wins either way, and the next start does not read the
+toggle as on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-import httpx
 from redis.asyncio import Redis
 
-from flags import FlagStore, live_instances, wait_for_version
+from flags import (
+    FlagStore,
+    UnleashAdmin,
+    UnleashAdminError,
+    live_instances,
+    wait_for_version,
+)
 from rollback._full import Say
 from rollback._settings import UnleashAdminSettings
 
 
-def plan(*, drain: bool, actor: str, deadline: float) -> str:
-    return (
-        f"plan: enable_new_chat=false, drain={str(drain).lower()}; audited as {actor}; "
-        f"verify every live gateway within {deadline:g}s"
-    )
+def plan(
+    *, drain: bool, actor: str, deadline: float, unleash: UnleashAdminSettings | None = None
+) -> str:
+    """Every step the rollback takes, in order."""
+    steps = [
+        f"plan: 1. enable_new_chat=false, drain={str(drain).lower()} in Redis (audited as {actor})",
+        f"2. verify every live gateway applied it within {deadline:g}s",
+    ]
+    if unleash is not None:
+        admin = _admin(unleash)
+        toggle = unleash.unleash.rollout_toggle
+        steps.append(
+            f"3. Unleash: switch `{toggle}` off in environment {admin.environment} (project "
+            f"{admin.project}, the gateways' token's), record the reason there, read it back "
+            "with the gateways' token"
+            if unleash.admin_token
+            else f"3. Unleash: UNLEASH_ADMIN_TOKEN unset: switch `{toggle}` off by hand in "
+            f"environment {admin.environment}"
+        )
+    return "; ".join(steps)
+
+
+def _admin(settings: UnleashAdminSettings) -> UnleashAdmin:
+    return UnleashAdmin(settings.unleash, settings.admin_token, project=settings.project,
+                        environment=settings.environment)  # fmt: skip
 
 
 async def roll_back_flags(
@@ -67,7 +94,7 @@ async def roll_back_flags(
     for report in instances:
         state = "applied" if report.version >= change.version else "BEHIND"
         say(f"  gateway {report.instance}: {state} (v{report.version})")
-    unleash_ok = True if unleash is None else await switch_unleash_off(unleash, say)
+    unleash_ok = True if unleash is None else await switch_unleash_off(unleash, say, reason, actor)
     if behind:
         say(f"VERIFICATION FAILED: {len(behind)} gateway(s) behind", error=True)
         return False
@@ -75,25 +102,31 @@ async def roll_back_flags(
     return unleash_ok
 
 
-async def switch_unleash_off(settings: UnleashAdminSettings, say: Say) -> bool:
-    """The rollout toggle off through Unleash's Admin API
-    (`POST /admin/projects/<project>/features/<toggle>/environments/<env>/off`). True when done,
-    or when no admin token is set (then the operator is told to do it by hand)."""
+async def switch_unleash_off(
+    settings: UnleashAdminSettings, say: Say, reason: str = "", actor: str = "chatctl"
+) -> bool:
+    """The rollout toggle off through Unleash's Admin API in the gateways' environment, the
+    reason recorded, verified as the gateways' token reads it. True when done, or when no admin
+    token is set (then the operator is told to do it by hand)."""
     toggle = settings.unleash.rollout_toggle
+    admin = _admin(settings)
+    if admin.ignored_environment:
+        say(f"note: UNLEASH_ENVIRONMENT={admin.ignored_environment} ignored: the gateways' "
+            f"token reads {admin.environment}")  # fmt: skip
     if not settings.admin_token:
-        say(f"note: UNLEASH_ADMIN_TOKEN unset: switch `{toggle}` off in Unleash by hand "
-            "(the gateways' Redis master switch already wins)")  # fmt: skip
+        say(f"note: UNLEASH_ADMIN_TOKEN unset: switch `{toggle}` off in Unleash by hand, in "
+            f"environment {admin.environment} (the gateways' Redis master switch already wins)")  # fmt: skip
         return True
-    url = (f"{settings.unleash.url.rstrip('/')}/admin/projects/{settings.project}/features/"
-           f"{toggle}/environments/{settings.environment}/off")  # fmt: skip
     try:
-        async with httpx.AsyncClient(timeout=10) as client:
-            response = await client.post(url, headers={"Authorization": settings.admin_token})
-    except httpx.HTTPError as exc:
-        say(f"FAILED to switch `{toggle}` off in Unleash: {type(exc).__name__}", error=True)
+        await admin.switch(toggle, False, reason, actor)
+        seen = await admin.wait_until(toggle, lambda state: not state.enabled)
+    except UnleashAdminError as exc:
+        say(f"FAILED to switch `{toggle}` off in Unleash: {exc}", error=True)
         return False
-    if response.status_code >= 300:
-        say(f"FAILED to switch `{toggle}` off in Unleash: HTTP {response.status_code}", error=True)
+    if seen.enabled:
+        say(f"FAILED: the gateways' token still reads `{toggle}` on in {admin.environment}",
+            error=True)  # fmt: skip
         return False
-    say(f"Unleash: `{toggle}` off in {settings.project}/{settings.environment}")
+    say(f"Unleash: `{toggle}` off in {admin.project}/{admin.environment}, verified with the "
+        "gateways' token; reason recorded")  # fmt: skip
     return True

@@ -99,10 +99,39 @@ _VIA_GATEWAY = (
 # nginx's own answers on the chat path (405, 413, 429, 502), logged for the performance report
 # like the gateway's: they are answers visitors got, and an error rate without them reads low.
 _OWN_LOG = "        @@ACCESS_LOG@@\n        access_log @@CHAT_LOG@@ chat_own;\n"
+_MALFORMED_CODES = {
+    400: ("bad_request", "the request is not valid HTTP/1.1"),
+    405: ("http_error", "Method Not Allowed"),
+    494: ("headers_too_large", "request headers over 32 KB"),
+    501: ("not_implemented", "that transfer coding is not supported"),
+}
+"""What nginx refuses itself while reading a request (a bad request line or framing, TRACE,
+huge headers, an unknown transfer coding): its HTML pages, answered in the contract's JSON
+instead. Not for what nginx cannot parse as a request at all (a garbage request line, an
+unknown HTTP version, a request line over 8 KB: 400, 505, 414): an error_page there gives a 500,
+so those keep nginx's own page, and 400 is taken over only on the chat location (bad body
+framing, where the request line was read), on every location (the chat's too) and logged to NGINX_CHAT_LOG for chat paths. 494 is
+nginx's own code for oversized headers, answered as 431 (RFC 6585 §5), as the gateway does."""
+_MALFORMED = "".join(
+    f"    location @refused_{code} {{\n"
+    "        default_type application/json;\n"
+    "        @@ACCESS_LOG@@\n"
+    "        access_log @@CHAT_LOG@@ chat_own if=$chat_path;\n"
+    f"        return {431 if code == 494 else code} "
+    f'\'{{"error":"{error}","detail":"{detail}"}}\';\n'
+    "    }\n"
+    for code, (error, detail) in _MALFORMED_CODES.items()
+)
+_MALFORMED_PAGES = "".join(
+    f"    error_page {code} = @refused_{code};\n" for code in _MALFORMED_CODES if code != 400
+)
+_CHAT_MALFORMED_PAGES = "".join(
+    f"        error_page {code} = @refused_{code};\n" for code in _MALFORMED_CODES
+)
 _LOCATIONS = {
-    "gateway": _UNAVAILABLE,
-    "split": _RATE_LIMITED + _UNAVAILABLE + _VIA_GATEWAY,
-    "legacy": _RATE_LIMITED + _UNAVAILABLE,
+    "gateway": _UNAVAILABLE + _MALFORMED,
+    "split": _RATE_LIMITED + _UNAVAILABLE + _VIA_GATEWAY + _MALFORMED,
+    "legacy": _RATE_LIMITED + _UNAVAILABLE + _MALFORMED,
 }
 _CRON = {
     "gateway": "        proxy_pass http://chat_gateway;",
@@ -218,6 +247,8 @@ def render(mode: Mode, site: SiteConfig) -> str:
         ("@@MAP@@", _MAP.get(mode, "")),
         ("@@RATE_LIMITED@@", _LOCATIONS[mode]),
         ("@@OWN_LOG@@", _OWN_LOG),
+        ("@@MALFORMED_PAGES@@", _MALFORMED_PAGES),
+        ("@@CHAT_MALFORMED_PAGES@@", _CHAT_MALFORMED_PAGES),
         ("@@MODE@@", mode),
         ("@@LEGACY_RE@@", re.escape(site.legacy)),
         ("@@GATEWAY@@", site.gateway),

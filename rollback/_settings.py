@@ -20,7 +20,9 @@ class UnleashAdminSettings(msgspec.Struct, frozen=True):
     admin_token: str = ""
     """`UNLEASH_ADMIN_TOKEN`; empty: the operator switches the toggle off by hand."""
     project: str = "default"
-    environment: str = "production"
+    environment: str = ""
+    """UNLEASH_ENVIRONMENT: used only when the gateways' token names no environment (`*`);
+    otherwise the token's environment is the one changed (`flags.UnleashAdmin`)."""
 
 
 class RollbackSettings(msgspec.Struct, frozen=True):
@@ -61,6 +63,6 @@ def load_rollback_settings(environ: Mapping[str, str]) -> RollbackSettings:
             unleash=unleash,
             admin_token=get("UNLEASH_ADMIN_TOKEN", ""),
             project=get("UNLEASH_PROJECT", "") or "default",
-            environment=get("UNLEASH_ENVIRONMENT", "") or "production",
+            environment=get("UNLEASH_ENVIRONMENT", ""),
         ),
     )

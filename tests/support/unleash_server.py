@@ -141,6 +141,20 @@ class UnleashServer:
         switch = "on" if enabled else "off"
         self._ok(self.admin.post(f"{features}/{toggle}/environments/{environment}/{switch}"))
 
+    def strategy_rollout(self, toggle: str, environment: str = "development") -> int:
+        strategies = self._ok(
+            self.admin.get(
+                f"/projects/{PROJECT}/features/{toggle}/environments/{environment}/strategies"
+            )
+        )
+        return int(strategies[0]["parameters"]["rollout"])
+
+    def description(self, toggle: str) -> str:
+        return str(
+            self._ok(self.admin.get(f"/projects/{PROJECT}/features/{toggle}")).get("description")
+            or ""
+        )
+
     def enabled(self, toggle: str, environment: str = "development") -> bool:
         feature = self._ok(self.admin.get(f"/projects/{PROJECT}/features/{toggle}"))
         return any(env["name"] == environment and env["enabled"] for env in feature["environments"])

@@ -12,6 +12,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -367,3 +368,9 @@ async def test_workers_exit_when_their_master_is_killed(process_env: dict[str, s
         await asyncio.sleep(0.1)
     assert alive == []
     assert not wait_for_port(port, timeout=0.5)
+    # its metrics folder outlived it (SIGKILL); the next `serve --workers` removes it
+    left = list(Path(tempfile.gettempdir()).glob(f"chat-gateway-metrics-{served.process.pid}-*"))
+    assert left
+    again = ChatctlProcess(["serve", "--workers", "2"], process_env | {"PORT": str(port)}, port)
+    again.stop()
+    assert not any(folder.exists() for folder in left)

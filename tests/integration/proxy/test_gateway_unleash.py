@@ -7,11 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from litestar.testing import AsyncTestClient
-from redis.asyncio import Redis
-from typer.testing import CliRunner
 
-import chatctl
-from flags import FlagStore
 from tests.integration.conftest import GatewayOpener
 from tests.support.fake_unleash import FakeUnleash, rollout_feature
 from tests.support.processes import free_port
@@ -52,7 +48,11 @@ async def test_unleash_decides_the_rollout_and_its_outage_keeps_the_last_state(
         "NEW_CHAT_PERCENT": "0",  # Unleash, not the environment, decides the rollout
     }
     async with open_gateway(**env) as gw:
-        assert await first_turn_backend(gw) == "new"
+
+        async def on_new() -> bool:  # the SDK starts in the background: after its first fetch
+            return await first_turn_backend(gw) == "new"
+
+        await eventually(on_new)
         ready = (await gw.get("/readyz")).json()
         assert ready["flags"]["source"] == "unleash+redis"
         assert ready["checks"]["unleash"]["ok"] is True
@@ -97,26 +97,3 @@ async def test_gateway_started_while_unleash_is_down_routes_on_its_bootstrap(
         ready = await gw.get("/readyz")
         assert ready.status_code == 200
         assert ready.json()["failing"] == ["unleash"]
-
-
-async def test_rollback_flags_also_switches_the_toggle_off_in_unleash(
-    unleash: FakeUnleash, base_env: dict[str, str], redis: Redis
-) -> None:
-    env = base_env | {
-        "UNLEASH_URL": unleash.url,
-        "UNLEASH_ADMIN_TOKEN": unleash.admin_token,
-        "UNLEASH_PROJECT": "default",
-        "UNLEASH_ENVIRONMENT": "production",
-    }
-    args = ["rollback", "flags", "--reason", "incident", "--deadline", "0.2"]
-    result = await asyncio.to_thread(CliRunner().invoke, chatctl.app, args, env=env)
-    assert result.exit_code == 0, result.output
-    assert unleash.admin_calls == [
-        "/api/admin/projects/default/features/new-chat/environments/production/off"
-    ]
-    assert unleash.features[0]["enabled"] is False
-    assert (await FlagStore(redis).load()).values["enable_new_chat"] is False
-    wrong = env | {"UNLEASH_ADMIN_TOKEN": "nope"}
-    denied = await asyncio.to_thread(CliRunner().invoke, chatctl.app, args, env=wrong)
-    assert denied.exit_code == 1
-    assert "HTTP 401" in denied.output

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import httpx
 import pytest
 
 from tests.support.metrics import sample_sum
-from tests.support.processes import ChatctlProcess, free_port
+from tests.support.processes import ChatctlProcess, PhpLegacy, free_port
 
 GATEWAY_ANSWERS = 'gateway_requests_total{backend="gateway",status="4xx"}'
 
@@ -68,6 +69,15 @@ async def test_malformed_oversized_and_slow_requests_get_counted_json_answers(
     huge = await _exchange(
         port, b"GET /api/chat HTTP/1.1\r\nHost: x\r\n" + b"X-Pad: " + b"a" * 40_000 + b"\r\n"
     )
+    # the same in one burst, complete (it passed: a fresh helper), and as 1,000 small headers
+    burst = await _exchange(port, b"GET /api/chat HTTP/1.1\r\nHost: x\r\nX-Pad: "
+                            + b"a" * 100_000 + b"\r\nConnection: close\r\n\r\n")  # fmt: skip
+    many = await _exchange(port, b"GET /api/chat HTTP/1.1\r\nHost: x\r\n"
+                           + b"".join(b"X-H%d: %s\r\n" % (n, b"b" * 90) for n in range(1_000))
+                           + b"Connection: close\r\n\r\n")  # fmt: skip
+    for refused in (burst, many):
+        assert _json_answer(refused)[:1] == (431,)
+        assert _json_answer(refused)[2]["error"] == "headers_too_large"
     slow_headers = await _exchange(port, b"POST /api/chat HTTP/1.1\r\nHost: x\r\n")
     slow_body = await _exchange(
         port,
@@ -102,11 +112,11 @@ async def test_malformed_oversized_and_slow_requests_get_counted_json_answers(
         assert headers["content-type"] == "application/json"
     assert silent == b""
     # every answer is counted, and logged as a Performance line the report reads
-    assert await _gateway_4xx(port) - before == 6
+    assert await _gateway_4xx(port) - before == 8
     log = tmp_path / "gateway.log"
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     served = [line["status"] for line in lines if line["event"] == "Performance: request served"]
-    assert sorted(served) == [400, 400, 400, 408, 408, 431]
+    assert sorted(served) == [400, 400, 400, 408, 408, 431, 431, 431]
 
 
 async def test_past_the_connection_limit_a_request_gets_the_json_503(
@@ -126,3 +136,30 @@ async def test_past_the_connection_limit_a_request_gets_the_json_503(
     status, headers, body = _json_answer(over)
     assert (status, body["error"]) == (503, "overloaded")
     assert headers["connection"] == "close"
+
+
+async def test_a_request_its_visitor_no_longer_waits_for_is_not_forwarded(
+    gateway: ChatctlProcess, legacy: PhpLegacy
+) -> None:
+    """A gateway that stalled (SIGSTOP) resumed on a request nginx had already answered with
+    its 502 and sent it to legacy 16 s later, counted twice (a fresh helper, issue 17). nginx
+    stamps each request (X-Request-Start); one older than GATEWAY_STALE_AFTER is dropped."""
+    port = gateway.port
+    assert port is not None
+    url = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(timeout=5) as client:
+        before = (await client.get(f"{url}/metrics")).text
+        stale = await client.post(f"{url}/api/chat", json={"message": "I was hurt at work"},
+                                  headers={"x-request-start": f"t={time.time() - 6:.3f}"})  # fmt: skip
+        fresh = await client.post(f"{url}/api/chat", json={"message": "I was hurt at work"},
+                                  headers={"x-request-start": f"t={time.time():.3f}"})  # fmt: skip
+        after = (await client.get(f"{url}/metrics")).text
+    assert stale.status_code == 504
+    assert stale.json()["error"] == "stale_request"
+    assert fresh.status_code == 200
+    assert len(list((legacy.data_dir / "sessions").glob("*.json"))) == 1  # the fresh one only
+    assert sample_sum(after, "gateway_stale_requests_total") == 1
+    counted = sample_sum(after, "gateway_requests_total{") - sample_sum(
+        before, "gateway_requests_total{"
+    )
+    assert counted == 1  # the visitor got nginx's answer for the stale one, counted there

@@ -451,7 +451,8 @@ async def test_oversized_headers_end_at_nginx(site: tuple[Nginx, ChatctlProcess]
             json={"message": FIRST},
             headers={"x-padding": "a" * 4000},
         )
-    assert big.status_code == 400
+    assert big.status_code == 431  # nginx's own 494, answered in the contract's JSON
+    assert big.json()["error"] == "headers_too_large"
     assert "x-chat-backend" not in big.headers  # no backend saw it
     assert fine.status_code == 200
 
@@ -572,3 +573,82 @@ async def test_what_nginx_answers_itself_is_counted_in_the_performance_report(
     counted = json.loads(report.stdout)
     assert counted["per_backend"] == expected
     assert counted["status_classes"] == {"4xx": 2} | ({"2xx": 1} if carried else {})
+
+
+async def test_a_conversation_legacy_began_while_the_gateway_was_down_stays_on_legacy(
+    site: tuple[Nginx, ChatctlProcess],
+) -> None:
+    """With the gateway down, legacy answered a first turn through nginx's fallback (no pin);
+    the gateway came back at 100 % and the next turn went to the new engine, which started the
+    conversation over (a fresh helper, issue 17). Legacy's own cookie is the evidence now."""
+    nginx, gateway = site
+    url = f"http://127.0.0.1:{nginx.port}/api/chat"
+    flags = await asyncio.to_thread(chatctl, nginx.env, "flags", "set", "new_chat_percent", "100")
+    assert flags.returncode == 0, flags.stdout + flags.stderr
+    gateway.stop()
+    async with httpx.AsyncClient(timeout=10) as client:  # a browser: cookies only
+        first = await client.post(url, json={"message": FIRST})
+        assert first.headers["x-chat-backend"] == "legacy"
+        back = ChatctlProcess(["serve"], nginx.env | {"PORT": str(gateway.port),
+                                                      "LOG_LEVEL": "WARNING"}, gateway.port)  # fmt: skip
+        try:
+            second = await client.post(url, json={"message": "Ann Lee"})
+            third = await client.post(url, json={"message": "555-201-7788"})
+            client.cookies.clear()
+            stranger = await client.post(url, json={"message": FIRST})
+        finally:
+            back.stop()
+    assert [r.headers["x-chat-backend"] for r in (second, third)] == ["legacy", "legacy"]
+    assert [r.json()["step"] for r in (first, second, third)] == ["name", "phone", "email"]
+    assert stranger.headers["x-chat-backend"] == "new"  # the rollout holds for new visitors
+
+
+async def _raw(port: int, request: bytes) -> tuple[int, str, bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        async with asyncio.timeout(10):
+            answer = await reader.read(-1)
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    content_type = next((line.split(":", 1)[1].strip() for line in lines[1:]
+                         if line.lower().startswith("content-type:")), "")  # fmt: skip
+    return int(lines[0].split()[1]), content_type, body
+
+
+@pytest.mark.parametrize("site", ["legacy", "gateway", "split"], indirect=True)
+async def test_what_nginx_refuses_while_reading_a_request_is_json_and_counted(
+    site: tuple[Nginx, ChatctlProcess],
+) -> None:
+    """Malformed requests got nginx's HTML pages, and those on the chat path were in no log the
+    report reads (a fresh helper, issue 17): bad chunked framing, TRACE, an unknown transfer
+    coding. (What nginx cannot parse as a request at all keeps its own page: README.)"""
+    nginx, _ = site
+    cases = {
+        b"POST /api/chat HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        b"Connection: close\r\n\r\nzz\r\nabc\r\n0\r\n\r\n": (400, "bad_request"),
+        b"POST /api/chat HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n"
+        b"Connection: close\r\n\r\n": (501, "not_implemented"),
+        b"TRACE /api/chat HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n": (405, "http_error"),
+    }
+    for request, (status, error) in cases.items():
+        got, content_type, body = await _raw(nginx.port, request)
+        assert (got, content_type) == (status, "application/json"), request
+        assert json.loads(body)["error"] == error
+    for unparsable in (b"GARBAGE\r\n\r\n", b"GET /api/chat HTTP/9.9\r\nHost: x\r\n\r\n"):
+        got, _, _ = await _raw(nginx.port, unparsable)
+        assert got in (400, 505)  # nginx's own page: an error_page there would make it a 500
+    for _ in range(100):  # nginx writes each line once its answer is out
+        logged = [json.loads(line) for line in nginx.chat_log.read_text().splitlines()]
+        if len(logged) >= 3:
+            break
+        await asyncio.sleep(0.05)
+    # logged as nginx's own answers
+    assert sorted(line["status"] for line in logged if line["backend"] == "nginx") == [
+        400,
+        405,
+        501,
+    ]
