@@ -26,11 +26,12 @@ from chatctl._support import (
     with_redis,
     with_services,
 )
-from common import ValueDigest, parse_duration
-from newchat import Services, value_key
+from common import ValueDigest, keys, parse_duration
+from newchat import Services, replay_services, value_key
 from proxy import (
     EngineUpstream,
     Experiment,
+    ImportTally,
     Replayer,
     ShadowReport,
     Transcript,
@@ -42,6 +43,7 @@ from proxy import (
     load_rules,
     read_transcripts,
     render_html,
+    write_private,
     write_transcripts,
 )
 
@@ -58,6 +60,15 @@ def _recorder(redis: Redis) -> TranscriptRecorder:
     settings = settings_or_exit()
     recording = loaded(lambda environ: load_recording_settings(environ, settings.session.secret))
     return TranscriptRecorder(redis, recording)
+
+
+def _warn_unreadable(unreadable: int) -> None:
+    if unreadable:
+        typer.echo(
+            f"warning: {unreadable} recorded turn(s) could not be read: another RECORD_KEY "
+            "(or SESSION_SECRET) than the gateways', or past RECORD_MAX_AGE; left out",
+            err=True,
+        )
 
 
 def _seconds(since: str | None) -> float | None:
@@ -111,16 +122,27 @@ def replay(
         transcripts = list(read_transcripts(file)) if file is not None else []
     except (ValueError, TranscriptError) as exc:
         raise fail(str(exc), 2) from None
+    if file is not None and not transcripts:
+        raise fail(f"{file}: no conversations in it", 2)
 
     async def run(services: Services) -> tuple[ShadowReport, float]:
-        found = transcripts or await _recorder(services.redis).load(seconds)
+        if file is not None:
+            found = transcripts
+        else:
+            found, unreadable = await _recorder(services.redis).load(seconds)
+            _warn_unreadable(unreadable)
         experiment = Experiment(
             rules, lambda op, exc: None, digest=ValueDigest(value_key(settings.session))
         )
-        engine = EngineUpstream(services, timeout_seconds=10.0)
+        replaying = replay_services(services)
+        engine = EngineUpstream(replaying, timeout_seconds=10.0)
+
+        async def forget(session_id: str) -> None:
+            await services.redis.delete(keys.replay_session(session_id))
+
         started = time.perf_counter()
         with _progress(len(found)) as bar:
-            replayer = Replayer(engine, experiment, concurrency=concurrency,
+            replayer = Replayer(engine, experiment, concurrency=concurrency, forget=forget,
                                 progress=(lambda: bar.update(1)) if bar else None)  # fmt: skip
             results = await replayer.run(found)
         elapsed = time.perf_counter() - started
@@ -131,7 +153,7 @@ def replay(
 
     report, elapsed = with_services(settings, run)
     if html is not None:
-        _write_private(html, render_html(report, "Replay report").encode())
+        write_private(html, [render_html(report, "Replay report").encode()])
     if as_json:
         typer.echo(msgspec.json.encode(report).decode())
     else:
@@ -140,13 +162,6 @@ def replay(
                    f"({rate:.1f}/s, {concurrency} at once)")  # fmt: skip
         print_report(report, "replayed")
     raise typer.Exit(0 if report.verdict == "ready for more traffic" else 1)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()  # a fresh file: an existing one keeps its mode
-    path.touch(mode=0o600)
-    path.write_bytes(data)
 
 
 @record_app.command("status")
@@ -172,11 +187,14 @@ def export(
     """Write the recorded conversations as a transcript file (they hold personal data)."""
     seconds = _seconds(since)
 
-    async def run(redis: Redis) -> list[Transcript]:
+    async def run(redis: Redis) -> tuple[list[Transcript], int]:
         return await _recorder(redis).load(seconds)
 
-    count = write_transcripts(out, with_redis(run))
+    found, unreadable = with_redis(run)
+    count = write_transcripts(out, found)
     typer.echo(f"wrote {count} conversations to {out}")
+    _warn_unreadable(unreadable)
+    raise typer.Exit(1 if unreadable else 0)
 
 
 @record_app.command("erase")
@@ -204,5 +222,13 @@ def import_php(
     """Turn the PHP stand-in's conversations into a transcript file for `chatctl replay`."""
     if not folder.is_dir():
         raise fail(f"{folder} is not a folder", 2)
-    count = write_transcripts(out, from_php_sessions(folder))
+    tally = ImportTally()
+    count = write_transcripts(out, from_php_sessions(folder, tally))
     typer.echo(f"wrote {count} conversations to {out}")
+    if tally.without_log:
+        typer.echo(f"skipped {tally.without_log} session(s) without a turn log (older ones)")
+    if tally.unreadable:
+        shown = ", ".join(tally.unreadable[:5]) + (" ..." if len(tally.unreadable) > 5 else "")
+        typer.echo(f"error: {len(tally.unreadable)} file(s) are not stand-in sessions: {shown}",
+                   err=True)  # fmt: skip
+        raise typer.Exit(1)

@@ -30,6 +30,7 @@ def thresholds(given: list[str]) -> dict[str, float]:
     except ValueError as exc:
         raise fail(str(exc), 2) from None
     known = [rule.name for rule in rules.fields] + [rule.name for rule in rules.values]
+    known.append("lead_taken")
     limits = dict(DEFAULT_THRESHOLDS)
     for item in given:
         name, _, value = (part.strip() for part in item.partition("="))
@@ -54,7 +55,7 @@ def report(
         typer.Option(
             help="FIELD=PERCENT a field must reach (repeatable; default status=99, "
             "category=95, step=95, done=99, and 98 for each contact value: name_value, "
-            "phone_value, email_value, zip_value, on turns and on leads)."
+            "phone_value, email_value, zip_value, on turns and on leads, and lead_taken)."
         ),
     ] = None,
     min_similarity: Annotated[float, typer.Option(help="Median reply similarity needed.")] = 0.5,
@@ -91,9 +92,8 @@ def _print_fields(fields: list[FieldAgreement]) -> None:
     for f in fields:
         agree = "-" if f.agreement_pct is None else f"{f.agreement_pct}%"
         ci = "-" if f.ci95_pct is None else f"{f.ci95_pct[0]}-{f.ci95_pct[1]}%"
-        limit = (
-            "" if f.threshold_pct is None else f"{f.threshold_pct}% {'ok' if f.passes else 'FAIL'}"
-        )
+        verdict = "not compared" if f.passes is None else "ok" if f.passes else "FAIL"
+        limit = "" if f.threshold_pct is None else f"{f.threshold_pct}% {verdict}"
         typer.echo(
             f"{f.field:<11} {agree:>7} {ci:>14} {f.matches:>6} {f.mismatches:>5} "
             f"{f.noise:>6}  {limit}"
@@ -117,6 +117,10 @@ def print_report(result: ShadowReport, window: str | None = None) -> None:
     if result.lead_fields:
         typer.echo(f"leads compared (legacy's lead vs the new engine's): {result.leads}")
         _print_fields(result.lead_fields)
+    if result.skipped:
+        reasons = ", ".join(f"{reason} {count}" for reason, count in result.skipped.items())
+        typer.echo(f"turns not mirrored: {reasons} (those conversations were compared no "
+                   "further: a missed turn would skew them)")  # fmt: skip
     s = {name: shown(value) for name, value in result.similarity.items()}
     typer.echo(
         f"reply similarity: p10 {s['p10']}  p50 {s['p50']}  p90 {s['p90']}  mean {s['mean']}"

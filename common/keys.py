@@ -36,6 +36,11 @@ SHADOW_CONVERSATION_PREFIX = "shadow:conv:"
 """Hash per mirrored conversation: the shadow sides' session ids and the turn count."""
 SHADOW_RESULTS = "shadow:results"
 """Capped stream of shadow comparisons (one entry per mirrored turn) for `chatctl shadow report`."""
+REPLAY_SESSION_PREFIX = "replay:sess:"
+"""A replayed conversation's session on the new engine: deleted once compared, an hour at most."""
+REPLAY_LEADS = "replay:leads"
+"""Capped list of the leads replayed conversations made (hashed values only), apart from live
+shadow's `shadow:leads`."""
 RECORDING_PREFIX = "record:conv:"
 """Per recorded legacy conversation (by its hash): encrypted turns for `chatctl replay`."""
 RECORDING_INDEX = "record:index"
@@ -58,6 +63,10 @@ name leads whose markers are gone, and restoring it would send them again."""
 
 def session(session_id: str) -> str:
     return f"{SESSION_PREFIX}{session_id}"
+
+
+def replay_session(session_id: str) -> str:
+    return f"{REPLAY_SESSION_PREFIX}{session_id}"
 
 
 def recording(conversation_hash: str) -> str:

@@ -41,6 +41,7 @@ from newchat._services import (
     provide_http_client,
     provide_redis,
     provide_services,
+    replay_services,
 )
 from newchat._sessions import STEPS, SessionCookies, SessionState, SessionStore, Step
 from newchat._settings import (
@@ -120,6 +121,7 @@ __all__ = [
     "provide_http_client",
     "provide_redis",
     "provide_services",
+    "replay_services",
     "shadow_key",
     "value_key",
 ]

@@ -309,8 +309,14 @@ class Conversation:
         self._detector = detector
         self._leads = leads
         self._wording = Wording(replies)
+        self._replies = replies
         self._languages = languages
         self._metrics = metrics
+
+    def elsewhere(self, sessions: Sessions, leads: LeadSink) -> Conversation:
+        """The same conversation logic over other session and lead stores (a replay's)."""
+        return Conversation(sessions, self._detector, leads, self._metrics,
+                            replies=self._replies, languages=self._languages)  # fmt: skip
 
     async def resume(self, *candidate_ids: str | None) -> SessionState:
         """The first candidate id that names a live session, else a fresh session (new id)."""

@@ -8,6 +8,7 @@ command), so the same `Services` run inside the gateway's process or on their ow
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -132,6 +133,23 @@ def provide_services(
         leadprosper=LeadProsperClient(settings.leadprosper, http),
         limiter=RateLimiter(redis, settings.rate_limit),
     )
+
+
+REPLAY_SESSION_TTL_SECONDS = 3_600
+
+
+def replay_services(services: Services) -> Services:
+    """The services a replay runs on: mirrored turns (`TurnRequest.shadow`) go to replay stores,
+    sessions under `replay:sess:` (an hour at most; the replayer deletes each once compared: a
+    replayed conversation's contact details must not outlive its erasable recording) and leads
+    recorded (hashed values only) under `replay:leads`, apart from live shadow's."""
+    redis = services.redis
+    sessions = SessionStore(redis, REPLAY_SESSION_TTL_SECONDS, key_for=keys.replay_session)
+    recorder = ShadowLeadRecorder(
+        redis, ValueDigest(value_key(services.settings.session)), key=keys.REPLAY_LEADS
+    )
+    conversation = services.shadow_conversation.elsewhere(sessions, recorder)
+    return dataclasses.replace(services, shadow_conversation=conversation)
 
 
 @contextlib.asynccontextmanager

@@ -47,10 +47,12 @@ from proxy._shadow_report import (
     wilson,
 )
 from proxy._transcript import (
+    ImportTally,
     Transcript,
     TranscriptError,
     from_php_sessions,
     read_transcripts,
+    write_private,
     write_transcripts,
 )
 from proxy._upstream import ForwardRequest, HttpUpstream, Upstream, UpstreamReply
@@ -79,6 +81,7 @@ __all__ = [
     "Http1Pool",
     "Http1Reply",
     "HttpUpstream",
+    "ImportTally",
     "LoopLag",
     "Observation",
     "Origin",
@@ -126,5 +129,6 @@ __all__ = [
     "session_id_in",
     "similarity",
     "wilson",
+    "write_private",
     "write_transcripts",
 ]

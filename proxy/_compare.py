@@ -198,15 +198,24 @@ class Experiment:
             self._raised("compare", exc)
             return None
 
-    def compare_lead(self, legacy: object, new: object) -> dict[str, FieldResult] | None:
-        """A conversation's lead on each side (`{"name", "phone", "email", "zip"}` objects),
-        value by value under the `[[values]]` rules' names; None if the comparison failed."""
+    def compare_leads(
+        self, legacy: dict[str, Any] | None, new: dict[str, Any] | None
+    ) -> dict[str, FieldResult] | None:
+        """A conversation's leads (`{"name", "phone", "email", "zip"}` objects; None: that side
+        took no lead; `{}`: it took one whose values its reply does not carry): `lead_taken`
+        (both or neither), then, when both carry values, each value by keyed hash under the
+        `[[values]]` rules' names, where a value only one lead has is a mismatch (the leads
+        differ). None if the comparison failed."""
         try:
-            return {
-                rule.name: _value_outcome(self._digest, rule.value, legacy, new, rule.value)
-                for rule in self._rules.values
-                if self._digest is not None
-            }
+            fields = {"lead_taken": FieldResult("match" if (legacy is None) == (new is None)
+                                                else "mismatch")}  # fmt: skip
+            if not legacy or not new or self._digest is None:  # `{}`: taken, values not carried
+                return fields
+            for rule in self._rules.values:
+                fields[rule.name] = _value_outcome(
+                    self._digest, rule.value, legacy, new, rule.value, one_sided="mismatch"
+                )
+            return fields
         except Exception as exc:
             self._raised("compare", exc)
             return None
@@ -285,15 +294,19 @@ def _value_outcome(
     left: Any,
     right: Any,
     key: str | None = None,
+    one_sided: Outcome = "missing",
 ) -> FieldResult:
     """match / mismatch of two values by keyed hash (`key`: read both from contact objects
-    first); `missing` when either side has none. No value or hash is kept in the result."""
+    first); `missing` when neither has one, `one_sided` when only one does (on a turn the other
+    side may ask for it later; on a lead it is a difference). No value or hash is kept."""
     if key is not None:
         left = left.get(key) if isinstance(left, dict) else None
         right = right.get(key) if isinstance(right, dict) else None
     if digest is None:
         return FieldResult("missing")
     mine, theirs = digest.digest(field, left), digest.digest(field, right)
-    if mine is None or theirs is None:
+    if mine is None and theirs is None:
         return FieldResult("missing")
+    if mine is None or theirs is None:
+        return FieldResult(one_sided)
     return FieldResult("match" if hmac.compare_digest(mine, theirs) else "mismatch")

@@ -80,42 +80,54 @@ class TranscriptRecorder:
             pipe.ltrim(key, 0, settings.max_turns - 1)
             pipe.expire(key, settings.max_age_seconds)
             pipe.zadd(keys.RECORDING_INDEX, {tag: now})
-            pipe.zremrangebyscore(keys.RECORDING_INDEX, "-inf", now - settings.max_age_seconds)
-            pipe.zcard(keys.RECORDING_INDEX)
-            *_, count = await pipe.execute()
+            pipe.zrangebyscore(keys.RECORDING_INDEX, "-inf", now - settings.max_age_seconds)
+            *_, too_old = await pipe.execute()
+        await self._drop(too_old)
+        count = await self._redis.zcard(keys.RECORDING_INDEX)
         if count > settings.max_conversations:
-            await self._drop_oldest(count - settings.max_conversations)
+            oldest = await self._redis.zrange(
+                keys.RECORDING_INDEX, 0, count - settings.max_conversations - 1
+            )
+            await self._drop(oldest)  # type: ignore[arg-type]
 
-    async def _drop_oldest(self, extra: int) -> None:
-        dropped: list[tuple[bytes, float]] = await self._redis.zpopmin(  # type: ignore[assignment]
-            keys.RECORDING_INDEX, extra
-        )
-        if dropped:
-            await self._redis.delete(*(keys.recording(as_text(tag)) for tag, _ in dropped))
+    async def _drop(self, tags: list[bytes]) -> None:
+        """Removes conversations from the index and deletes their turns (a conversation only
+        unlisted kept its turns until their own, older TTL: a fresh helper, issue 19)."""
+        if not tags:
+            return
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(keys.RECORDING_INDEX, *tags)
+            pipe.delete(*(keys.recording(as_text(tag)) for tag in tags))
+            await pipe.execute()
 
-    async def load(self, since_seconds: float | None = None) -> list[Transcript]:
-        """The recorded conversations (oldest first), each named by its hash; turns older than
-        the age limit, or unreadable under this key, are left out."""
+    async def load(self, since_seconds: float | None = None) -> tuple[list[Transcript], int]:
+        """The recorded conversations (oldest first), each named by its hash, and how many
+        recorded turns could not be read (another RECORD_KEY, or older than the age limit):
+        those are left out, and a caller says so."""
         settings = self._settings
         now = time.time()
         oldest = now - min(since_seconds or settings.max_age_seconds, settings.max_age_seconds)
         tags: list[bytes] = await self._redis.zrangebyscore(  # type: ignore[assignment]
             keys.RECORDING_INDEX, oldest, "+inf"
         )
-        found = []
+        found, unreadable, gone = [], 0, []
         for raw_tag in tags:
             tag = as_text(raw_tag)
             tokens = await self._redis.lrange(keys.recording(tag), 0, -1)
+            if not tokens:
+                gone.append(raw_tag)  # expired with its TTL: unlisted too
+                continue
             turns = []
             for token in tokens:
                 try:
                     plain = self._fernet.decrypt(token, ttl=settings.max_age_seconds)
                     turns.append(_turn_decoder.decode(plain))
                 except (InvalidToken, msgspec.DecodeError, msgspec.ValidationError):
-                    continue
+                    unreadable += 1
             if turns:
                 found.append(Transcript(conversation=tag, turns=turns))
-        return found
+        await self._drop(gone)
+        return found, unreadable
 
     async def erase(self, conversation: str) -> bool:
         """Deletes a conversation's record, named by its session id or its 12-hex hash; whether
@@ -128,7 +140,9 @@ class TranscriptRecorder:
         return bool(deleted)
 
     async def count(self) -> int:
-        return int(await self._redis.zcard(keys.RECORDING_INDEX))
+        """Recorded conversations within the age limit."""
+        oldest = time.time() - self._settings.max_age_seconds
+        return int(await self._redis.zcount(keys.RECORDING_INDEX, oldest, "+inf"))
 
 
 class _Message(msgspec.Struct):

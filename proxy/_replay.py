@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 import msgspec
 
@@ -21,7 +21,7 @@ from common import decode_json, session_hash
 from proxy._compare import Experiment, Observation
 from proxy._errors import UpstreamError
 from proxy._headers import Visitor
-from proxy._shadow import SYNTHETIC_CONFIRMATION, ShadowResult, lead_ready, lead_taken
+from proxy._shadow import SYNTHETIC_CONFIRMATION, ShadowResult, lead_of, lead_ready
 from proxy._transcript import Transcript
 from proxy._upstream import ForwardRequest, Upstream
 
@@ -50,7 +50,11 @@ class Replayer:
         *,
         concurrency: int = 8,
         progress: Callable[[], None] | None = None,
+        forget: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
+        self._forget = forget
+        """Called with each replayed conversation's session id once it is compared (the CLI
+        deletes the replay session: its contact details must not outlive the recording)."""
         self._engine = engine
         self._experiment = experiment
         self._limit = asyncio.Semaphore(max(1, concurrency))
@@ -87,13 +91,15 @@ class Replayer:
             return results
         if lead_ready(legacy, new) == (True, True):
             new, session_id = await self._send(SYNTHETIC_CONFIRMATION, session_id)
-        legacy_lead = transcript.lead.contact() if transcript.lead else legacy.body.get("contact")
-        new_lead = new.body.get("contact") if isinstance(new.body, dict) else None
-        if lead_taken(legacy) and lead_taken(new) and isinstance(legacy_lead, dict):
-            fields = self._experiment.compare_lead(legacy_lead, new_lead)
+        legacy_lead = transcript.lead.contact() if transcript.lead else lead_of(legacy)
+        new_lead = lead_of(new)
+        if legacy_lead is not None or new_lead is not None:  # a conversation that ended in one
+            fields = self._experiment.compare_leads(legacy_lead, new_lead)
             if fields:
                 lead = self._result(tag, len(transcript.turns), fields, new)
                 results.append(msgspec.structs.replace(lead, kind="lead"))
+        if self._forget is not None and session_id is not None:
+            await self._forget(session_id)
         return results
 
     async def _send(self, message: str, session_id: str | None) -> tuple[Observation, str | None]:

@@ -153,8 +153,10 @@ def load_recording_settings(environ: Mapping[str, str], secret: str) -> Recordin
         max_age = parse_duration(environ.get("RECORD_MAX_AGE", "") or "7d")
     except ValueError as exc:
         raise SettingsError(f"RECORD_MAX_AGE: {exc}") from None
+    if max_age < 60:
+        raise SettingsError(f"RECORD_MAX_AGE is {max_age:g} s: at least 60 s (1m)")
     return RecordingSettings(
         key=key,
-        max_age_seconds=max(60, int(max_age)),
+        max_age_seconds=int(max_age),
         max_conversations=env_number(environ, "RECORD_MAX_CONVERSATIONS", 10_000, int, 1),
     )

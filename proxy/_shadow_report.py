@@ -25,6 +25,7 @@ DEFAULT_THRESHOLDS = {
     "step": 95.0,
     "done": 99.0,
     **{f"{field}_value": VALUE_THRESHOLD for field in ("name", "phone", "email", "zip")},
+    "lead_taken": VALUE_THRESHOLD,
 }
 """Agreement a field needs (percent, where compared). Contact values by keyed hash: 98 % each,
 on turns and on leads alike (issue 19: a wrong ZIP is a lost lead)."""
@@ -34,6 +35,9 @@ _decoder = msgspec.json.Decoder(ShadowResult)
 class FieldAgreement(msgspec.Struct):
     field: str
     compared: int
+    """Comparisons judged: matches, mismatches and noise."""
+    missing: int
+    """Comparisons where neither side (or, for a value on a turn, one side) held it."""
     matches: int
     mismatches: int
     noise: int
@@ -70,7 +74,11 @@ class ShadowReport(msgspec.Struct):
     leads: int
     """Conversations whose two leads were compared (results of kind `lead`)."""
     lead_fields: list[FieldAgreement]
-    """Lead-level agreement per contact value: legacy's lead against the new engine's."""
+    """Lead-level agreement: `lead_taken` (both sides took one, or neither), then each contact
+    value, legacy's lead against the new engine's."""
+    skipped: dict[str, int]
+    """Turns not mirrored, by reason (busy, cpu); their conversations were compared no
+    further."""
     similarity: dict[str, float | None]
     similarity_histogram: list[int]
     """Compared replies per tenth of similarity: [0, 0.1), [0.1, 0.2), ... [0.9, 1.0]."""
@@ -122,6 +130,7 @@ def build_report(
     everything = list(results)
     items = [result for result in everything if result.kind == "turn"]
     leads = [result for result in everything if result.kind == "lead"]
+    skipped = Counter(r.candidate_error or "?" for r in everything if r.kind == "skipped")
     limits = dict(DEFAULT_THRESHOLDS if thresholds is None else thresholds)
     lead_outcomes: dict[str, Counter[str]] = {}
     for result in leads:
@@ -141,7 +150,8 @@ def build_report(
                 twin_noise[name] += 1
             if field.similarity is not None:
                 similarities.append(field.similarity)
-            if field.outcome == "mismatch" and field.similarity is None:
+            shown = field.primary is not None or field.candidate is not None  # values: none
+            if field.outcome == "mismatch" and field.similarity is None and shown:
                 examples.append(
                     Example(result.conversation, result.turn, name, field.primary, field.candidate)
                 )
@@ -168,6 +178,7 @@ def build_report(
         fields=fields,
         leads=len(leads),
         lead_fields=lead_fields,
+        skipped=dict(skipped),
         similarity={
             "p10": percentile(similarities, 0.1),
             "p50": median,
@@ -210,7 +221,8 @@ def _agreement(name: str, counts: Counter[str], threshold: float | None) -> Fiel
     passes = None if threshold is None or agreement is None else agreement >= threshold
     return FieldAgreement(
         field=name,
-        compared=sum(counts.values()),
+        compared=judged + counts["noise"],
+        missing=counts["missing"],
         matches=matches,
         mismatches=mismatches,
         noise=counts["noise"],

@@ -16,8 +16,10 @@ Transcripts hold personal data: files are written 0600 and never logged.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -89,14 +91,25 @@ def read_transcripts(path: Path) -> Iterator[Transcript]:
         handle = path.open("rb")
     except OSError as exc:
         raise TranscriptError(f"{path}: {exc.strerror or exc}") from None
+    seen: dict[str, int] = {}
     with handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
                 continue
             try:
                 transcript = _decoder.decode(line)
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
                 raise TranscriptError(f"{path}:{number}: not a transcript: {exc}") from None
+            except RecursionError:  # msgspec's guard against nesting the stack cannot hold
+                raise TranscriptError(
+                    f"{path}:{number}: not a transcript: nested too deep"
+                ) from None
+            first = seen.setdefault(transcript.conversation, number)
+            if first != number:  # two lines, one id: their turns would merge in the report
+                raise TranscriptError(
+                    f"{path}:{number}: conversation {transcript.conversation!r} again (first on "
+                    f"line {first}); give each conversation one line and its own id"
+                )
             if not transcript.turns:
                 raise TranscriptError(f"{path}:{number}: a conversation without turns")
             if any(len(turn.message) > MAX_MESSAGE_CHARS for turn in transcript.turns):
@@ -108,28 +121,58 @@ def read_transcripts(path: Path) -> Iterator[Transcript]:
 
 
 def write_transcripts(path: Path, transcripts: Iterable[Transcript]) -> int:
-    """Writes JSON lines to `path`, created 0600 (it holds personal data); the count."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT: set it
+    """Writes JSON lines to `path` (it holds personal data); the count. See `write_private`."""
     count = 0
-    with os.fdopen(fd, "wb") as handle:
+
+    def lines() -> Iterator[bytes]:
+        nonlocal count
         for transcript in transcripts:
-            handle.write(_encoder.encode(transcript) + b"\n")
             count += 1
+            yield _encoder.encode(transcript) + b"\n"
+
+    write_private(path, lines())
     return count
 
 
-def from_php_sessions(folder: Path) -> Iterator[Transcript]:
+def write_private(path: Path, chunks: Iterable[bytes]) -> None:
+    """A new 0600 file in `path`'s folder (mkstemp: O_EXCL, never one already there), renamed
+    onto `path` when complete: a symlink at `path` is replaced, never followed (an export wrote
+    through one into its target: a fresh helper, issue 19), and no half file is left."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+class ImportTally:
+    """What `from_php_sessions` skipped: files without a turn log (sessions from before the
+    stand-in logged turns) and files it could not read as a session."""
+
+    def __init__(self) -> None:
+        self.without_log = 0
+        self.unreadable: list[str] = []
+
+
+def from_php_sessions(folder: Path, tally: ImportTally | None = None) -> Iterator[Transcript]:
     """The PHP stand-in's conversations (`LEGACY_DATA_DIR/sessions/*.json`, each with the turns
-    it logged) as transcripts, oldest file first; files without a turn log are skipped."""
+    it logged) as transcripts, oldest file first; what it skips goes to `tally`."""
+    tally = tally or ImportTally()
     files = sorted(folder.glob("*.json"), key=lambda file: (file.stat().st_mtime, file.name))
     for file in files:
         try:
             session = json.loads(file.read_bytes())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
+            tally.unreadable.append(file.name)
             continue
         log = session.get("log") if isinstance(session, dict) else None
         if not isinstance(log, list) or not log:
+            tally.without_log += 1
             continue
         for turn in log:  # PHP writes an empty object back as `[]` once decoded as an array
             reply = turn.get("legacy") if isinstance(turn, dict) else None
@@ -140,5 +183,6 @@ def from_php_sessions(folder: Path) -> Iterator[Transcript]:
                 {"conversation": session.get("id", file.stem), "turns": log}, Transcript
             )
         except msgspec.ValidationError:
+            tally.unreadable.append(file.name)
             continue
         yield transcript

@@ -29,9 +29,10 @@ class ShadowLeadRecord(msgspec.Struct, frozen=True):
 
 @redis_store
 class ShadowLeadRecorder:
-    def __init__(self, redis: Redis, digest: ValueDigest) -> None:
+    def __init__(self, redis: Redis, digest: ValueDigest, key: str = keys.SHADOW_LEADS) -> None:
         self._redis = redis
         self._digest = digest
+        self._key = key
 
     async def enqueue(self, lead: Lead) -> str:
         values = self._digest.digests(
@@ -44,8 +45,8 @@ class ShadowLeadRecorder:
         )
         record = ShadowLeadRecord(lead.session_hash, lead.category, time.time(), values)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.lpush(keys.SHADOW_LEADS, msgspec.json.encode(record))
-            pipe.ltrim(keys.SHADOW_LEADS, 0, SHADOW_LEADS_KEPT - 1)
+            pipe.lpush(self._key, msgspec.json.encode(record))
+            pipe.ltrim(self._key, 0, SHADOW_LEADS_KEPT - 1)
             await pipe.execute()
         return f"shadow-{uuid.uuid4().hex[:12]}"
 

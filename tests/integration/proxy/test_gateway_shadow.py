@@ -84,7 +84,10 @@ async def test_legacy_primary_new_shadow_conversation_agrees_and_has_no_side_eff
     assert [outcomes(r)["zip_value"] for r in results] == ["missing"] * 4 + ["match"] * 2
     # legacy took the lead at the ZIP; the mirror said yes to the read-back for the new engine,
     # and the two leads agree value by value
-    assert (lead.turn, outcomes(lead)) == (5, dict.fromkeys(values, "match"))
+    assert (lead.turn, outcomes(lead)) == (
+        5,
+        {"lead_taken": "match"} | dict.fromkeys(values, "match"),
+    )
     read_back = results[4].fields["step"]  # the documented alias in shadow_rules.toml
     assert (read_back.outcome, read_back.primary, read_back.candidate) == (
         "match", "done", "confirm",
@@ -136,13 +139,14 @@ async def test_legacy_is_mirrored_to_only_when_marked_safe(
     shadow_both = SHADOW_ALL | {"SHADOW_NOISE_PERCENT": "100"}  # with a new twin
     async with open_gateway(NEW_CHAT_PERCENT="100", SHADOW_TO_LEGACY="true", **shadow_both) as gw:
         await converse(gw, INTAKE)
-        everything = await stored(redis, len(INTAKE))
+        everything = await stored(redis, len(INTAKE) + 1)
     results = [r for r in everything if r.kind == "turn"]
     assert {(r.primary, r.candidate) for r in results} == {("new", "legacy")}
     assert [r.turn for r in results] == [1, 2, 3, 4, 5, 6]
-    # the primary new engine's replies carry no values (only its shadow replies do): no
-    # lead-level comparison in this direction
-    assert [r for r in everything if r.kind == "lead"] == []
+    # the primary new engine's replies carry no values (only its shadow replies do): in this
+    # direction the leads are compared on being taken, once the visitor's yes ends it
+    [lead] = [r for r in everything if r.kind == "lead"]
+    assert (lead.turn, outcomes(lead)) == (6, {"lead_taken": "match"})
     assert all(outcomes(r)["step"] == "match" for r in results)
     assert len(list((legacy.data_dir / "shadow_sessions").iterdir())) == 1
     assert legacy.leads() == []  # legacy honoured X-Shadow-Request: no lead
@@ -263,7 +267,7 @@ async def test_report_figures_match_the_stored_records(
             outcomes_of = [r["fields"][row["field"]]["outcome"] for r in stored_results]
             assert row["matches"] == outcomes_of.count("match")
             assert row["mismatches"] == outcomes_of.count("mismatch")
-            assert row["compared"] == len(outcomes_of)
+            assert row["compared"] + row["missing"] == len(outcomes_of)
             if row["agreement_pct"] is not None:
                 low, high = row["ci95_pct"]
                 assert low <= row["agreement_pct"] <= high
@@ -306,8 +310,8 @@ async def test_a_zip_taken_wrongly_is_a_value_mismatch_though_both_collected_one
     assert outcomes(zip_turn)["collected"] == "match"
     assert outcomes(zip_turn)["zip_value"] == "mismatch"
     assert outcomes(lead) == {
-        "name_value": "match", "phone_value": "match", "email_value": "match",
-        "zip_value": "mismatch",
+        "lead_taken": "match", "name_value": "match", "phone_value": "match",
+        "email_value": "match", "zip_value": "mismatch",
     }  # fmt: skip
     report = build_report(everything, min_turns=1)
     [zip_lead] = [f for f in report.lead_fields if f.field == "zip_value"]
@@ -317,3 +321,26 @@ async def test_a_zip_taken_wrongly_is_a_value_mismatch_though_both_collected_one
     log = Path(base_env["LOG_FILE"]).read_text()
     assert "12345" not in log
     assert "90210" not in log
+
+
+async def test_a_conversation_missing_a_mirrored_turn_is_not_compared_further(
+    open_gateway: GatewayOpener, redis: Redis
+) -> None:
+    """A turn dropped under load hid a ZIP mismatch behind a READY report (a fresh helper,
+    issue 19): the shadow side never saw that message, so later comparisons of the
+    conversation mean nothing. The skip is stored and shown; the rest is not compared."""
+    hanging = BadBackend("hang")
+    try:
+        env = SHADOW_ALL | {"SHADOW_MAX_IN_FLIGHT": "1", "SHADOW_TIMEOUT": "3",
+                            "NEW_CHAT_URL": hanging.url}  # fmt: skip
+        async with open_gateway(NEW_CHAT_PERCENT="0", **env) as gw:
+            await converse(gw, INTAKE[:4])  # turn 1 hangs in the mirror; turn 2 finds it busy
+            metrics = (await gw.get("/metrics")).text
+            everything = await stored(redis, 1)
+    finally:
+        hanging.stop()
+    assert [(r.kind, r.candidate_error) for r in everything] == [("skipped", "busy")]
+    assert 'gateway_shadow_skipped_total{reason="busy"} 1.0' in metrics
+    assert 'gateway_shadow_skipped_total{reason="conversation_incomplete"} 2.0' in metrics
+    report = build_report(everything, min_turns=1)
+    assert report.skipped == {"busy": 1}

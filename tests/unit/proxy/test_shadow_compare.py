@@ -9,6 +9,7 @@ import pytest
 from common import ValueDigest, ValueField, parse_duration
 from proxy import (
     Experiment,
+    FieldResult,
     Observation,
     ShadowResult,
     build_report,
@@ -208,9 +209,15 @@ def test_values_are_compared_by_hash_and_never_kept() -> None:
         (fields[name].primary, fields[name].candidate) == (None, None)
         for name in ("zip_value", "phone_value")
     )
-    lead = experiment.compare_lead({"zip": "90210", "name": "Ann Lee"}, {"zip": "90210"})
+    lead = experiment.compare_leads({"zip": "90210", "name": "Ann Lee"}, {"zip": "90210"})
     assert lead is not None
-    assert (lead["zip_value"].outcome, lead["name_value"].outcome) == ("match", "missing")
+    # on a lead, a value only one side has is a difference (on a turn it may come later)
+    assert (lead["zip_value"].outcome, lead["name_value"].outcome) == ("match", "mismatch")
+    assert (lead["email_value"].outcome, lead["lead_taken"].outcome) == ("missing", "match")
+    lost = experiment.compare_leads({"zip": "90210"}, None)  # the new engine took none
+    assert lost == {"lead_taken": FieldResult("mismatch")}
+    carried_none = experiment.compare_leads({"zip": "90210"}, {})  # took one, no values shown
+    assert carried_none == {"lead_taken": FieldResult("match")}
 
 
 def test_a_rename_puts_legacys_step_name_in_the_new_engines_terms(tmp_path: Path) -> None:
