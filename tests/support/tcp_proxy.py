@@ -26,6 +26,8 @@ class TcpProxy:
         """(method, path) of every request seen, in order."""
         self.conditional = 0
         """Requests that carried `If-None-Match` (an ETag poll)."""
+        self.metrics_bodies: list[bytes] = []
+        """What the SDK sent to `/api/client/metrics` (each read that carried such a request)."""
         self._lock = threading.Lock()
         self._held: list[socket.socket] = []
         self._listener = socket.create_server(("127.0.0.1", self.port))
@@ -76,6 +78,8 @@ class TcpProxy:
         with self._lock:
             for match in _REQUEST.finditer(data):
                 self.requests.append((match.group(1).decode(), match.group(2).decode()))
+                if match.group(2).startswith(b"/api/client/metrics"):
+                    self.metrics_bodies.append(data)
             self.conditional += len(_ETAG.findall(data))
 
     def paths(self, prefix: str) -> list[str]:
