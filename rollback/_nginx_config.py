@@ -128,15 +128,25 @@ _MALFORMED_PAGES = "".join(
 _CHAT_MALFORMED_PAGES = "".join(
     f"        error_page {code} = @refused_{code};\n" for code in _MALFORMED_CODES
 )
-_LOCATIONS = {
-    "gateway": _UNAVAILABLE + _MALFORMED,
-    "split": _RATE_LIMITED + _UNAVAILABLE + _VIA_GATEWAY + _MALFORMED,
-    "legacy": _RATE_LIMITED + _UNAVAILABLE + _MALFORMED,
-}
+_CRON_DOWN = "        error_page 502 504 = @cron_unavailable;  # gateway down: JSON, not HTML\n"
 _CRON = {
-    "gateway": "        proxy_pass http://chat_gateway;",
-    "legacy": "        proxy_pass http://chat_gateway;  # the lead queue belongs to the new engine",
-    "split": "        proxy_pass http://chat_gateway;",
+    "gateway": _CRON_DOWN + "        proxy_pass http://chat_gateway;",
+    "legacy": _CRON_DOWN
+    + "        proxy_pass http://chat_gateway;  # the lead queue belongs to the new engine",
+    "split": _CRON_DOWN + "        proxy_pass http://chat_gateway;",
+}
+_CRON_UNAVAILABLE = (
+    "    # the cron path is the gateway's alone (the new engine's lead queue): no fallback\n"
+    "    location @cron_unavailable {\n"
+    "        default_type application/json;\n"
+    '        return 502 \'{"error":"gateway_unavailable","detail":"the lead queue is '
+    "served by the gateway, which did not answer; queued leads wait, none is lost\"}';\n"
+    "    }\n"
+)
+_LOCATIONS = {
+    "gateway": _UNAVAILABLE + _CRON_UNAVAILABLE + _MALFORMED,
+    "split": _RATE_LIMITED + _UNAVAILABLE + _VIA_GATEWAY + _CRON_UNAVAILABLE + _MALFORMED,
+    "legacy": _RATE_LIMITED + _UNAVAILABLE + _CRON_UNAVAILABLE + _MALFORMED,
 }
 _FALLBACK = (
     "\n# The gateway, and legacy for requests nginx could not send to it (gateway down). Idle\n"

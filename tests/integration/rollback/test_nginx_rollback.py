@@ -652,3 +652,16 @@ async def test_what_nginx_refuses_while_reading_a_request_is_json_and_counted(
         405,
         501,
     ]
+
+
+async def test_with_the_gateway_down_the_cron_path_answers_json(
+    site: tuple[Nginx, ChatctlProcess],
+) -> None:
+    """The cron path got nginx's HTML 502 with the gateway down (a fresh helper, issue 17)."""
+    nginx, gateway = site
+    gateway.stop()
+    async with httpx.AsyncClient(timeout=10) as client:
+        reply = await client.post(f"http://127.0.0.1:{nginx.port}/api/cron/process-leads")
+    assert reply.status_code == 502
+    assert reply.headers["content-type"] == "application/json"
+    assert reply.json()["error"] == "gateway_unavailable"
