@@ -44,6 +44,7 @@ from flags import (
     FlagValues,
     InstanceReport,
     UnleashAdminError,
+    UnleashRefusal,
     encode_value,
     flag_name,
     live_instances,
@@ -84,6 +85,9 @@ class FlagsView(msgspec.Struct):
     """The highest version a live gateway applied: above `version` when Redis lost flags."""
     regressed: bool
     """Redis holds older flags than the gateways route on; `chatctl flags reapply` fixes it."""
+    not_in_force: list[str] = []
+    """Flags in `effective` that do not route now (Unleash decides them): see each instance's
+    `routing` for what does."""
 
 
 async def _view(redis: Redis) -> FlagsView:
@@ -106,6 +110,7 @@ async def _view(redis: Redis) -> FlagsView:
         applied_version=applied,
         regressed=applied > runtime.version
         or any(report.redis_version is not None for report in instances),
+        not_in_force=sorted(UNLEASH_DECIDES) if unleash_decides else [],
     )
 
 
@@ -168,7 +173,7 @@ def _routing_line(routing: EffectiveRouting) -> str:
         age = (
             ""
             if routing.fetched_at is None
-            else f", fetched {time.time() - routing.fetched_at:.0f}s ago"
+            else f", this state since {time.time() - routing.fetched_at:.0f}s ago"
         )
         reach = "reachable" if routing.unleash_reachable else "UNREACHABLE"
         line += f" (Unleash {reach}, environment {routing.unleash_environment or '?'}{age}): {routing.detail}"
@@ -228,7 +233,13 @@ def _apply(
             typer.echo(f"error: {flag} not changed: re-apply first, then change it", err=True)
             return 1
         if view.decided_by == "unleash" and flag in UNLEASH_DECIDES:
-            return await _through_unleash(redis, flag, value, reason, actor, dry_run, wait)
+            gateway_environments = {
+                report.routing.unleash_environment
+                for report in view.instances
+                if report.routing is not None and report.routing.decided_by == "unleash"
+            }
+            return await _through_unleash(redis, flag, value, reason, actor, dry_run, wait,
+                                          gateway_environments)  # fmt: skip
         if dry_run:
             typer.echo(f"dry run: {flag}: {current} -> {shown} (version {view.version}); no change")
             return 0
@@ -252,6 +263,7 @@ async def _through_unleash(
     actor: str | None,
     dry_run: bool,
     wait: float,
+    gateway_environments: set[str | None],
 ) -> int:
     """A share Unleash decides is changed there (Admin API, reason recorded in Unleash), read
     back as the gateways' token sees it, audited in Redis, and verified on every gateway; or
@@ -275,26 +287,45 @@ async def _through_unleash(
         )
         return 2
     percent = int(value)  # type: ignore[arg-type]  # a share: parse_value made it an int
+    others = gateway_environments - {admin.environment}
+    if others:  # the gateways' reports say which environment routes, not this shell's token
+        typer.echo(
+            f"error: this UNLEASH_API_TOKEN reads {admin.environment}, the gateways read "
+            f"{', '.join(sorted(map(str, others)))}: use the gateways' token. Nothing was "
+            "changed.",
+            err=True,
+        )
+        return 2
     if admin.ignored_environment:
         typer.echo(f"note: UNLEASH_ENVIRONMENT={admin.ignored_environment} ignored: the gateways' "
                    f"token reads {admin.environment}")  # fmt: skip
-    if dry_run:
-        typer.echo(f"dry run: Unleash `{toggle}` rollout -> {percent} % in environment "
-                   f"{admin.environment} (project {admin.project}); no change")  # fmt: skip
-        return 0
     who = actor or default_actor()
     try:
+        if dry_run:  # the admin token and the toggle's shape are checked, nothing is written
+            await admin.strategies(toggle)
+            typer.echo(f"dry run: Unleash `{toggle}` rollout -> {percent} % in environment "
+                       f"{admin.environment} (project {admin.project}); no change")  # fmt: skip
+            return 0
         await admin.set_rollout(toggle, percent, reason, who)
-        seen = await admin.wait_until(toggle, lambda state: state.percent == percent)
+    except UnleashRefusal as exc:
+        typer.echo(f"error: {exc}. Nothing was changed.", err=True)
+        return 2
     except UnleashAdminError as exc:
-        typer.echo(f"error: Unleash refused the change: {exc}. Redis was not changed.", err=True)
-        return 1
-    if seen.percent != percent:
-        typer.echo(f"error: the gateways' token still reads {seen.percent} % for `{toggle}`",
-                   err=True)  # fmt: skip
+        typer.echo(f"error: Unleash refused the change: {exc}. Nothing was changed.", err=True)
         return 1
     change = await FlagStore(redis).set(flag, percent, actor=who, reason=reason,
                                         source="chatctl+unleash")  # fmt: skip
+    try:
+        seen = await admin.wait_until(toggle, lambda state: state.percent == percent)
+    except UnleashAdminError as exc:
+        typer.echo(f"error: Unleash `{toggle}` was set to {percent} % (audited as version "
+                   f"{change.version}), but reading it back failed: {exc}", err=True)  # fmt: skip
+        return 1
+    if seen.percent != percent:
+        typer.echo(f"error: Unleash `{toggle}` was set to {percent} % (audited as version "
+                   f"{change.version}), but the gateways' token reads {seen.percent} %: "
+                   f"{seen.strategy or 'no strategy'}", err=True)  # fmt: skip
+        return 1
     typer.echo(f"{flag}: Unleash `{toggle}` rollout now {percent} % in {admin.environment} "
                f"(read back with the gateways' token; audited here as version {change.version})")  # fmt: skip
     return await _verify_routing(redis, flag, percent, wait + settings_refresh(settings))

@@ -11,6 +11,7 @@ as LeadProsper on a dev stack, is shown as such and is not a failure); 1 when a 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping
 
@@ -19,7 +20,8 @@ import msgspec
 import typer
 
 from chatctl._support import JsonOpt, loaded, quiet_logs, settings_or_exit, with_services
-from common import Check, env_http_url, overall
+from common import Check, StoreUnavailable, env_http_url, overall
+from flags import InstanceReport, live_instances
 from newchat import HealthReport, Services, Settings, health_report
 
 
@@ -140,6 +142,34 @@ async def operator_checks(
     return checks
 
 
+def routing_check(instances: list[InstanceReport]) -> Check | None:
+    """What every live gateway routes on (their instance reports): its shares and their source,
+    and a failure when one's Unleash is unreachable (`GATEWAY_URL` names one gateway only)."""
+    reporting = [report for report in instances if report.routing is not None]
+    if not reporting:
+        return None
+    lines, cut_off = [], []
+    for report in reporting:
+        routing = report.routing
+        assert routing is not None  # noqa: S101 - filtered above
+        line = (f"{report.instance}: new engine {routing.new_chat_percent} %"
+                f"{'' if routing.new_chat_enabled else ' (switched off)'}, shadow "
+                f"{routing.shadow_percent} % from {routing.source}")  # fmt: skip
+        if routing.decided_by == "unleash":
+            line += f" (environment {routing.unleash_environment or '?'}: {routing.detail})"
+            if not routing.unleash_reachable:
+                cut_off.append(report.instance)
+        lines.append(line)
+    if cut_off:
+        return Check(
+            ok=False,
+            detail=f"Unleash unreachable from {', '.join(cut_off)}; " + "; ".join(lines),
+            action="check the Unleash server and UNLEASH_API_TOKEN; those gateways route on "
+            "their last good toggles",
+        )
+    return Check(ok=True, detail="; ".join(lines))
+
+
 def health(as_json: JsonOpt = False) -> None:
     """The runbook's health checks in one command (gateway, Redis, legacy, OpenAI, LeadProsper,
     queue, worker heartbeat). Exit 0 when every configured check passes, 1 when one fails."""
@@ -151,6 +181,10 @@ def health(as_json: JsonOpt = False) -> None:
         report = await health_report(services)
         async with httpx.AsyncClient(timeout=3.0) as client:
             report.checks.update(await operator_checks(settings, targets, client))
+        with contextlib.suppress(StoreUnavailable):  # the redis check says so already
+            routing = routing_check(await live_instances(services.redis))
+            if routing is not None:
+                report.checks["routing"] = routing
         report.status, report.failing = overall(report.checks)
         return report
 

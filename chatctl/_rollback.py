@@ -46,6 +46,7 @@ from rollback import (
     load_rollback_settings,
     mode_before_rollback,
     nginx_test,
+    probe_unleash,
     read_backup,
     render,
     replace_patterns,
@@ -103,7 +104,10 @@ def rollback_flags(
             if not check.ok:
                 say(f"dry run: the rollback would FAIL now: {check.detail}; {check.action}; "
                     f"{KILL_SWITCH_ADVICE}", error=True)  # fmt: skip
-            return check.ok
+            unleash_problem = await probe_unleash(settings.unleash)
+            if unleash_problem:
+                say(f"dry run: the Unleash step would FAIL now: {unleash_problem}", error=True)
+            return check.ok and unleash_problem is None
 
         ok = with_redis(probe, advice=KILL_SWITCH_ADVICE)
         typer.echo("dry run: nothing changed")

@@ -39,8 +39,18 @@ SHARED_SETTINGS = (
     "CRON_SECRET",
     "LOG_FILE",
     "GATEWAY_URL",
+    "UNLEASH_URL",
+    "UNLEASH_API_TOKEN",
+    "UNLEASH_ADMIN_TOKEN",
+    "UNLEASH_PROJECT",
+    "UNLEASH_ENVIRONMENT",
+    "UNLEASH_TOGGLE",
+    "UNLEASH_SHADOW_TOGGLE",
+    "RECORD_KEY",
+    "SHADOW_VALUE_KEY",
 )
-"""What `var/stack.env` tells the other commands."""
+"""What `var/stack.env` tells the other commands (the Unleash settings when the stack uses
+Unleash, so `flags set` and `rollback flags` change it as the gateway reads it)."""
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:

@@ -33,7 +33,12 @@ from flags._unleash import (
     bootstrap_features,
     toggle_state,
 )
-from flags._unleash_admin import UnleashAdmin, UnleashAdminError, load_unleash_admin
+from flags._unleash_admin import (
+    UnleashAdmin,
+    UnleashAdminError,
+    UnleashRefusal,
+    load_unleash_admin,
+)
 from flags._watcher import (
     REAPPLY_ACTION,
     FlagWatcher,
@@ -68,6 +73,7 @@ __all__ = [
     "ToggleState",
     "UnleashAdmin",
     "UnleashAdminError",
+    "UnleashRefusal",
     "UnleashRollout",
     "UnleashSettings",
     "UnleashStatus",

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -123,8 +124,11 @@ def bootstrap_features(
     }
 
 
-def toggle_state(document: Any, name: str) -> ToggleState:
-    """A toggle read from a client features document (what the SDK evaluates)."""
+def toggle_state(document: Any, name: str, share: float | None = None) -> ToggleState:
+    """A toggle read from a client features document: every strategy with its parameters and
+    constraints. `percent` is what one plain strategy says (flexibleRollout's `rollout`, 100
+    for `default`); with constraints or several strategies, `share` (measured by evaluating the
+    state, `ShareGauge`) when given, since the parameters alone no longer say it."""
     features = document.get("features", []) if isinstance(document, dict) else []
     feature = next((f for f in features if isinstance(f, dict) and f.get("name") == name), None)
     if feature is None:
@@ -140,8 +144,78 @@ def toggle_state(document: Any, name: str) -> ToggleState:
         elif strategy.get("name") == "default":
             percent = 100
         shown = " ".join(f"{k}={v}" for k, v in sorted(parameters.items()))
-        described.append(f"{strategy.get('name')} {shown}".strip())
+        constraints = [
+            f"{c.get('contextName')} {c.get('operator')} {','.join(map(str, c.get('values') or []))}"
+            for c in strategy.get("constraints") or []
+            if isinstance(c, dict)
+        ]
+        where = f" [if {' and '.join(constraints)}]" if constraints else ""
+        described.append(f"{strategy.get('name')} {shown}".strip() + where)
+    plain = len(strategies) == 1 and not strategies[0].get("constraints")
+    if share is not None and not plain:  # one plain strategy says exactly what it lets through
+        percent = round(share * 100)
     return ToggleState(name, True, enabled, percent if enabled else 0, "; ".join(described))
+
+
+def valid_state(raw: Any) -> str | None:
+    """Why a fetched feature set must not replace the last good one (None: it may). A proxy
+    answering 200 with HTML, or a rollout of "banana", once became the state a restart loaded:
+    0 % where Unleash said 30 % (a fresh helper, issue 20)."""
+    try:
+        document = json.loads(raw)
+    except (TypeError, ValueError):
+        return "not JSON"
+    features = document.get("features") if isinstance(document, dict) else None
+    if not isinstance(features, list):
+        return "no feature list"
+    for feature in features:
+        if not isinstance(feature, dict) or not isinstance(feature.get("name"), str):
+            return "a feature without a name"
+        for strategy in feature.get("strategies") or []:
+            parameters = strategy.get("parameters") if isinstance(strategy, dict) else None
+            if not isinstance(strategy, dict) or not isinstance(parameters or {}, dict):
+                return f"a malformed strategy in {feature['name']}"
+            if strategy.get("name") == "flexibleRollout":
+                rollout = str((parameters or {}).get("rollout", ""))
+                if not rollout.isdigit() or int(rollout) > 100:
+                    return f"flexibleRollout rollout={rollout!r} in {feature['name']}"
+    return None
+
+
+SAMPLE_IDS = tuple(f"share-sample-{n}" for n in range(2_000))
+"""Session ids a state is evaluated on to measure the share it lets through (+-2 points)."""
+
+
+class ShareGauge:
+    """The share of new conversations a feature set lets through each toggle, measured by
+    evaluating it with Unleash's own engine (yggdrasil, as the SDK does) on `SAMPLE_IDS` in the
+    gateway's context: constraints and several strategies count as they route. Its own engine,
+    so the SDK's usage metrics sent to Unleash do not count these evaluations."""
+
+    def __init__(self, app_name: str) -> None:
+        self._app_name = app_name
+        self._raw: str | None = None
+        self._shares: dict[str, float] = {}
+
+    def share(self, raw: str, toggle: str) -> float | None:
+        if raw != self._raw:
+            self._raw, self._shares = raw, {}
+        if toggle not in self._shares:
+            try:
+                from yggdrasil_engine.engine import UnleashEngine  # type: ignore[import-untyped]  # noqa: PLC0415
+
+                engine = UnleashEngine()
+                engine.take_state(raw)
+                hits = 0
+                for sid in SAMPLE_IDS:
+                    result = engine.is_enabled(
+                        toggle, {"sessionId": sid, "appName": self._app_name}
+                    )
+                    hits += bool(getattr(result, "is_enabled", result))  # a FeatureToggle
+            except Exception:
+                return None
+            self._shares[toggle] = hits / len(SAMPLE_IDS)
+        return self._shares[toggle]
 
 
 class _SdkLog(logging.Handler):
@@ -156,9 +230,18 @@ class _SdkLog(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         with contextlib.suppress(Exception):
             message = record.getMessage()
-            if "fetch failed" in message.lower():
-                self.last = message.split(" due to ", 1)[-1][:200]
-                self.failed_at = record.created
+            if "fetch failed" not in message.lower():
+                return
+            detail = message.split(" due to ", 1)[-1][:200]
+            status = detail.rsplit(": ", 1)[-1] if "status code" in detail else ""
+            if status.isdigit():
+                detail = f"HTTP {status} from Unleash" + (
+                    " (check UNLEASH_API_TOKEN)" if status in ("401", "403") else ""
+                )
+            elif self.failed_at is not None and record.created - self.failed_at < 1:
+                return  # the SDK's generic line right after the one that said why
+            self.last = detail
+            self.failed_at = record.created
 
 
 class UnleashRollout:
@@ -178,20 +261,23 @@ class UnleashRollout:
             304 the ETag) and keeping when that was."""
 
             def set(self, key: str, value: Any) -> None:
+                if key == _FEATURES and not rollout._bootstrapping and valid_state(value):
+                    return  # never the last good state (the transport wrapper says why)
                 super().set(key, value)
-                if key in (_FEATURES, _ETAG) and value and not rollout._bootstrapping:
-                    rollout._heard_from_server(key == _FEATURES)
+                if key == _FEATURES and value and not rollout._bootstrapping:
                     super().set(_FETCHED_AT, time.time())
 
         sdk_logger = logging.getLogger("UnleashClient")
         sdk_logger.propagate = False  # its tracebacks are not our log's; `_SdkLog` keeps the gist
         self._sdk_log = _SdkLog()
         sdk_logger.addHandler(self._sdk_log)
+        # the SDK's scheduler says "missed run" once a second while a fetch hangs
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)
         self._settings = settings
         self._group_id = group_id
-        self._owned_cache_dir = not settings.cache_directory
-        self._cache_dir = settings.cache_directory or tempfile.mkdtemp(prefix="unleash-cache-")
-        Path(self._cache_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._gauge = ShareGauge(settings.app_name)
+        self._cache_dir = _private_folder(settings.cache_directory)
+        self._owned_cache_dir = self._cache_dir != settings.cache_directory
         self._bootstrapping = True
         self._last_ok_at: float | None = None
         self._fetched_now = False
@@ -237,6 +323,13 @@ class UnleashRollout:
 
         def fetch_features(etag: str = "") -> Any:
             result = fetch(etag)
+            unusable = valid_state(result.raw_state) if result.raw_state else None
+            if unusable is not None:
+                # a 200 that is not a feature set: a failed poll, and its ETag not kept (the
+                # next poll must fetch again, not be told "not modified" about the garbage)
+                self._sdk_log.last = f"Unleash answered an unusable feature set ({unusable})"
+                self._sdk_log.failed_at = time.time()
+                return result._replace(raw_state=None, etag="")
             if result.raw_state or getattr(result, "not_modified", False):
                 self._heard_from_server(bool(result.raw_state))
             return result
@@ -271,12 +364,12 @@ class UnleashRollout:
         await self._watch.stop()
         # destroy() waits for a start still talking to a hanging server: not on our time
         threading.Thread(target=self._destroy, name="unleash-stop", daemon=True).start()
+        if self._owned_cache_dir:  # now: the daemon thread may not outlive the process
+            shutil.rmtree(self._cache_dir, ignore_errors=True)
 
     def _destroy(self) -> None:
         with contextlib.suppress(Exception):
             self._client.destroy()
-        if self._owned_cache_dir:
-            shutil.rmtree(self._cache_dir, ignore_errors=True)
 
     def in_rollout(self, bucket_id: str) -> bool:
         return self._check(self._settings.rollout_toggle, bucket_id)
@@ -314,10 +407,12 @@ class UnleashRollout:
             error = f"no answer for {now - since:.0f}s" + (
                 f": {self._sdk_log.last}" if self._sdk_log.last else ""
             )
+        raw = self._cache.get(_FEATURES) or "{}"
         try:
-            document = json.loads(self._cache.get(_FEATURES) or "{}")
+            document = json.loads(raw)
         except (TypeError, ValueError):
             document = {}
+        rollout_toggle, shadow_toggle = self._settings.rollout_toggle, self._settings.shadow_toggle
         try:
             known = tuple(sorted(self._client.feature_definitions()))
         except Exception:
@@ -330,8 +425,8 @@ class UnleashRollout:
             source=self._source,
             fetched_at=self._fetched_at,
             environment=self._settings.token_environment,
-            rollout=toggle_state(document, self._settings.rollout_toggle),
-            shadow=toggle_state(document, self._settings.shadow_toggle),
+            rollout=toggle_state(document, rollout_toggle, self._gauge.share(raw, rollout_toggle)),
+            shadow=toggle_state(document, shadow_toggle, self._gauge.share(raw, shadow_toggle)),
         )
 
     async def _watch_forever(self, stopping: Stopping) -> None:
@@ -350,3 +445,25 @@ class UnleashRollout:
                     action="check the Unleash server and UNLEASH_API_TOKEN; routing continues",
                 )
             self._reachable_logged = status.reachable
+
+
+def _private_folder(configured: str) -> str:
+    """The SDK's cache folder, private to this user: its files are pickles, loaded at start, so
+    a folder others can write to would let them run code as the gateway (a fresh helper, issue
+    20). Created 0700; a folder of ours that others can enter is made 0700; one owned by
+    someone else is not used (a private temp folder instead, removed at stop, and an ERROR)."""
+    if not configured:
+        return tempfile.mkdtemp(prefix="unleash-cache-")
+    folder = Path(configured)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = folder.stat()
+    if info.st_uid != os.geteuid():
+        _log.error(
+            "UNLEASH_CACHE_DIR belongs to another user; not used",
+            folder=str(folder),
+            action="give the gateway a folder of its own (default var/unleash-cache)",
+        )
+        return tempfile.mkdtemp(prefix="unleash-cache-")
+    if info.st_mode & 0o077:
+        folder.chmod(0o700)
+    return str(folder)

@@ -14,6 +14,7 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import msgspec
@@ -23,6 +24,11 @@ from flags._unleash import ToggleState, UnleashSettings, toggle_state
 
 class UnleashAdminError(Exception):
     """An Admin or client API call failed; the message says which and how."""
+
+
+class UnleashRefusal(UnleashAdminError):
+    """The change is not one to make from here (the toggle is shaped otherwise than one
+    flexibleRollout, or missing); nothing was written."""
 
 
 class UnleashAdmin:
@@ -66,12 +72,26 @@ class UnleashAdmin:
         return response
 
     async def set_rollout(self, toggle: str, percent: int, reason: str, actor: str) -> None:
-        """The toggle's flexibleRollout `rollout` in the environment (one is added, sticky on
-        sessionId in the gateways' group, when it has none); the reason recorded."""
-        strategies = f"{self._feature(toggle)}/environments/{self.environment}/strategies"
-        found = (await self._call("GET", strategies, self._admin)).json()
-        rollout = next((s for s in found if s.get("name") == "flexibleRollout"), None)
-        if rollout is None:
+        """The toggle's one flexibleRollout `rollout` in the environment (one is added, sticky
+        on sessionId in the toggle's group, when it has no strategy); the reason recorded.
+        Raises UnleashRefusal, writing nothing, for a toggle that is missing or has other
+        strategies or constraints: one number cannot say what it lets through (changing the
+        first of two strategies wrote Unleash and then failed: a fresh helper, issue 20)."""
+        strategies = await self.strategies(toggle)
+        rollouts = [s for s in strategies if s.get("name") == "flexibleRollout"]
+        if (
+            len(strategies) > 1
+            or (strategies and not rollouts)
+            or any(s.get("constraints") for s in strategies)
+        ):
+            shown = ", ".join(str(s.get("name")) for s in strategies)
+            raise UnleashRefusal(
+                f"`{toggle}` in {self.environment} has {len(strategies)} strategies ({shown}) "
+                "or constraints: one percentage cannot say what it lets through; change it in "
+                "Unleash's UI"
+            )
+        url = f"{self._feature(toggle)}/environments/{self.environment}/strategies"
+        if not rollouts:
             body = {
                 "name": "flexibleRollout",
                 "parameters": {
@@ -80,22 +100,42 @@ class UnleashAdmin:
                     "groupId": toggle,
                 },
             }
-            await self._call("POST", strategies, self._admin, body)
+            await self._call("POST", url, self._admin, body)
         else:
+            rollout = rollouts[0]
             parameters = {**(rollout.get("parameters") or {}), "rollout": str(percent)}
-            body = {
-                "name": "flexibleRollout",
-                "parameters": parameters,
-                "constraints": rollout.get("constraints") or [],
-            }
-            await self._call("PUT", f"{strategies}/{rollout['id']}", self._admin, body)
+            body = {"name": "flexibleRollout", "parameters": parameters, "constraints": []}
+            await self._call("PUT", f"{url}/{rollout['id']}", self._admin, body)
         await self.record(toggle, f"rollout {percent} % by {actor}: {reason or 'no reason given'}")
+
+    async def strategies(self, toggle: str) -> list[dict[str, Any]]:
+        """The toggle's strategies in the environment; UnleashRefusal when the toggle is not
+        there (archived, misspelt) or the admin token is refused (nothing to change)."""
+        url = f"{self._feature(toggle)}/environments/{self.environment}/strategies"
+        try:
+            found = (await self._call("GET", url, self._admin)).json()
+        except UnleashAdminError as exc:
+            if " HTTP 404 " in f"{exc} ":
+                raise UnleashRefusal(
+                    f"`{toggle}` is not in project {self.project}, environment "
+                    f"{self.environment} (archived or misspelt)"
+                ) from None
+            raise
+        return [s for s in found if isinstance(s, dict)] if isinstance(found, list) else []
 
     async def switch(self, toggle: str, on: bool, reason: str, actor: str) -> None:
         state = "on" if on else "off"
         url = f"{self._feature(toggle)}/environments/{self.environment}/{state}"
         await self._call("POST", url, self._admin)
         await self.record(toggle, f"switched {state} by {actor}: {reason or 'no reason given'}")
+
+    async def enabled(self, toggle: str) -> bool:
+        """Whether the toggle is on in the environment, as the Admin API has it."""
+        feature = (await self._call("GET", self._feature(toggle), self._admin)).json()
+        return any(
+            env.get("name") == self.environment and env.get("enabled")
+            for env in feature.get("environments") or []
+        )
 
     async def record(self, toggle: str, what: str) -> None:
         """The reason in Unleash: the toggle's description, which its event log keeps."""

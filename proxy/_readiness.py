@@ -85,7 +85,7 @@ async def readiness(
     routing = flags.effective()
     if flags.unleash is not None:
         unleash = flags.unleash.status()
-        in_force = _in_force(routing, unleash.fetched_at)
+        in_force = _in_force(routing, unleash.fetched_at, unleash.last_ok_at)
         checks["unleash"] = (
             Check(
                 ok=True,
@@ -124,8 +124,9 @@ async def readiness(
     return ReadyReport(status, failing, checks, report)
 
 
-def _in_force(routing: EffectiveRouting, fetched_at: float | None) -> str:
-    """Which state routes, in words: `the state fetched 3s ago: new-chat 30 %, ...`."""
+def _in_force(routing: EffectiveRouting, fetched_at: float | None, checked_at: float | None) -> str:
+    """Which state routes, in words: `Unleash (checked 1s ago, this state since 3m): new
+    engine 30 %, shadow 0 % (new-chat: flexibleRollout ...)`."""
     shares = (
         f"new engine {routing.new_chat_percent} %"
         + ("" if routing.new_chat_enabled else " (switched off)")
@@ -133,6 +134,17 @@ def _in_force(routing: EffectiveRouting, fetched_at: float | None) -> str:
     )
     if routing.source == "bootstrap":
         return f"the env/Redis flags (Unleash never fetched here): {shares}"
-    age = "" if fetched_at is None else f", fetched {time.time() - fetched_at:.0f}s ago"
+    now = time.time()
+    ages = []
+    if checked_at is not None:
+        ages.append(f"checked {now - checked_at:.0f}s ago")
+    if fetched_at is not None:
+        ages.append(f"this state since {_duration(now - fetched_at)}")
     where = "Unleash" if routing.source == "unleash" else "Unleash's cached state"
-    return f"{where}{age}: {shares} ({routing.detail})"
+    return f"{where} ({', '.join(ages) or 'not checked yet'}): {shares} ({routing.detail})"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    return f"{seconds / 60:.0f}m" if seconds < 7_200 else f"{seconds / 3_600:.0f}h"

@@ -8,7 +8,7 @@ from rollback._backup import create as create_backup
 from rollback._backup import read as read_backup
 from rollback._errors import BackupError, ConfigError
 from rollback._flags import plan as flag_rollback_plan
-from rollback._flags import roll_back_flags, switch_unleash_off
+from rollback._flags import probe_unleash, roll_back_flags, switch_unleash_off
 from rollback._full import NginxTarget, Say, mode_before_rollback, site_mode, switch, verify
 from rollback._guardian import Guardian, GuardSettings, Trip, WindowState, judge, window_delta
 from rollback._lead_merge import LeadCounts, LeadState
@@ -62,6 +62,7 @@ __all__ = [
     "mode_of",
     "nginx_test",
     "performance_report_from_files",
+    "probe_unleash",
     "read_backup",
     "render",
     "replace_patterns",

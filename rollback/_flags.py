@@ -94,7 +94,21 @@ async def roll_back_flags(
     for report in instances:
         state = "applied" if report.version >= change.version else "BEHIND"
         say(f"  gateway {report.instance}: {state} (v{report.version})")
-    unleash_ok = True if unleash is None else await switch_unleash_off(unleash, say, reason, actor)
+    gateway_environments = {
+        report.routing.unleash_environment or "?"
+        for report in instances
+        if report.routing is not None and report.routing.decided_by == "unleash"
+    }
+    if unleash is None and gateway_environments:
+        say(f"note: the gateways route with Unleash (environment "
+            f"{', '.join(sorted(gateway_environments))}): switch `new-chat` off there too, or set "
+            "UNLEASH_URL, UNLEASH_API_TOKEN and UNLEASH_ADMIN_TOKEN here so this command does "
+            "(the Redis master switch already wins)")  # fmt: skip
+    unleash_ok = (
+        True
+        if unleash is None
+        else await switch_unleash_off(unleash, say, reason, actor, gateway_environments)
+    )
     if behind:
         say(f"VERIFICATION FAILED: {len(behind)} gateway(s) behind", error=True)
         return False
@@ -103,30 +117,57 @@ async def roll_back_flags(
 
 
 async def switch_unleash_off(
-    settings: UnleashAdminSettings, say: Say, reason: str = "", actor: str = "chatctl"
+    settings: UnleashAdminSettings,
+    say: Say,
+    reason: str = "",
+    actor: str = "chatctl",
+    gateway_environments: set[str] | None = None,
 ) -> bool:
-    """The rollout toggle off through Unleash's Admin API in the gateways' environment, the
-    reason recorded, verified as the gateways' token reads it. True when done, or when no admin
-    token is set (then the operator is told to do it by hand)."""
+    """The rollout toggle off through Unleash's Admin API in the environment the gateways read
+    (their instance reports say which; else this shell's client token), the reason recorded,
+    verified as they see it. True when done, or when no admin token is set (then the operator
+    is told to do it by hand)."""
     toggle = settings.unleash.rollout_toggle
     admin = _admin(settings)
     if admin.ignored_environment:
         say(f"note: UNLEASH_ENVIRONMENT={admin.ignored_environment} ignored: the gateways' "
             f"token reads {admin.environment}")  # fmt: skip
+    reported = sorted((gateway_environments or set()) - {"?"})
+    own_token_reads = admin.environment
+    if reported and admin.environment not in reported:
+        # the gateways say where they route; this shell's token reads elsewhere (a rollback
+        # "verified" production while development went on routing: a fresh helper, issue 20)
+        say(f"note: this UNLEASH_API_TOKEN reads {admin.environment}, the gateways read "
+            f"{', '.join(reported)}: switching it off there")  # fmt: skip
+        admin.environment = reported[0]
     if not settings.admin_token:
         say(f"note: UNLEASH_ADMIN_TOKEN unset: switch `{toggle}` off in Unleash by hand, in "
             f"environment {admin.environment} (the gateways' Redis master switch already wins)")  # fmt: skip
         return True
     try:
         await admin.switch(toggle, False, reason, actor)
-        seen = await admin.wait_until(toggle, lambda state: not state.enabled)
+        if admin.environment == own_token_reads:
+            seen = await admin.wait_until(toggle, lambda state: not state.enabled)
+            still_on = seen.enabled
+        else:  # this shell's client token cannot read the gateways' environment: the admin API
+            still_on = await admin.enabled(toggle)
     except UnleashAdminError as exc:
         say(f"FAILED to switch `{toggle}` off in Unleash: {exc}", error=True)
         return False
-    if seen.enabled:
-        say(f"FAILED: the gateways' token still reads `{toggle}` on in {admin.environment}",
-            error=True)  # fmt: skip
+    if still_on:
+        say(f"FAILED: `{toggle}` still reads on in {admin.environment}", error=True)
         return False
-    say(f"Unleash: `{toggle}` off in {admin.project}/{admin.environment}, verified with the "
-        "gateways' token; reason recorded")  # fmt: skip
+    say(f"Unleash: `{toggle}` off in {admin.project}/{admin.environment}, verified as the "
+        "gateways see it; reason recorded")  # fmt: skip
     return True
+
+
+async def probe_unleash(settings: UnleashAdminSettings | None) -> str | None:
+    """What would make the Unleash step of a rollback fail now (a dry run asks), or None."""
+    if settings is None or not settings.admin_token:
+        return None
+    try:
+        await _admin(settings).strategies(settings.unleash.rollout_toggle)
+    except UnleashAdminError as exc:
+        return str(exc)
+    return None

@@ -12,7 +12,10 @@ from typing import Literal
 
 from tests.support.processes import free_port
 
-Mode = Literal["up", "down", "hang"]
+Mode = Literal["up", "down", "hang", "garbage"]
+GARBAGE = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 40\r\n"
+           b"Connection: close\r\n\r\n" + b'{"version":2,"features":"garbage<html>"}')  # fmt: skip
+"""What `garbage` answers every request with: a 200 that is not a feature set."""
 _REQUEST = re.compile(rb"^(GET|POST|PUT|PATCH|DELETE|HEAD) (\S+) HTTP/1\.[01]\r\n", re.MULTILINE)
 _ETAG = re.compile(rb"^if-none-match: *(.+?)\r$", re.MULTILINE | re.IGNORECASE)
 
@@ -46,11 +49,20 @@ class TcpProxy:
             mode = self.mode
             if mode == "down":
                 client.close()
+            elif mode == "garbage":
+                threading.Thread(target=self._garbage, args=(client,), daemon=True).start()
             elif mode == "hang":
                 with self._lock:
                     self._held.append(client)  # read nothing, answer nothing
             else:
                 threading.Thread(target=self._pipe_pair, args=(client,), daemon=True).start()
+
+    def _garbage(self, client: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            client.settimeout(5)
+            client.recv(65536)
+            client.sendall(GARBAGE)
+        client.close()
 
     def _pipe_pair(self, client: socket.socket) -> None:
         try:

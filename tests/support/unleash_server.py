@@ -117,7 +117,8 @@ class UnleashServer:
         return response.json() if response.content else None
 
     def rollout(self, toggle: str, percent: int, *, environment: str = "development",
-                group_id: str | None = None, enabled: bool = True) -> None:  # fmt: skip
+                group_id: str | None = None, enabled: bool = True,
+                constraints: list[dict[str, Any]] | None = None) -> None:  # fmt: skip
         """Creates `toggle` if new, with one flexibleRollout strategy at `percent` (sticky on
         sessionId) in `environment`, switched on or off there."""
         features = f"/projects/{PROJECT}/features"
@@ -132,6 +133,7 @@ class UnleashServer:
                 "stickiness": "sessionId",
                 "groupId": group_id or toggle,
             },
+            "constraints": constraints or [],
         }
         existing = self._ok(self.admin.get(strategies))
         if existing:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import stat
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -249,7 +250,7 @@ async def test_rollback_switches_off_the_environment_the_gateways_read(
                                        "--deadline", "3")  # fmt: skip
         assert code == 0, said
         assert "UNLEASH_ENVIRONMENT=production ignored" in said
-        assert "verified with the gateways' token" in said
+        assert "verified as the gateways see it" in said
         assert not real_unleash.enabled("new-chat", "development")
         assert real_unleash.enabled("new-chat", "production")  # not the gateways'
         assert "incident 42" in real_unleash.description("new-chat")
@@ -293,3 +294,130 @@ async def test_health_fails_while_the_gateways_unleash_is_unreachable(
         await eventually(lambda: health_says(True), within=10)
     finally:
         gateway.stop()
+
+
+async def test_a_bad_answer_from_unleash_never_becomes_the_last_good_state(
+    open_gateway: GatewayOpener, real_unleash: UnleashServer, unleash_proxy: TcpProxy
+) -> None:
+    """One 200 that was not a feature set became the cached "last good state": a restart
+    during the next outage then routed 0 % where Unleash said 30 % (a fresh helper, issue 20)."""
+    real_unleash.rollout("new-chat", 30)
+    real_unleash.rollout("new-chat-shadow", 0)
+    env = proxied_env(unleash_proxy)
+    ids = [secrets.token_urlsafe(18) for _ in range(2_000)]
+    ours = percent_rollout("new-chat", 30)
+
+    async def routes_on_30(gw: AsyncTestClient) -> bool:  # type: ignore[type-arg]
+        unleash = gateway_services(gw).flags.unleash
+        assert unleash is not None
+        routing = (await gw.get("/readyz")).json()["flags"]["routing"]
+        return routing["new_chat_percent"] == 30 and all(
+            unleash.in_rollout(i) == ours(i) for i in ids
+        )
+
+    async with open_gateway(**env) as gw:
+        await eventually(lambda: routes_on_30(gw))
+        unleash_proxy.mode = "garbage"
+
+        async def refused() -> bool:
+            return (await gw.get("/readyz")).json()["failing"] == ["unleash"]
+
+        await eventually(refused)
+        assert (
+            "unusable feature set"
+            in (await gw.get("/readyz")).json()["checks"]["unleash"]["detail"]
+        )
+        assert await routes_on_30(gw)
+        unleash_proxy.mode = "up"
+        await eventually(lambda: reachable(gw))
+        assert await routes_on_30(gw)
+    unleash_proxy.mode = "down"
+    async with open_gateway(**env) as gw:  # restarted during an outage: the good state
+        assert await routes_on_30(gw)
+
+
+async def test_constraints_count_in_the_share_shown_and_flags_set_will_not_flatten_them(
+    open_gateway: GatewayOpener, real_unleash: UnleashServer, base_env: dict[str, str]
+) -> None:
+    """A 50 % strategy constrained to nobody was shown as 50 % in force (0 routed), and
+    `flags set` rewrote the first of two strategies, then failed (a fresh helper, issue 20)."""
+    nobody = [{"contextName": "userId", "operator": "IN", "values": ["nobody"]}]
+    real_unleash.rollout("new-chat", 50, constraints=nobody)
+    real_unleash.rollout("new-chat-shadow", 0)
+    env = unleash_env(real_unleash)
+    async with open_gateway(**env) as gw:
+
+        async def shown() -> bool:
+            routing = (await gw.get("/readyz")).json()["flags"]["routing"]
+            return routing["source"] == "unleash" and "userId IN nobody" in routing["detail"]
+
+        await eventually(shown)
+        routing = (await gw.get("/readyz")).json()["flags"]["routing"]
+        assert routing["new_chat_percent"] == 0  # measured as it routes
+        assert await share_on_new(gw, 10) == 0.0
+        admin_env = base_env | env | {"UNLEASH_ADMIN_TOKEN": ADMIN_TOKEN}
+        code, said = await chatctl_run(admin_env, "flags", "set", "new_chat_percent", "80")
+        assert code == 2
+        assert "constraints" in said
+        assert "Nothing was changed" in said
+        assert real_unleash.strategy_rollout("new-chat") == 50
+        # this shell's token reads production, the gateways development: refused
+        prod_env = admin_env | {"UNLEASH_API_TOKEN": TOKENS["production"]}
+        code, said = await chatctl_run(prod_env, "flags", "set", "shadow_percent", "10")
+        assert code == 2
+        assert "the gateways read development" in said
+
+
+async def test_rollback_follows_the_gateways_and_speaks_of_unleash_without_its_settings(
+    open_gateway: GatewayOpener, real_unleash: UnleashServer, base_env: dict[str, str]
+) -> None:
+    for environment in ("development", "production"):
+        real_unleash.rollout("new-chat", 100, environment=environment)
+    real_unleash.rollout("new-chat-shadow", 0)
+    env = unleash_env(real_unleash)
+    async with open_gateway(**env) as gw:
+        await eventually(lambda: on_new(gw))
+
+        async def reported() -> bool:
+            _, raw = await chatctl_run(base_env, "flags", "show", "--json")
+            return json.loads(raw)["decided_by"] == "unleash"
+
+        await eventually(reported)
+        # no Unleash settings in this shell: the rollback says what is left to do
+        code, said = await chatctl_run(base_env, "rollback", "flags", "--reason", "r",
+                                       "--deadline", "3")  # fmt: skip
+        assert code == 0, said
+        assert "the gateways route with Unleash (environment development)" in said
+        # with them, but a production token: development (the gateways') is switched off
+        wrong_token = base_env | env | {"UNLEASH_ADMIN_TOKEN": ADMIN_TOKEN,
+                                        "UNLEASH_API_TOKEN": TOKENS["production"]}  # fmt: skip
+        code, said = await chatctl_run(wrong_token, "rollback", "flags", "--reason", "r2",
+                                       "--deadline", "3")  # fmt: skip
+        assert code == 0, said
+        assert "the gateways read development: switching it off there" in said
+        assert not real_unleash.enabled("new-chat", "development")
+        assert real_unleash.enabled("new-chat", "production")
+        bad_admin = wrong_token | {"UNLEASH_ADMIN_TOKEN": "*:*.not-a-token"}
+        code, said = await chatctl_run(bad_admin, "rollback", "flags", "--reason", "r3",
+                                       "--dry-run")  # fmt: skip
+        assert code == 1
+        assert "the Unleash step would FAIL" in said
+
+
+async def test_no_cache_folder_is_left_and_a_shared_one_is_made_private(
+    open_gateway: GatewayOpener, real_unleash: UnleashServer, tmp_path: Path
+) -> None:
+    real_unleash.rollout("new-chat", 0)
+    before = set(Path(tempfile.gettempdir()).glob("unleash-cache-*"))
+    async with open_gateway(**unleash_env(real_unleash) | {"UNLEASH_CACHE_DIR": ""}):
+        assert set(Path(tempfile.gettempdir()).glob("unleash-cache-*")) - before
+    assert set(Path(tempfile.gettempdir()).glob("unleash-cache-*")) == before
+    shared = tmp_path / "shared-cache"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    async with open_gateway(**unleash_env(real_unleash) | {"UNLEASH_CACHE_DIR": str(shared)}):
+        assert stat.S_IMODE(shared.stat().st_mode) == 0o700  # its files are pickles
+
+
+async def reachable(gw: AsyncTestClient) -> bool:  # type: ignore[type-arg]
+    return (await gw.get("/readyz")).json()["failing"] == []
