@@ -28,6 +28,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 MAX_HEADER_BYTES = 32 * 1024
 HEADER_TIMEOUT_S = 10.0
+LINGER_S = 2.0
+"""How long a refused connection is read and dropped before it is closed (nginx: 5 s)."""
 OVERLOADED_DETAIL = "the chat service is busy; please try again shortly"
 
 _NOT_HTTP = "the request is not valid HTTP/1.1"
@@ -80,6 +82,7 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         self._header_timer: asyncio.TimerHandle | None = None
         self._bad_request_detail = _NOT_HTTP
         self._refusal: tuple[int, str, str] | None = None
+        self._discarding = False
         self._header_size = 0
         self._started = time.perf_counter()
         app = self.app
@@ -96,6 +99,8 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._discarding:  # after a refusal: read and dropped until the close
+            return
         if self._reading_headers:
             self._header_bytes += len(data)
         super().data_received(data)
@@ -171,12 +176,21 @@ class GatewayHttpProtocol(HttpToolsProtocol):
 
     def _refuse(self, status: int, code: str, detail: str) -> None:
         self._cancel_header_timer()
-        if self.transport.is_closing():
+        if self.transport.is_closing() or self._discarding:
             return
         if isinstance(self.app, PreAppAnswers):
             self.app.answered_before_app(status, code, self._started)
         self.transport.write(_refusal(status, code, detail))
-        self.transport.close()
+        # a lingering close, as nginx's: closing with the client's bytes still unread sends a
+        # reset that can destroy the answer before the client reads it (seen under load with
+        # 100 KB of headers); so the write side is shut, what still comes is read and dropped,
+        # and the connection closes once the client does or after `LINGER_S`
+        self._discarding = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.loop.call_later(LINGER_S, self.transport.close)
+        else:
+            self.transport.close()
 
     def _arm_header_timer(self) -> None:
         self._header_timer = self.loop.call_later(self._header_timeout, self._headers_timed_out)
