@@ -39,6 +39,7 @@ from flags import (
     EffectiveRouting,
     FlagError,
     FlagName,
+    FlagSettings,
     FlagStore,
     FlagValue,
     FlagValues,
@@ -331,9 +332,10 @@ async def _through_unleash(
     return await _verify_routing(redis, flag, percent, wait + settings_refresh(settings))
 
 
-def settings_refresh(settings: object) -> float:
-    unleash = getattr(settings, "unleash", None)
-    return float(unleash.refresh_interval_seconds) + 1 if unleash is not None else 0.0
+def settings_refresh(settings: FlagSettings) -> float:
+    """A poll interval and a second: how long after a change in Unleash gateways route on it."""
+    unleash = settings.unleash
+    return unleash.refresh_interval_seconds + 1.0 if unleash is not None else 0.0
 
 
 async def _verify_routing(redis: Redis, flag: FlagName, value: int, wait: float) -> int:

@@ -26,7 +26,7 @@ from chatctl._support import (
     with_redis,
     with_services,
 )
-from common import ValueDigest, keys, parse_duration
+from common import ValueDigest, keys, parse_duration, write_private
 from newchat import Services, replay_services, value_key
 from proxy import (
     EngineUpstream,
@@ -43,7 +43,6 @@ from proxy import (
     load_rules,
     read_transcripts,
     render_html,
-    write_private,
     write_transcripts,
 )
 

@@ -6,6 +6,7 @@ and background tasks. Imports nothing else of this project.
 from common import keys
 from common._durations import parse_duration
 from common._errors import SettingsError, StoreFailure, StoreUnavailable
+from common._files import write_private
 from common._health import Check, Status, overall
 from common._http import (
     RawHeaders,
@@ -106,4 +107,5 @@ __all__ = [
     "session_hash",
     "set_cookie",
     "translate_redis_error",
+    "write_private",
 ]

@@ -370,6 +370,8 @@ class UnleashRollout:
     def _destroy(self) -> None:
         with contextlib.suppress(Exception):
             self._client.destroy()
+        if self._owned_cache_dir:  # again: a poll in flight at stop wrote it back
+            shutil.rmtree(self._cache_dir, ignore_errors=True)
 
     def in_rollout(self, bucket_id: str) -> bool:
         return self._check(self._settings.rollout_toggle, bucket_id)

@@ -20,7 +20,7 @@ from proxy._pins import (
 )
 from proxy._pressure import LoopLag
 from proxy._recording import RecordingTap, TranscriptRecorder, recorded_turn
-from proxy._replay import Replayer, conversation_tag
+from proxy._replay import Replayer
 from proxy._route_hint import GATEWAY_UPSTREAM, LEGACY_UPSTREAM, ROUTE_HINT_PATH, RouteHint
 from proxy._server_protocol import GatewayHttpProtocol, PreAppAnswers
 from proxy._services import GatewayServices, provide_gateway_services
@@ -50,9 +50,9 @@ from proxy._transcript import (
     ImportTally,
     Transcript,
     TranscriptError,
+    conversation_tag,
     from_php_sessions,
     read_transcripts,
-    write_private,
     write_transcripts,
 )
 from proxy._upstream import ForwardRequest, HttpUpstream, Upstream, UpstreamReply
@@ -129,6 +129,5 @@ __all__ = [
     "session_id_in",
     "similarity",
     "wilson",
-    "write_private",
     "write_transcripts",
 ]

@@ -8,7 +8,7 @@ caller has already answered the visitor before any of this runs.
 Values (`[[values]]` rules): each contact value either reply carries (legacy's `contact`, the
 new engine's shadow replies) is compared by its keyed hash (`common.ValueDigest`), so a ZIP taken
 wrongly is a `zip_value` mismatch even when both sides "collected" a ZIP; only the outcome is
-kept, never a value or its hash. `compare_lead` does the same for a conversation's final lead.
+kept, never a value or its hash. `compare_leads` does the same for a conversation's final lead.
 
 Noise (Diffy's idea): when a twin observation exists (the new engine answering the same turn a
 second time), a field on which the twin disagrees with its sibling is noise for that turn, and a
@@ -213,7 +213,11 @@ class Experiment:
                 return fields
             for rule in self._rules.values:
                 fields[rule.name] = _value_outcome(
-                    self._digest, rule.value, legacy, new, rule.value, one_sided="mismatch"
+                    self._digest,
+                    rule.value,
+                    legacy.get(rule.value),
+                    new.get(rule.value),
+                    one_sided="mismatch",
                 )
             return fields
         except Exception as exc:
@@ -289,21 +293,11 @@ def _frozen(value: Any) -> Any:
 
 
 def _value_outcome(
-    digest: ValueDigest | None,
-    field: ValueField,
-    left: Any,
-    right: Any,
-    key: str | None = None,
-    one_sided: Outcome = "missing",
+    digest: ValueDigest, field: ValueField, left: Any, right: Any, one_sided: Outcome = "missing"
 ) -> FieldResult:
-    """match / mismatch of two values by keyed hash (`key`: read both from contact objects
-    first); `missing` when neither has one, `one_sided` when only one does (on a turn the other
-    side may ask for it later; on a lead it is a difference). No value or hash is kept."""
-    if key is not None:
-        left = left.get(key) if isinstance(left, dict) else None
-        right = right.get(key) if isinstance(right, dict) else None
-    if digest is None:
-        return FieldResult("missing")
+    """match / mismatch of two values by keyed hash; `missing` when neither has one,
+    `one_sided` when only one does (on a turn the other side may ask for it later; on a lead it
+    is a difference). No value or hash is kept."""
     mine, theirs = digest.digest(field, left), digest.digest(field, right)
     if mine is None and theirs is None:
         return FieldResult("missing")

@@ -58,6 +58,7 @@ class GatewayConfig(NamedTuple):
     session_cookie: str = "chat_sid"
     """The engine's session cookie, read with the gateway's own in the same pass."""
     body_timeout_seconds: float = 10.0
+    """`HTTP_READ_TIMEOUT`: the most a request body may take to arrive (else 408)."""
     stale_after_seconds: float = 5.0
     """A request nginx stamped (`X-Request-Start: t=<epoch s>`) this long ago is not forwarded:
     nginx gives up after 15 s, so one started later than 15 - 10 (the hop timeout) could reach
@@ -99,14 +100,9 @@ _STALE = error_reply(504, "stale_request", "the request waited too long to be se
 _LEGACY_DOWN_DETAIL = "the chat service is temporarily unavailable; please try again shortly"
 
 
-BODY_TIMEOUT_S = 10.0
-"""How long a request body may take to arrive in all (nginx's `client_body_timeout` here)."""
-
-
-async def read_body(
-    scope: Scope, receive: Any, limit: int, timeout_s: float = BODY_TIMEOUT_S
-) -> bytes:
-    """The request body, at most `limit` bytes within `timeout_s` seconds. Raises
+async def read_body(scope: Scope, receive: Any, limit: int, timeout_s: float) -> bytes:
+    """The request body, at most `limit` bytes within `timeout_s` seconds (`HTTP_READ_TIMEOUT`,
+    as nginx's `client_body_timeout` in front). Raises
     RequestRejected (400 bad length, 413 too large, 408 too slow: a client trickling a body
     held a connection and a task for ever) or ClientGone."""
     declared = header_value(scope["headers"], b"content-length")

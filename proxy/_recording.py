@@ -15,7 +15,6 @@ message and legacy's reply fields, encrypted at rest, bounded in size and age, e
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,11 +25,16 @@ from redis.asyncio import Redis
 
 from common import as_text, decode_json, get_logger, keys, redis_store, session_hash
 from proxy._settings import RecordingSettings
-from proxy._transcript import MAX_MESSAGE_CHARS, LegacyReply, Transcript, Turn
+from proxy._transcript import (
+    MAX_MESSAGE_CHARS,
+    LegacyReply,
+    Transcript,
+    Turn,
+    conversation_tag,
+)
 from proxy._upstream import ForwardRequest, UpstreamReply
 
 _log = get_logger("proxy.recording")
-_HASH = re.compile(r"[0-9a-f]{12}")
 _encoder = msgspec.json.Encoder()
 _turn_decoder = msgspec.json.Decoder(Turn)
 
@@ -132,7 +136,7 @@ class TranscriptRecorder:
     async def erase(self, conversation: str) -> bool:
         """Deletes a conversation's record, named by its session id or its 12-hex hash; whether
         there was one."""
-        tag = conversation if _HASH.fullmatch(conversation) else session_hash(conversation)
+        tag = conversation_tag(conversation)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(keys.recording(tag))
             pipe.zrem(keys.RECORDING_INDEX, tag)

@@ -11,31 +11,26 @@ does, so both leads exist and are compared value by value (kind `lead`).
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
 
 import msgspec
 
-from common import decode_json, session_hash
 from proxy._compare import Experiment, Observation
-from proxy._errors import UpstreamError
 from proxy._headers import Visitor
-from proxy._shadow import SYNTHETIC_CONFIRMATION, ShadowResult, lead_of, lead_ready
-from proxy._transcript import Transcript
-from proxy._upstream import ForwardRequest, Upstream
+from proxy._shadow import (
+    SYNTHETIC_CONFIRMATION,
+    ShadowResult,
+    awaits_yes,
+    lead_of,
+    lead_taken,
+    send_mirrored,
+)
+from proxy._transcript import Transcript, conversation_tag
+from proxy._upstream import Upstream
 
 _REPLAYER = Visitor(peer="127.0.0.1", scheme="http", address="127.0.0.1", peer_trusted=True,
                     cookies={})  # fmt: skip
-
-
-_HASH = re.compile(r"[0-9a-f]{12}")
-
-
-def conversation_tag(conversation: str) -> str:
-    """How a replayed conversation is named in results: a recorded one already by its hash,
-    any other by the hash of its id (a transcript's id may be a session id, a bearer secret)."""
-    return conversation if _HASH.fullmatch(conversation) else session_hash(conversation)
 
 
 class Replayer:
@@ -89,7 +84,7 @@ class Replayer:
                 results.append(self._result(tag, number, fields, new))
         if legacy is None or new is None:
             return results
-        if lead_ready(legacy, new) == (True, True):
+        if lead_taken(legacy) and awaits_yes(new):
             new, session_id = await self._send(SYNTHETIC_CONFIRMATION, session_id)
         legacy_lead = transcript.lead.contact() if transcript.lead else lead_of(legacy)
         new_lead = lead_of(new)
@@ -103,18 +98,10 @@ class Replayer:
         return results
 
     async def _send(self, message: str, session_id: str | None) -> tuple[Observation, str | None]:
-        body = msgspec.json.encode({"message": message, "sessionId": session_id})
-        request = ForwardRequest("POST", b"", [], body, _REPLAYER, shadow=True)
-        try:
-            reply = await self._engine.send(request)
-        except UpstreamError as exc:
-            return Observation("new", 0, None, exc.kind), session_id
-        try:
-            decoded = decode_json(reply.body)
-        except (msgspec.DecodeError, UnicodeDecodeError):
-            decoded = None
-        error = None if reply.status < 500 else f"status_{reply.status}"
-        return Observation("new", reply.status, decoded, error), reply.session_id or session_id
+        observation, next_id, _ = await send_mirrored(
+            self._engine, "new", message, session_id, _REPLAYER
+        )
+        return observation, next_id
 
     @staticmethod
     def _result(tag: str, turn: int, fields: dict, new: Observation) -> ShadowResult:  # type: ignore[type-arg]

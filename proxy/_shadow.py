@@ -36,6 +36,7 @@ from common import STORE_FAILURES, ValueDigest, decode_json, get_logger, keys, s
 from flags import Backend, Flags, bucket
 from proxy._compare import Experiment, FieldResult, Observation, ShadowRules
 from proxy._errors import UpstreamError
+from proxy._headers import Visitor
 from proxy._metrics import GatewayMetrics
 from proxy._pressure import LoopLag
 from proxy._upstream import ForwardRequest, Upstream, UpstreamReply
@@ -79,15 +80,13 @@ class ShadowResult(msgspec.Struct, frozen=True):
     is not compared any further."""
 
 
-def lead_ready(legacy: Observation, new: Observation) -> tuple[bool, bool]:
-    """(legacy has taken the lead, the new engine waits for its read-back's yes)."""
-    legacy_done = isinstance(legacy.body, dict) and legacy.body.get("done") is True
-    waiting = isinstance(new.body, dict) and new.body.get("step") == "confirm"
-    return legacy_done, waiting
-
-
 def lead_taken(observation: Observation) -> bool:
     return isinstance(observation.body, dict) and observation.body.get("done") is True
+
+
+def awaits_yes(observation: Observation) -> bool:
+    """The new engine read the details back and waits for the visitor's yes (`confirm`)."""
+    return isinstance(observation.body, dict) and observation.body.get("step") == "confirm"
 
 
 def lead_of(observation: Observation) -> dict[str, Any] | None:
@@ -104,6 +103,26 @@ def _decode_json(body: bytes) -> Any:
         return decode_json(body)
     except (msgspec.DecodeError, UnicodeDecodeError):
         return None
+
+
+async def send_mirrored(
+    upstream: Upstream, backend: Backend, message: str, session_id: str | None, visitor: Visitor
+) -> tuple[Observation, str | None, str]:
+    """One mirrored turn (`ForwardRequest.shadow`: shadow sessions, no lead queued) of
+    `message` in the conversation `session_id` (None: a new one): what came back, the
+    conversation's id for the next turn, and the outcome (`ok`, `status_5xx` or the upstream
+    error's kind). Never raises for the backend's failures. Live shadow and replay both send
+    their turns here."""
+    body = msgspec.json.encode({"message": message, "sessionId": session_id})
+    request = ForwardRequest("POST", b"", [], body, visitor, shadow=True)
+    try:
+        reply = await upstream.send(request)
+    except UpstreamError as exc:
+        return Observation(backend, 0, None, exc.kind), session_id, exc.kind
+    failed = reply.status >= 500
+    observation = Observation(backend, reply.status, _decode_json(reply.body),
+                              f"status_{reply.status}" if failed else None)  # fmt: skip
+    return observation, reply.session_id or session_id, "status_5xx" if failed else "ok"
 
 
 class ShadowMirror:
@@ -269,13 +288,11 @@ class ShadowMirror:
         )
         await self._publish(result)
         legacy, new = (control, candidate_obs) if primary == "legacy" else (candidate_obs, control)
-        if lead_ready(legacy, new) == (True, True) and candidate == "new":
+        if candidate == "new" and lead_taken(legacy) and awaits_yes(new):
             new, _ = await self._send("new", SYNTHETIC_CONFIRMATION, candidate_sid, request)
-        # once the visitor's own side has taken the lead (the primary: its conversation is
-        # over), compare the two leads; a side with none lost it
-        if lead_taken(control if primary == "legacy" else new) and await self._first_lead(
-            conversation
-        ):
+        # once the visitor's own side has taken the lead (its conversation is over), compare
+        # the two leads; a side with none lost it
+        if lead_taken(control) and await self._first_lead(conversation):
             lead_fields = self._experiment.compare_leads(lead_of(legacy), lead_of(new))
             if lead_fields:
                 await self._publish(msgspec.structs.replace(result, fields=lead_fields,
@@ -314,18 +331,11 @@ class ShadowMirror:
     async def _send(
         self, backend: Backend, message: str, session_id: str | None, visitor: ForwardRequest
     ) -> tuple[Observation, str | None]:
-        body = msgspec.json.encode({"message": message, "sessionId": session_id})
-        request = ForwardRequest("POST", b"", [], body, visitor.visitor, shadow=True)
-        try:
-            reply = await self._upstreams[backend].send(request)
-        except UpstreamError as exc:
-            self._metrics.shadow_requests.labels(backend=backend, outcome=exc.kind).inc()
-            return Observation(backend, 0, None, exc.kind), session_id
-        outcome = "ok" if reply.status < 500 else "status_5xx"
+        observation, next_id, outcome = await send_mirrored(
+            self._upstreams[backend], backend, message, session_id, visitor.visitor
+        )
         self._metrics.shadow_requests.labels(backend=backend, outcome=outcome).inc()
-        error = None if reply.status < 500 else f"status_{reply.status}"
-        observation = Observation(backend, reply.status, _decode_json(reply.body), error)
-        return observation, reply.session_id or session_id
+        return observation, next_id
 
     async def _publish(self, result: ShadowResult) -> None:
         differing = []

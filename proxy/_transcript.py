@@ -16,20 +16,30 @@ Transcripts hold personal data: files are written 0600 and never logged.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from common import session_hash, write_private
+
 MAX_TURNS = 200
 """Turns kept of one conversation (a longer one is cut here: replay stays bounded)."""
 MAX_MESSAGE_CHARS = 4_000
 """Legacy's own limit on a message (the stand-in refuses longer)."""
+
+
+_HASH = re.compile(r"[0-9a-f]{12}")
+
+
+def conversation_tag(conversation: str) -> str:
+    """How a conversation is named in results and recordings: by its 12-hex hash
+    (`common.session_hash`), a recorded one already is; never by its id (a transcript's id may
+    be a session id, a bearer secret)."""
+    return conversation if _HASH.fullmatch(conversation) else session_hash(conversation)
 
 
 class TranscriptError(ValueError):
@@ -121,7 +131,8 @@ def read_transcripts(path: Path) -> Iterator[Transcript]:
 
 
 def write_transcripts(path: Path, transcripts: Iterable[Transcript]) -> int:
-    """Writes JSON lines to `path` (it holds personal data); the count. See `write_private`."""
+    """Writes JSON lines to `path` (it holds personal data: `common.write_private`); the
+    count."""
     count = 0
 
     def lines() -> Iterator[bytes]:
@@ -132,22 +143,6 @@ def write_transcripts(path: Path, transcripts: Iterable[Transcript]) -> int:
 
     write_private(path, lines())
     return count
-
-
-def write_private(path: Path, chunks: Iterable[bytes]) -> None:
-    """A new 0600 file in `path`'s folder (mkstemp: O_EXCL, never one already there), renamed
-    onto `path` when complete: a symlink at `path` is replaced, never followed (an export wrote
-    through one into its target: a fresh helper, issue 19), and no half file is left."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            for chunk in chunks:
-                handle.write(chunk)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
 
 
 class ImportTally:

@@ -16,11 +16,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hmac
-import os
 import re
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from fnmatch import fnmatchcase
@@ -29,7 +26,7 @@ from pathlib import Path
 import msgspec
 from redis.asyncio import Redis
 
-from common import as_text, keys, redis_errors
+from common import as_text, keys, redis_errors, write_private
 from rollback._errors import BackupError
 
 FORMAT = "chat-backup"
@@ -151,17 +148,9 @@ async def create(redis: Redis, path: Path, key: str) -> Header:
     mac = _mac(key.encode(), msgspec.json.encode(header), body)  # `mac` is empty here
     header = msgspec.structs.replace(header, mac=mac)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # backups hold contact details
-    # a new file of its own (O_EXCL, 0600, a random name): never one that was there already,
-    # nor where a symlink planted under a guessable name points
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(msgspec.json.encode(header) + b"\n" + body)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
+    # a new file of its own: never one that was there already, nor where a symlink planted
+    # under a guessable name points
+    write_private(path, [msgspec.json.encode(header), b"\n", body])
     return header
 
 

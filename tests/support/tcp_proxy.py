@@ -94,6 +94,12 @@ class TcpProxy:
                     self.metrics_bodies.append(data)
             self.conditional += len(_ETAG.findall(data))
 
+    @property
+    def hanging(self) -> int:
+        """Connections held open unanswered (`hang` mode)."""
+        with self._lock:
+            return len(self._held)
+
     def paths(self, prefix: str) -> list[str]:
         with self._lock:
             return [path for _, path in self.requests if path.startswith(prefix)]
